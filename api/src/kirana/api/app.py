@@ -1,0 +1,73 @@
+"""The FastAPI application factory: `create_app(settings)` wires domains, middleware and errors.
+
+Used by `kirana serve` (through `kirana.api.asgi:app`), the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from kirana.api import __version__, errors, redis, shutdown
+from kirana.api.db.engine import Database
+from kirana.api.health import router as health
+from kirana.api.middleware import RequestContextMiddleware
+from kirana.api.settings import Settings
+
+log = logging.getLogger("kirana.api")
+
+QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("the API needs KIRANA_DATABASE_URL and KIRANA_REDIS_URL (`kirana run` starts both)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.draining = False
+        app.state.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        app.state.redis = redis.connect(settings.redis_url)
+        if handle_signals:
+            shutdown.install_drain_handler(app.state, drain_seconds=settings.drain_seconds)
+        log.info("started", extra={"version": __version__, "environment": settings.environment.value})
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.db.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Kirana",
+        version=__version__,
+        summary="An e-commerce platform for the Indian market",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    errors.install_handlers(app)
+    app.include_router(health.router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, skip_metrics=QUIET_ROUTES
+    )
+    return app

@@ -1,0 +1,259 @@
+"""The `kirana` command line: run the shop locally, serve the API, and manage the database.
+
+Scriptable for the operator's Jobs: exit code 0 on success, 1 when a check or step fails (one
+line on stderr), 2 for bad usage; `--json` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kirana.api.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Kirana: an e-commerce platform for the Indian market.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(
+    help="Database schema and backups (used by people and the operator's Jobs).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def emit(result: Any, as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=str, indent=2) + "\n")
+    elif human is not None:
+        out.print(human, highlight=False)
+
+
+def lifecycle(settings: Settings, as_json: bool) -> Any:
+    from kirana.api.db.lifecycle import Lifecycle, LifecycleError, migrations_dir
+
+    if not settings.database_url:
+        fail("KIRANA_DATABASE_URL is not set", 2)
+    try:
+        return Lifecycle(
+            settings.database_url,
+            scripts_path=migrations_dir(settings.migrations_dir),
+            pg_bin=settings.pg_bin_dir,
+            progress=(lambda _m: None) if as_json else (lambda m: err.print(f"[dim]• {m}[/]")),
+        )
+    except LifecycleError as exc:
+        fail(str(exc))
+
+
+def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from kirana.api.db.lifecycle import LifecycleError
+
+    try:
+        return fn(*args, **kwargs)
+    except LifecycleError as exc:
+        fail(str(exc))
+
+
+@db_app.command("migrate")
+def db_migrate(
+    to: Annotated[str, typer.Option(help="Target revision.")] = "head", as_json: JsonOpt = False
+) -> None:
+    """Upgrade the schema (holding an advisory lock, so concurrent runs wait and then no-op)."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    r = guarded(lc.migrate, to)
+    emit(r, as_json, f"schema at {r['to']}" + ("" if r["changed"] else " (no change)"))
+
+
+@db_app.command("rollback")
+def db_rollback(
+    steps: Annotated[int | None, typer.Option(help="Roll back this many revisions.")] = None,
+    to: Annotated[str | None, typer.Option(help="Roll back to this revision (or 'base').")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Downgrade the schema by --steps N or --to REV."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    r = guarded(lc.rollback, steps=steps, to=to)
+    emit(r, as_json, f"schema at {r['to'] or 'base'} (was {r['from']})")
+
+
+@db_app.command("current")
+def db_current(as_json: JsonOpt = False) -> None:
+    """Print the database's schema revision."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    rev = guarded(lc.current)
+    head = guarded(lc.head)
+    emit(
+        {"current": rev, "head": head, "up_to_date": rev == head},
+        as_json,
+        f"{rev or 'base'}" + (" (head)" if rev == head else f" (head is {head})"),
+    )
+
+
+@db_app.command("history")
+def db_history(as_json: JsonOpt = False) -> None:
+    """List every revision, oldest first, marking which are applied."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    rows = guarded(lc.history)
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table("revision", "applied", "message")
+    for r in rows:
+        mark = "current" if r["current"] else ("yes" if r["applied"] else "")
+        table.add_row(r["revision"], mark, r["message"].splitlines()[0] if r["message"] else "")
+    out.print(table)
+
+
+@db_app.command("check")
+def db_check(
+    no_drift: Annotated[
+        bool, typer.Option("--no-drift", help="Skip the model/database drift check.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fail on drift between models and migrations, and on operations unsafe in a rolling deploy."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    report = guarded(lc.check, drift=not no_drift)
+    if as_json:
+        emit(report, True)
+    else:
+        for f in report["unsafe"]:
+            err.print(
+                f"[red]UNSAFE[/] {f['revision']} [bold]{f['rule']}[/]: {f['why']}\n"
+                f"    {f['statement']}\n    fix: {f['fix']}"
+            )
+        for f in report["waived"]:
+            err.print(f"[yellow]waived[/] {f['revision']} {f['rule']}: {f['waived']}")
+        for d in report["drift"]:
+            err.print(f"[red]DRIFT[/] {d}")
+        if report["ok"]:
+            out.print("migrations are safe and match the models")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@db_app.command("backup")
+def db_backup(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Archive path (a .json manifest goes beside it).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """pg_dump (custom format) plus a manifest: revision, server version, size, sha256, row counts."""
+    settings = settings_or_exit()
+    lc = lifecycle(settings, as_json)
+    m = guarded(lc.backup, out_path, backup_dir=settings.resolved_backup_dir)
+    emit(
+        m,
+        as_json,
+        f"backup {m['path']} ({m['size']} bytes, sha256 {m['sha256'][:12]}…, "
+        f"revision {m['schema_revision']})",
+    )
+
+
+@db_app.command("verify")
+def db_verify(path: Path, as_json: JsonOpt = False) -> None:
+    """Restore an archive into a scratch database and check it; the live database is untouched."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    r = guarded(lc.verify, path)
+    if as_json:
+        emit(r, True)
+    elif r["ok"]:
+        out.print(f"{path}: OK ({len(r['tables'])} tables, revision {r['revision']})")
+    else:
+        for p in r["problems"]:
+            err.print(f"[red]mismatch[/] {p}")
+    if not r["ok"]:
+        raise typer.Exit(1)
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Path,
+    drop_previous: Annotated[bool, typer.Option(help="Drop the replaced database after the swap.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore an archive beside the live database, check it, then swap it in (old data kept)."""
+    lc = lifecycle(settings_or_exit(), as_json)
+    r = guarded(lc.restore, path, keep_previous=not drop_previous)
+    kept = f"; previous data kept as database {r['previous_database']}" if r["previous_database"] else ""
+    emit(r, as_json, f"restored {path} into {r['database']} (revision {r['schema_revision']}){kept}")
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")], empty: bool = False) -> None:
+    """Create a new migration, autogenerated from the models unless --empty (for developers)."""
+    from alembic import command
+
+    settings = settings_or_exit()
+    lc = lifecycle(settings, False)
+    with lc.locked() as conn:
+        cfg = lc.config(conn)
+        command.revision(cfg, message=message, autogenerate=not empty)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (KIRANA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (KIRANA_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (KIRANA_WORKERS).")] = None,
+) -> None:
+    """Serve the API with uvicorn (what the container runs)."""
+    from kirana.api import server
+
+    settings = settings_or_exit()
+    if not settings.database_url or not settings.redis_url:
+        fail("KIRANA_DATABASE_URL and KIRANA_REDIS_URL must be set (or use `kirana run`)", 2)
+    server.serve(settings, host=host, port=port, workers=workers)
+
+
+@app.command("run")
+def run(
+    port: Annotated[int | None, typer.Option(help="API port (default 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
+    seed: Annotated[bool, typer.Option(help="Seed demo data on first start.")] = True,
+) -> None:
+    """The whole shop on this machine: embedded PostgreSQL and Redis, migrations, API and worker."""
+    from kirana.api import runner
+
+    settings = settings_or_exit()
+    code = runner.run(settings, port=port, workers=workers, seed=seed)
+    raise typer.Exit(code)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    from kirana.api import __version__
+
+    out.print(__version__)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,52 @@
+"""`/livez`, `/readyz` and `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from kirana.api import metrics
+from kirana.api.deps import DatabaseDep, RedisDep
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 2.0
+
+
+@router.get("/livez", summary="The process is alive")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Ready for traffic: PostgreSQL and Redis answer and the process is not draining",
+    responses={503: {"description": "Not ready"}},
+)
+async def readyz(request: Request, db: DatabaseDep, redis: RedisDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+
+    async def check(name: str, probe: Any) -> None:
+        try:
+            await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"failed: {type(exc).__name__}"
+
+    await asyncio.gather(check("postgres", db.ping()), check("redis", redis.ping()))
+    draining = bool(getattr(request.app.state, "draining", False))
+    if draining:
+        checks["shutdown"] = "draining"
+    ok = not draining and all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,167 @@
+"""Pure ASGI middleware around every request: request id, access log, metrics, body limits.
+
+One middleware (not a stack of BaseHTTPMiddleware) keeps the per-request overhead small. It is
+also the last line of defence: an exception nothing else handled becomes a logged 500
+problem+json that reveals no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kirana.api import errors, metrics
+from kirana.api.logging import request_id_var
+
+log = logging.getLogger("kirana.api.access")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_UNMATCHED = "<unmatched>"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+async def _send_problem(send: Send, response: Any) -> None:
+    await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, skip_metrics: frozenset[str]) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.skip_metrics = skip_metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming.decode("latin-1") if incoming else ""
+        if not _VALID_REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        scope["kirana.request_id"] = rid
+        token = request_id_var.set(rid)
+        method: str = scope["method"]
+        status = 500
+        started = False
+        t0 = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            early = self._reject_early(scope, method)
+            if early is not None:
+                await early(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large()(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path"), "method": method})
+            if not started:
+                response = errors.problem(
+                    500,
+                    code="internal-error",
+                    detail="An unexpected error occurred; quote the request id when reporting it.",
+                    instance=scope.get("path"),
+                    extra={"request_id": rid},
+                )
+                await response(scope, receive, send_wrapper)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - t0
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or _UNMATCHED
+            if template not in self.skip_metrics:
+                labels = (template, method, str(status))
+                metrics.REQUESTS.labels(*labels).inc()
+                metrics.LATENCY.labels(*labels).observe(elapsed)
+            if log.isEnabledFor(logging.INFO) and template not in self.skip_metrics:
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope.get("path"),
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+    def _too_large(self) -> Any:
+        return errors.problem(
+            413,
+            code="payload-too-large",
+            detail=f"request body exceeds {self.max_body_bytes} bytes",
+        )
+
+    def _reject_early(self, scope: Scope, method: str) -> Any | None:
+        if method not in _BODY_METHODS:
+            return None
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                return errors.problem(400, detail="Content-Length is not a number")
+            if size > self.max_body_bytes:
+                return self._too_large()
+            if size == 0:
+                return None
+        elif _header(scope, b"transfer-encoding") is None:
+            return None
+        content_type = _header(scope, b"content-type")
+        if content_type is None or not _is_json(content_type):
+            got = content_type.decode("latin-1") if content_type else "none"
+            return errors.problem(
+                415,
+                code="unsupported-media-type",
+                detail=f"request bodies must be application/json (got {got})",
+            )
+        return None

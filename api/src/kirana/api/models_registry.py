@@ -1,0 +1,12 @@
+"""The list of modules that define ORM models; imported by migrations and the drift check."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES: tuple[str, ...] = ("kirana.api.outbox.models",)
+
+
+def load() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,128 @@
+"""Validated configuration for every Kirana process.
+
+Built once at start-up (`Settings()` reads `KIRANA_*` environment variables and `.env`) and
+passed in: `create_app(settings)`, the CLI and the workers never read an import-time global.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "dev-secret-change-me", "xxx", "todo"}
+)
+DEV_SECRET = "dev-secret-change-me"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    staging = "staging"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the environment variable named in each field's alias."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KIRANA_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    environment: Environment = Environment.development
+    # Database and Redis. Empty means "start the embedded servers" for `kirana run`; the API
+    # itself refuses to start without them.
+    database_url: str = ""
+    redis_url: str = ""
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
+    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    cors_origins: list[str] = []
+    # Graceful shutdown: after SIGTERM, /readyz fails for `drain_seconds` while traffic is still
+    # served (load balancers notice), then in-flight requests get `shutdown_grace_seconds`.
+    drain_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 25.0
+
+    # Secrets
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Local state for `kirana run` (embedded servers) and backups.
+    data_dir: Path = Path(".local")
+    backup_dir: Path | None = None
+    migrations_dir: Path | None = None
+    pg_bin_dir: Path | None = None
+
+    # Demo data
+    seed_demo_data: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://", "postgresql+")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.environment in (Environment.staging, Environment.production):
+            secret = self.secret_key.get_secret_value()
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError(
+                    f"KIRANA_SECRET_KEY is a placeholder or shorter than 32 characters; "
+                    f"set a real secret in {self.environment.value}"
+                )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in (Environment.development, Environment.test)
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
+
+
+class SettingsError(Exception):
+    """Raised with one readable line per invalid setting."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's report into one line per bad environment variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            name = f"KIRANA_{loc.upper()}" if loc else "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

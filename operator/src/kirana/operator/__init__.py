@@ -1,0 +1,1 @@
+"""Kirana operator: reconciles ShopRelease custom resources (backup, migrate, roll out, gate)."""

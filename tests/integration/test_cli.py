@@ -1,0 +1,78 @@
+"""The `kirana` command line as scripts and the operator's Jobs use it: exit codes and --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def kirana(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "kirana.api", *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def test_current_and_history_as_json(database_url: str) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url}
+    current = kirana("db", "current", "--json", env=env)
+    assert current.returncode == 0, current.stderr
+    data = json.loads(current.stdout)
+    assert data["up_to_date"] is True and data["current"] == data["head"]
+    history = json.loads(kirana("db", "history", "--json", env=env).stdout)
+    assert history[-1]["revision"] == data["head"]
+
+
+def test_backup_verify_restore_round_trip(database_url: str, tmp_path: Path) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url}
+    archive = tmp_path / "x.dump"
+    backup = kirana("db", "backup", "--out", str(archive), "--json", env=env)
+    assert backup.returncode == 0, backup.stderr
+    manifest = json.loads(backup.stdout)
+    assert Path(manifest["manifest"]).exists()
+    verify = kirana("db", "verify", str(archive), "--json", env=env)
+    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"] is True
+    restore = kirana("db", "restore", str(archive), "--drop-previous", "--json", env=env)
+    assert restore.returncode == 0, restore.stderr
+    assert json.loads(restore.stdout)["previous_database"] is None
+
+
+def test_corrupt_archive_exits_1_with_one_line(database_url: str, tmp_path: Path) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url}
+    archive = tmp_path / "x.dump"
+    assert kirana("db", "backup", "--out", str(archive), env=env).returncode == 0
+    archive.write_bytes(archive.read_bytes()[:100])
+    result = kirana("db", "restore", str(archive), env=env)
+    assert result.returncode == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "corrupt" in lines[0]
+
+
+def test_bad_setting_exits_2_naming_the_variable() -> None:
+    result = kirana("db", "current", env={"KIRANA_DATABASE_URL": "mysql://nope", "KIRANA_DB_POOL_SIZE": "0"})
+    assert result.returncode == 2
+    assert "KIRANA_DATABASE_URL" in result.stderr and "KIRANA_DB_POOL_SIZE" in result.stderr
+
+
+def test_production_refuses_placeholder_secret(database_url: str) -> None:
+    result = kirana(
+        "db",
+        "current",
+        env={
+            "KIRANA_DATABASE_URL": database_url,
+            "KIRANA_ENVIRONMENT": "production",
+            "KIRANA_SECRET_KEY": "changeme",
+        },
+    )
+    assert result.returncode == 2
+    assert "KIRANA_SECRET_KEY" in result.stderr
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    result = kirana("db", "migrate", env={"KIRANA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
+    assert result.returncode == 1
+    assert "database error" in result.stderr
+    assert "Traceback" not in result.stderr

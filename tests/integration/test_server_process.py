@@ -1,0 +1,77 @@
+"""Real server processes: graceful SIGTERM under load, and metrics across worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.integration.servers import start_server
+
+
+def _env(database_url: str, redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "KIRANA_DATABASE_URL": database_url,
+        "KIRANA_REDIS_URL": redis_url,
+        "KIRANA_DATA_DIR": str(tmp_path),
+        "KIRANA_ENVIRONMENT": "test",
+        "KIRANA_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def test_sigterm_drains_without_failing_in_flight_requests(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = _env(
+        database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="1.5", KIRANA_SHUTDOWN_GRACE_SECONDS="10"
+    )
+    proc, base = start_server(env)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            # 40 slow requests are in flight when SIGTERM arrives.
+            in_flight = [asyncio.create_task(client.get("/slow", params={"ms": 2500})) for _ in range(40)]
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            # Readiness fails first, while the process still answers other requests.
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["shutdown"] == "draining"
+            during = await client.get("/slow", params={"ms": 10})
+            assert during.status_code == 200
+            responses = await asyncio.gather(*in_flight)
+        assert [r.status_code for r in responses] == [200] * 40
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def test_metrics_add_up_across_worker_processes(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    proc, base = start_server(_env(database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="0"), workers=2)
+    try:
+        n = 120
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            # New connections each time so both worker processes take a share.
+            results = await asyncio.gather(
+                *[httpx.AsyncClient(base_url=base).get("/slow", params={"ms": 20}) for _ in range(n)]
+            )
+            assert all(r.status_code == 200 for r in results)
+            text = (await client.get("/metrics")).text
+        count = re.search(
+            r'kirana_http_requests_total\{method="GET",route="/slow",status="200"\} (\S+)', text
+        )
+        assert count is not None, text[:2000]
+        assert float(count.group(1)) == n
+        pids = set(re.findall(r'pid="(\d+)"', text))
+        assert "kirana_http_requests_in_flight" in text
+        assert len(pids) <= 2 or pids == set()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -1,0 +1,1 @@
+"""Kirana background workers: the outbox relay and periodic jobs that run beside the API."""

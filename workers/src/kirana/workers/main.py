@@ -1,0 +1,113 @@
+"""The worker process: runs the outbox relay and periodic jobs until SIGTERM.
+
+Started by `kirana run` beside the API and by the chart's workers Deployment. Periodic jobs are
+registered in `JOBS` by the domains that need them (e.g. releasing expired stock reservations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge, start_http_server
+
+from kirana.api import logging as kirana_logging
+from kirana.api import redis as kirana_redis
+from kirana.api.db.engine import Database
+from kirana.api.settings import Settings, SettingsError, load_settings
+from kirana.workers import relay
+
+log = logging.getLogger("kirana.workers")
+
+RELAYED = Counter("kirana_outbox_events_relayed_total", "Outbox events published to Redis.")
+JOB_RUNS = Counter(
+    "kirana_worker_job_runs_total", "Periodic job runs, by job and outcome.", ["job", "outcome"]
+)
+LAST_SUCCESS = Gauge("kirana_worker_job_last_success_timestamp_seconds", "Last successful run.", ["job"])
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every_s: float
+    run: Callable[[Database], Awaitable[int]]
+
+
+JOBS: list[Job] = []
+
+
+async def _relay_loop(db: Database, redis: object, stop: asyncio.Event) -> None:
+    from redis.asyncio import Redis
+
+    assert isinstance(redis, Redis)
+    idle = 0.05
+    while not stop.is_set():
+        try:
+            sent = await relay.relay_once(db, redis)
+            RELAYED.inc(sent)
+            idle = 0.05 if sent else min(idle * 2, 1.0)
+            if sent:
+                continue
+        except Exception:
+            log.exception("outbox relay failed; retrying")
+            idle = 1.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), idle)
+
+
+async def _job_loop(job: Job, db: Database, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        t0 = time.monotonic()
+        try:
+            await job.run(db)
+            JOB_RUNS.labels(job.name, "ok").inc()
+            LAST_SUCCESS.labels(job.name).set_to_current_time()
+        except Exception:
+            JOB_RUNS.labels(job.name, "error").inc()
+            log.exception("job failed", extra={"job": job.name})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, job.every_s - (time.monotonic() - t0)))
+
+
+async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
+    db = Database(settings.database_url, pool_size=5, max_overflow=5, application_name="kirana-worker")
+    redis = kirana_redis.connect(settings.redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if metrics_port:
+        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped inside the cluster
+    log.info("worker started", extra={"jobs": [j.name for j in JOBS]})
+    tasks = [asyncio.create_task(_relay_loop(db, redis, stop))]
+    tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in JOBS]
+    try:
+        await stop.wait()
+        log.info("worker stopping")
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await redis.aclose()
+        await db.dispose()
+        log.info("worker stopped")
+
+
+def main() -> None:
+    import os
+    import sys
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
+    if not settings.database_url or not settings.redis_url:
+        sys.stderr.write("error: KIRANA_DATABASE_URL and KIRANA_REDIS_URL must be set\n")
+        raise SystemExit(2)
+    kirana_logging.configure(settings.log_level, json=settings.log_json)
+    port = int(os.environ.get("KIRANA_WORKER_METRICS_PORT", "0"))
+    asyncio.run(run(settings, metrics_port=port or None))

@@ -1,0 +1,51 @@
+"""The outbox relay: publishes committed outbox events to Redis, at least once, in order.
+
+Each event goes to the Redis stream `kirana:events` (durable, for consumers that catch up) and
+to the pub/sub channel `kirana:events:<topic>` (for live WebSocket fan-out). Relays on several
+replicas share the work through `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from redis.asyncio import Redis
+
+from kirana.api.db.engine import Database
+from kirana.api.outbox import service as outbox
+
+log = logging.getLogger("kirana.workers.relay")
+
+STREAM = "kirana:events"
+STREAM_MAXLEN = 100_000
+
+
+def channel(topic: str) -> str:
+    return f"kirana:events:{topic}"
+
+
+async def relay_once(db: Database, redis: Redis, *, batch: int = 200) -> int:
+    """Publish one batch; returns how many events went out."""
+    async with db.session() as session:
+        events = await outbox.claim_batch(session, limit=batch)
+        if not events:
+            return 0
+        pipe = redis.pipeline(transaction=False)
+        for ev in events:
+            body = json.dumps(
+                {
+                    "id": ev.id,
+                    "topic": ev.topic,
+                    "key": ev.key,
+                    "payload": ev.payload,
+                    "created_at": ev.created_at.isoformat(),
+                },
+                separators=(",", ":"),
+            )
+            pipe.xadd(STREAM, {"event": body}, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.publish(channel(ev.topic), body)
+        await pipe.execute()
+        await outbox.mark_published(session, ids=[ev.id for ev in events])
+    log.debug("relayed", extra={"count": len(events)})
+    return len(events)
