@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from kirana.api import metrics
+from kirana.api.access.deps import Public
 from kirana.api.deps import DatabaseDep, RedisDep
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Public])
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -1,0 +1,1 @@
+"""Access control: who the caller is (`Principal`) and what every route requires of them."""
