@@ -102,10 +102,10 @@ verify() {
   local v
   v="$("$TESTBED_BIN/kube-apiserver" --version)"
   [[ "$v" == "Kubernetes ${KUBE_VERSION}" ]] || die "kube-apiserver reports '$v', want 'Kubernetes ${KUBE_VERSION}'"
-  v="$("$TESTBED_BIN/kubectl" version --client -o json | grep -m1 '"gitVersion"')"
-  [[ "$v" == *"\"${KUBE_VERSION}\""* ]] || die "kubectl reports $v, want ${KUBE_VERSION}"
-  v="$("$TESTBED_BIN/etcd" --version | head -n1)"
-  [[ "$v" == "etcd Version: ${ETCD_VERSION#v}" ]] || die "etcd reports '$v', want ${ETCD_VERSION}"
+  v="$("$TESTBED_BIN/kubectl" version --client -o json)"
+  [[ "$v" == *"\"gitVersion\": \"${KUBE_VERSION}\""* ]] || die "kubectl reports $v, want ${KUBE_VERSION}"
+  v="$("$TESTBED_BIN/etcd" --version)"
+  [[ "$v" == "etcd Version: ${ETCD_VERSION#v}"$'\n'* ]] || die "etcd reports '$v', want ${ETCD_VERSION}"
   v="$("$TESTBED_BIN/kwok" --version)"
   [[ "$v" == *"${KWOK_VERSION#v}"* ]] || die "kwok reports '$v', want ${KWOK_VERSION}"
 }

@@ -80,7 +80,7 @@ schemas() {
 check() {
   local name="$1" want="$2" got
   shift 2
-  got="$("$@" 2>&1 | head -n 3 | tr '\n' ' ')"
+  got="$("$@" 2>&1)"
   [[ "$got" == *"$want"* ]] || die "$name reports '$got', expected '$want'"
   printf '  %-12s %s\n' "$name" "$want" >&2
 }

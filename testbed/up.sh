@@ -173,7 +173,8 @@ main() {
     port_busy "$port" && die "127.0.0.1:$port is already in use (set TESTBED_*_PORT to move the testbed)"
   done
 
-  mkdir -p "$LOGS" "$PIDS" "$TESTBED_STATE/etcd" "$TESTBED_STATE/kwok-home" "$TESTBED_STATE/certs"
+  mkdir -p "$LOGS" "$PIDS" "$TESTBED_STATE/kwok-home" "$TESTBED_STATE/certs"
+  mkdir -m 700 "$TESTBED_STATE/etcd"
   log "generating certificates"
   make_pki
   write_kubeconfig "$TESTBED_STATE/admin.kubeconfig" admin
