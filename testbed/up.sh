@@ -7,6 +7,7 @@
 # etcd data, logs/, pids/ and the admin kubeconfig. It is idempotent: a
 # healthy testbed is left alone, a half-dead one is stopped and started anew.
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PKI="$TESTBED_STATE/pki"
