@@ -31,7 +31,7 @@ HASHED_FIELDS = (
 )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds")
     if value is None or isinstance(value, (str, int, bool, dict, list)):
@@ -40,7 +40,7 @@ def _plain(value: Any) -> Any:
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
-    body = {name: _plain(entry.get(name)) for name in HASHED_FIELDS}
+    body = {name: plain(entry.get(name)) for name in HASHED_FIELDS}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 

@@ -92,7 +92,9 @@ def _fields(event: AuditEvent) -> dict[str, Any]:
 
 
 def to_dict(event: AuditEvent) -> dict[str, Any]:
-    return {"id": event.id, **_fields(event), "prev_hash": event.prev_hash, "hash": event.hash}
+    """JSON-ready, with values exactly as hashed, so an export can be verified offline."""
+    fields = {k: chain.plain(v) for k, v in _fields(event).items()}
+    return {"id": event.id, **fields, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
 @dataclass(frozen=True)
