@@ -35,7 +35,11 @@ class Account:
 
 
 async def make_user(
-    app: FastAPI, *, roles: tuple[str, ...] = ("customer",), email: str | None = None, phone: str | None = None
+    app: FastAPI,
+    *,
+    roles: tuple[str, ...] = ("customer",),
+    email: str | None = None,
+    phone: str | None = None,
 ) -> Account:
     email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
     async with app.state.db.session() as session:

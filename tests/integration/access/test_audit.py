@@ -17,7 +17,9 @@ from tests.integration.access.helpers import make_user, signed_in
 
 
 def _verify(settings: Settings) -> tuple[int, dict[str, object]]:
-    result = CliRunner().invoke(cli, ["audit", "verify", "--json"], env={"KIRANA_DATABASE_URL": settings.database_url})
+    result = CliRunner().invoke(
+        cli, ["audit", "verify", "--json"], env={"KIRANA_DATABASE_URL": settings.database_url}
+    )
     return result.exit_code, json.loads(result.stdout)
 
 
@@ -35,7 +37,9 @@ def _sql(settings: Settings, *statements: str) -> None:
             conn.execute(s)
 
 
-async def test_database_refuses_update_and_delete(client: AsyncClient, app: FastAPI, settings: Settings) -> None:
+async def test_database_refuses_update_and_delete(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
     await _some_events(app, client)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
@@ -63,7 +67,8 @@ async def test_intact_chain_verifies(client: AsyncClient, app: FastAPI, settings
         (
             "UPDATE audit_log SET seq = seq + 1 WHERE seq = 3; "
             "INSERT INTO audit_log (seq, occurred_at, action, outcome, prev_hash, hash) "
-            "SELECT 3, now(), 'access.role_granted', 'ok', hash, repeat('a', 64) FROM audit_log WHERE seq = 2",
+            "SELECT 3, now(), 'access.role_granted', 'ok', hash, repeat('a', 64) "
+            "FROM audit_log WHERE seq = 2",
             "inserted",
         ),
     ],
@@ -79,11 +84,13 @@ async def test_tampering_is_detected(
     assert report["findings"], expect
 
 
-async def test_trigger_disabled_edit_is_still_caught(client: AsyncClient, app: FastAPI, settings: Settings) -> None:
+async def test_trigger_disabled_edit_is_still_caught(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
     await _some_events(app, client)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
-        conn.execute("UPDATE audit_log SET after = '{\"identifier\": \"forged\"}' WHERE seq = 1")
+        conn.execute('UPDATE audit_log SET after = \'{"identifier": "forged"}\' WHERE seq = 1')
         conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     code, report = _verify(settings)
     assert code == 1
@@ -93,7 +100,11 @@ async def test_trigger_disabled_edit_is_still_caught(client: AsyncClient, app: F
 async def test_query_api_filters_and_pages(client: AsyncClient, app: FastAPI) -> None:
     auditor = await signed_in(app, client, roles=("admin",), totp=True)
     await _some_events(app, client)
-    r = await client.get("/audit/events", headers=auditor.headers, params={"action": "auth.login", "outcome": "failed", "limit": 2})
+    r = await client.get(
+        "/audit/events",
+        headers=auditor.headers,
+        params={"action": "auth.login", "outcome": "failed", "limit": 2},
+    )
     page = r.json()
     assert r.status_code == 200 and len(page["items"]) == 2 and page["next_cursor"]
     assert page["items"][0]["seq"] > page["items"][1]["seq"]
@@ -104,7 +115,9 @@ async def test_query_api_filters_and_pages(client: AsyncClient, app: FastAPI) ->
     )
     rest = r.json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
-    everything = (await client.get("/audit/events", headers=auditor.headers, params={"action": "2fa.*"})).json()
+    everything = (
+        await client.get("/audit/events", headers=auditor.headers, params={"action": "2fa.*"})
+    ).json()
     assert {e["action"] for e in everything["items"]} == {"2fa.totp_enrol_started", "2fa.totp_enabled"}
     assert all(e["actor_id"] == str(auditor.user_id) for e in everything["items"])
 

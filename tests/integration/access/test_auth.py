@@ -15,10 +15,13 @@ from tests.integration.access.helpers import PASSWORD, login, make_user
 
 async def test_register_then_login_and_read_me(client: AsyncClient) -> None:
     r = await client.post(
-        "/auth/register", json={"email": "Asha@Example.com", "phone": "98450 12345", "password": "a-long-password-1"}
+        "/auth/register",
+        json={"email": "Asha@Example.com", "phone": "98450 12345", "password": "a-long-password-1"},
     )
     assert r.status_code == 202
-    r = await client.post("/auth/login", json={"identifier": "+91 98450 12345", "password": "a-long-password-1"})
+    r = await client.post(
+        "/auth/login", json={"identifier": "+91 98450 12345", "password": "a-long-password-1"}
+    )
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
     me = (await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})).json()
@@ -29,8 +32,12 @@ async def test_register_then_login_and_read_me(client: AsyncClient) -> None:
 
 async def test_registering_a_taken_email_looks_the_same(client: AsyncClient, app: FastAPI) -> None:
     await make_user(app, email="taken@example.com")
-    r = await client.post("/auth/register", json={"email": "taken@example.com", "password": "another-password-9"})
-    fresh = await client.post("/auth/register", json={"email": "new@example.com", "password": "another-password-9"})
+    r = await client.post(
+        "/auth/register", json={"email": "taken@example.com", "password": "another-password-9"}
+    )
+    fresh = await client.post(
+        "/auth/register", json={"email": "new@example.com", "password": "another-password-9"}
+    )
     assert r.status_code == fresh.status_code == 202
     assert r.json() == fresh.json()
     # the real owner hears about it
@@ -44,8 +51,12 @@ async def test_weak_password_is_refused(client: AsyncClient) -> None:
 
 async def test_unknown_account_and_wrong_password_answer_alike(client: AsyncClient, app: FastAPI) -> None:
     account = await make_user(app)
-    wrong = await client.post("/auth/login", json={"identifier": account.email, "password": "not-the-password"})
-    unknown = await client.post("/auth/login", json={"identifier": "nobody@example.com", "password": "whatever-pw"})
+    wrong = await client.post(
+        "/auth/login", json={"identifier": account.email, "password": "not-the-password"}
+    )
+    unknown = await client.post(
+        "/auth/login", json={"identifier": "nobody@example.com", "password": "whatever-pw"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
@@ -58,7 +69,9 @@ async def test_access_token_is_eddsa_with_a_published_kid(client: AsyncClient, a
     assert header["kid"] in {k["kid"] for k in keys}
 
 
-async def test_token_signed_by_a_rotated_out_key_still_verifies_until_expiry(client: AsyncClient, app: FastAPI) -> None:
+async def test_token_signed_by_a_rotated_out_key_still_verifies_until_expiry(
+    client: AsyncClient, app: FastAPI
+) -> None:
     account = await login(client, await make_user(app))
     old_kid = jwt.get_unverified_header(account.access_token)["kid"]
     await app.state.access.keys.load(force_rotate=True)
@@ -69,7 +82,9 @@ async def test_token_signed_by_a_rotated_out_key_still_verifies_until_expiry(cli
 
 
 async def test_forged_or_garbage_tokens_are_rejected(client: AsyncClient) -> None:
-    forged = jwt.encode({"sub": "x", "exp": time.time() + 60}, "k" * 32, algorithm="HS256", headers={"kid": "x"})
+    forged = jwt.encode(
+        {"sub": "x", "exp": time.time() + 60}, "k" * 32, algorithm="HS256", headers={"kid": "x"}
+    )
     for token in (forged, "garbage", ""):
         r = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401
@@ -93,10 +108,14 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client: AsyncClient,
     assert r.status_code == 401
 
 
-async def test_logout_ends_the_session_and_revoke_all_ends_every_one(client: AsyncClient, app: FastAPI) -> None:
+async def test_logout_ends_the_session_and_revoke_all_ends_every_one(
+    client: AsyncClient, app: FastAPI
+) -> None:
     user = await make_user(app)
     a = await login(client, user)
-    b_tokens = (await client.post("/auth/login", json={"identifier": user.email, "password": PASSWORD})).json()
+    b_tokens = (
+        await client.post("/auth/login", json={"identifier": user.email, "password": PASSWORD})
+    ).json()
     b = {"Authorization": f"Bearer {b_tokens['access_token']}"}
     sessions = (await client.get("/auth/sessions", headers=a.headers)).json()
     assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
@@ -106,14 +125,18 @@ async def test_logout_ends_the_session_and_revoke_all_ends_every_one(client: Asy
     r = await client.post("/auth/sessions/revoke-all", headers=b, json={})
     assert r.json() == {"revoked": 1}
     assert (await client.get("/auth/me", headers=b)).status_code == 401
-    assert (await client.post("/auth/refresh", json={"refresh_token": b_tokens["refresh_token"]})).status_code == 401
+    assert (
+        await client.post("/auth/refresh", json={"refresh_token": b_tokens["refresh_token"]})
+    ).status_code == 401
 
 
 async def test_brute_force_is_locked_out_with_retry_after(client: AsyncClient, app: FastAPI) -> None:
     account = await make_user(app)
     statuses = []
     for _ in range(6):
-        r = await client.post("/auth/login", json={"identifier": account.email, "password": "guess-guess-guess"})
+        r = await client.post(
+            "/auth/login", json={"identifier": account.email, "password": "guess-guess-guess"}
+        )
         statuses.append(r.status_code)
     assert statuses[:5] == [401] * 5
     assert statuses[5] == 429
@@ -143,7 +166,9 @@ async def test_lockout_grows_with_each_further_failure(app: FastAPI) -> None:
     await limiter.ensure_unlocked(redis, lock, "someone")
 
 
-async def test_password_reset_is_single_use_and_signs_out_everywhere(client: AsyncClient, app: FastAPI) -> None:
+async def test_password_reset_is_single_use_and_signs_out_everywhere(
+    client: AsyncClient, app: FastAPI
+) -> None:
     account = await login(client, await make_user(app))
     r = await client.post("/auth/password/reset-request", json={"identifier": account.email})
     unknown = await client.post("/auth/password/reset-request", json={"identifier": "ghost@example.com"})
@@ -151,19 +176,27 @@ async def test_password_reset_is_single_use_and_signs_out_everywhere(client: Asy
     message = app.state.access.notifier.email.sent[-1]
     assert message.to == account.email
     token = message.text.split("code: ")[1].split(" ")[0]
-    r = await client.post("/auth/password/reset", json={"token": token, "new_password": "brand-new-password-7"})
+    r = await client.post(
+        "/auth/password/reset", json={"token": token, "new_password": "brand-new-password-7"}
+    )
     assert r.status_code == 204
-    again = await client.post("/auth/password/reset", json={"token": token, "new_password": "brand-new-password-8"})
+    again = await client.post(
+        "/auth/password/reset", json={"token": token, "new_password": "brand-new-password-8"}
+    )
     assert again.status_code == 401
     assert (await client.get("/auth/me", headers=account.headers)).status_code == 401
-    r = await client.post("/auth/login", json={"identifier": account.email, "password": "brand-new-password-7"})
+    r = await client.post(
+        "/auth/login", json={"identifier": account.email, "password": "brand-new-password-7"}
+    )
     assert r.status_code == 200
 
 
 async def test_password_change_needs_the_current_one(client: AsyncClient, app: FastAPI) -> None:
     account = await login(client, await make_user(app))
     r = await client.post(
-        "/auth/password", headers=account.headers, json={"current_password": "nope-nope-nope", "new_password": "x" * 12}
+        "/auth/password",
+        headers=account.headers,
+        json={"current_password": "nope-nope-nope", "new_password": "x" * 12},
     )
     assert r.status_code == 401
     r = await client.post(
@@ -175,7 +208,9 @@ async def test_password_change_needs_the_current_one(client: AsyncClient, app: F
     assert (await client.get("/auth/me", headers=account.headers)).status_code == 200  # this session stays
 
 
-async def test_concurrent_refreshes_of_one_token_leave_at_most_one_winner(client: AsyncClient, app: FastAPI) -> None:
+async def test_concurrent_refreshes_of_one_token_leave_at_most_one_winner(
+    client: AsyncClient, app: FastAPI
+) -> None:
     account = await login(client, await make_user(app))
     results = await asyncio.gather(
         *(client.post("/auth/refresh", json={"refresh_token": account.refresh_token}) for _ in range(3))

@@ -47,7 +47,9 @@ async def test_deny_beats_allow(client: AsyncClient, app: FastAPI) -> None:
     )
     assert r.status_code == 200, r.text
     assert (await client.get("/access/roles", headers=staff.headers)).status_code == 403
-    r = await client.delete(f"/access/users/{staff.user_id}/permissions/{r.json()['id']}", headers=owner.headers)
+    r = await client.delete(
+        f"/access/users/{staff.user_id}/permissions/{r.json()['id']}", headers=owner.headers
+    )
     assert r.status_code == 200
     assert (await client.get("/access/roles", headers=staff.headers)).status_code == 200
 
@@ -55,18 +57,26 @@ async def test_deny_beats_allow(client: AsyncClient, app: FastAPI) -> None:
 async def test_nobody_grants_what_they_do_not_hold(client: AsyncClient, app: FastAPI) -> None:
     admin = await signed_in(app, client, roles=("admin",), totp=True)
     target = await make_user(app)
-    r = await client.post(f"/access/users/{target.user_id}/roles", headers=admin.headers, json={"role": "owner"})
+    r = await client.post(
+        f"/access/users/{target.user_id}/roles", headers=admin.headers, json={"role": "owner"}
+    )
     assert r.status_code == 403
     assert "*:*" in r.json()["missing"]
     r = await client.post(
-        f"/access/users/{target.user_id}/permissions", headers=admin.headers, json={"permission": "settings:write"}
+        f"/access/users/{target.user_id}/permissions",
+        headers=admin.headers,
+        json={"permission": "settings:write"},
     )
     assert r.status_code == 403
     # Nor grant themselves more.
-    r = await client.post(f"/access/users/{admin.user_id}/roles", headers=admin.headers, json={"role": "owner"})
+    r = await client.post(
+        f"/access/users/{admin.user_id}/roles", headers=admin.headers, json={"role": "owner"}
+    )
     assert r.status_code == 403
     # What they hold, they may give.
-    r = await client.post(f"/access/users/{target.user_id}/roles", headers=admin.headers, json={"role": "support"})
+    r = await client.post(
+        f"/access/users/{target.user_id}/roles", headers=admin.headers, json={"role": "support"}
+    )
     assert r.status_code == 200
     # A role definition carrying more than the definer holds is refused too.
     r = await client.put("/access/roles/superhero", headers=admin.headers, json={"permissions": ["*:*"]})
@@ -76,7 +86,9 @@ async def test_nobody_grants_what_they_do_not_hold(client: AsyncClient, app: Fas
 async def test_staff_without_grant_permission_cannot_grant(client: AsyncClient, app: FastAPI) -> None:
     support = await signed_in(app, client, roles=("support",), totp=True)
     target = await make_user(app)
-    r = await client.post(f"/access/users/{target.user_id}/roles", headers=support.headers, json={"role": "support"})
+    r = await client.post(
+        f"/access/users/{target.user_id}/roles", headers=support.headers, json={"role": "support"}
+    )
     assert r.status_code == 403
 
 
@@ -85,7 +97,9 @@ async def test_the_last_owner_cannot_be_removed(client: AsyncClient, app: FastAP
     r = await client.delete(f"/access/users/{owner.user_id}/roles/owner", headers=owner.headers)
     assert r.status_code == 409
     r = await client.post(
-        f"/access/users/{owner.user_id}/permissions", headers=owner.headers, json={"permission": "*", "effect": "deny"}
+        f"/access/users/{owner.user_id}/permissions",
+        headers=owner.headers,
+        json={"permission": "*", "effect": "deny"},
     )
     assert r.status_code == 409
     # With a second permanent owner, the first may step down.
@@ -106,7 +120,9 @@ async def test_admin_cannot_strip_an_owner(client: AsyncClient, app: FastAPI) ->
 async def test_grants_need_a_recent_step_up(client: AsyncClient, app: FastAPI) -> None:
     owner = await enrol_then_sign_in_again_without_step_up(app, client)
     target = await make_user(app)
-    r = await client.post(f"/access/users/{target.user_id}/roles", headers=owner.headers, json={"role": "support"})
+    r = await client.post(
+        f"/access/users/{target.user_id}/roles", headers=owner.headers, json={"role": "support"}
+    )
     assert r.status_code == 401 and r.json()["reason"] == "step-up-required"
 
 
@@ -141,12 +157,16 @@ async def test_scoped_staff_hand_out_only_their_scopes(client: AsyncClient, app:
     assert r.status_code == 200
     assert (await _me(client, manager))["scopes"] == ["store:blr-1"]
     clerk = await make_user(app)
-    ok = await client.put(f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["store:blr-1"]})
+    ok = await client.put(
+        f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["store:blr-1"]}
+    )
     assert ok.status_code == 200
     wider = await client.put(
         f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["region:south"]}
     )
-    unrestricted = await client.put(f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": []})
+    unrestricted = await client.put(
+        f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": []}
+    )
     assert wider.status_code == unrestricted.status_code == 403
 
 
@@ -159,7 +179,9 @@ async def test_role_hierarchy_inherits_and_rejects_cycles(client: AsyncClient, a
     r = await client.put("/access/roles/support", headers=owner.headers, json={"parents": ["admin"]})
     assert r.status_code == 422 and "circle" in r.json()["detail"]
     r = await client.put(
-        "/access/roles/auditor", headers=owner.headers, json={"permissions": ["audit:read"], "parents": ["support"]}
+        "/access/roles/auditor",
+        headers=owner.headers,
+        json={"permissions": ["audit:read"], "parents": ["support"]},
     )
     assert r.status_code == 204
 

@@ -58,7 +58,9 @@ async def test_sign_out_on_one_process_is_seen_by_another(
         await asyncio.sleep(0.01)
 
 
-async def test_cache_is_bypassed_while_the_invalidation_channel_is_down(app: FastAPI, client: AsyncClient) -> None:
+async def test_cache_is_bypassed_while_the_invalidation_channel_is_down(
+    app: FastAPI, client: AsyncClient
+) -> None:
     rt = app.state.access
     staff = await login(client, await make_user(app, roles=("customer", "support")))
     assert (await client.get("/access/roles", headers=staff.headers)).status_code == 200

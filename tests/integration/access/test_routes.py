@@ -123,7 +123,9 @@ async def _allowed(client: AsyncClient, method: str, path: str, account: Account
     return r.status_code not in (401, 403), r.status_code
 
 
-async def test_authorization_matrix(app: FastAPI, client: AsyncClient, accounts: dict[str, Account | None]) -> None:
+async def test_authorization_matrix(
+    app: FastAPI, client: AsyncClient, accounts: dict[str, Account | None]
+) -> None:
     present = {(m, r.path) for r in _api_routes(app) for m in r.methods or ()}
     missing = [k for k in MATRIX if k not in present]
     assert not missing, f"matrix names routes that do not exist: {missing}"

@@ -43,7 +43,9 @@ async def test_secret_is_encrypted_at_rest(client: AsyncClient, app: FastAPI) ->
     assert account.totp_secret.encode() not in cred.secret
 
 
-async def test_login_needs_the_code_and_a_replayed_code_is_rejected(client: AsyncClient, app: FastAPI) -> None:
+async def test_login_needs_the_code_and_a_replayed_code_is_rejected(
+    client: AsyncClient, app: FastAPI
+) -> None:
     account = await enrol_totp(client, await signed_in(app, client))
     assert account.totp_secret
     code = totp_code(account.totp_secret, offset_steps=1)
@@ -65,10 +67,14 @@ async def test_recovery_codes_work_once_each(client: AsyncClient, app: FastAPI) 
     assert len(account.recovery_codes) == 10 and len(set(account.recovery_codes)) == 10
     code = account.recovery_codes[0]
     challenge = await _challenge(client, account.email)
-    r = await client.post("/auth/login/2fa", json={"challenge": challenge, "method": "recovery", "code": code})
+    r = await client.post(
+        "/auth/login/2fa", json={"challenge": challenge, "method": "recovery", "code": code}
+    )
     assert r.status_code == 200
     challenge = await _challenge(client, account.email)
-    r = await client.post("/auth/login/2fa", json={"challenge": challenge, "method": "recovery", "code": code})
+    r = await client.post(
+        "/auth/login/2fa", json={"challenge": challenge, "method": "recovery", "code": code}
+    )
     assert r.status_code == 401
     status = (await client.get("/auth/2fa", headers=account.headers)).json()
     assert status == {"totp": True, "sms": False, "recovery_codes_left": 9}
@@ -95,7 +101,11 @@ async def test_guessing_codes_locks_the_second_step(client: AsyncClient, app: Fa
     assert account.totp_secret
     challenge = await _challenge(client, account.email)
     codes = [
-        (await client.post("/auth/login/2fa", json={"challenge": challenge, "method": "totp", "code": f"{i:06d}"}))
+        (
+            await client.post(
+                "/auth/login/2fa", json={"challenge": challenge, "method": "totp", "code": f"{i:06d}"}
+            )
+        )
         for i in range(6)
     ]
     assert [r.status_code for r in codes] == [401] * 5 + [429]
@@ -137,7 +147,9 @@ async def test_sensitive_action_without_recent_step_up_answers_401_insufficient(
     assert r.status_code == 401
     assert r.json()["reason"] == "step-up-required"
     assert "insufficient_user_authentication" in r.headers["WWW-Authenticate"]
-    r = await client.post("/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD})
+    r = await client.post(
+        "/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD}
+    )
     assert r.status_code == 200
     r = await client.patch("/auth/me", headers=account.headers, json={"email": "changed@example.com"})
     assert r.status_code == 200 and r.json()["email"] == "changed@example.com"
@@ -145,7 +157,9 @@ async def test_sensitive_action_without_recent_step_up_answers_401_insufficient(
 
 async def test_accounts_with_2fa_cannot_step_up_with_the_password(client: AsyncClient, app: FastAPI) -> None:
     account = await enrol_totp(client, await signed_in(app, client))
-    r = await client.post("/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD})
+    r = await client.post(
+        "/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD}
+    )
     assert r.status_code == 422
 
 
@@ -157,7 +171,9 @@ async def test_sms_two_factor_codes(client: AsyncClient, app: FastAPI) -> None:
     # Resends are throttled.
     again = await client.post("/auth/2fa/sms", headers=account.headers)
     assert again.status_code == 429 and int(again.headers["Retry-After"]) > 0
-    assert (await client.post("/auth/2fa/sms/confirm", headers=account.headers, json={"code": code})).status_code == 204
+    assert (
+        await client.post("/auth/2fa/sms/confirm", headers=account.headers, json={"code": code})
+    ).status_code == 204
     # Sign-in now asks for a code; the code is sent on request and works once.
     challenge = await _challenge(client, account.email)
     await app.state.redis.delete(*[k async for k in app.state.redis.scan_iter("kirana:sms2fa:resend:*")])

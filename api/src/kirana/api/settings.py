@@ -129,8 +129,6 @@ class Settings(BaseSettings):
                     f"KIRANA_SECRET_KEY is a placeholder or shorter than 32 characters; "
                     f"set a real secret in {self.environment.value}"
                 )
-        if self.environment is Environment.production and self.sms_provider == "console":
-            raise ValueError("KIRANA_SMS_PROVIDER=console only logs codes; use http in production")
         return self
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from kirana.api.errors import Unauthorized
 from kirana.api.notify import providers
 from kirana.api.settings import Settings
 
+log = logging.getLogger(__name__)
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
@@ -43,6 +45,8 @@ class AccessRuntime:
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self, *, wait_subscribed_s: float = 1.0) -> None:
+        if not self.settings.is_development and self.settings.sms_provider == "console":
+            log.error("KIRANA_SMS_PROVIDER=console: SMS codes are only logged, never delivered")
         await self.keys.load()
         self._listener = asyncio.create_task(self.cache.listen(self.redis), name="access-invalidations")
         with contextlib.suppress(TimeoutError):
