@@ -13,10 +13,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from kirana.api import __version__, errors, redis, shutdown
+from kirana.api.cart import router as cart
+from kirana.api.catalog import router as catalog
 from kirana.api.db.engine import Database
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
+from kirana.api.orders import router as orders
 from kirana.api.settings import Settings
+from kirana.api.sync import router as sync
 
 log = logging.getLogger("kirana.api")
 
@@ -58,6 +62,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.settings = settings
     errors.install_handlers(app)
     app.include_router(health.router)
+    for domain in (catalog, cart, orders, sync):
+        app.include_router(domain.router)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -65,7 +71,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Idempotent-Replayed"],
         )
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, skip_metrics=QUIET_ROUTES

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES: tuple[str, ...] = ("kirana.api.outbox.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "kirana.api.outbox.models",
+    "kirana.api.catalog.models",
+    "kirana.api.cart.models",
+    "kirana.api.orders.models",
+    "kirana.api.idempotency.models",
+    "kirana.api.sync.models",
+)
 
 
 def load() -> None:
