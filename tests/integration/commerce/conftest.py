@@ -17,7 +17,14 @@ from kirana.api.db.engine import Database
 
 CUSTOMER = frozenset({"cart:use", "orders:place"})
 STAFF = frozenset(
-    {"catalog:read", "catalog:write", "orders:read_all", "orders:update_status", "orders:cancel", "orders:refund"}
+    {
+        "catalog:read",
+        "catalog:write",
+        "orders:read_all",
+        "orders:update_status",
+        "orders:cancel",
+        "orders:refund",
+    }
 )
 
 
@@ -56,7 +63,9 @@ class Catalog:
 
     async def category(self, slug: str = "grocery", parent: str | None = None) -> None:
         async with self.db.session() as s:
-            await catalog.create_category(s, data=cs.CategoryCreate(slug=slug, name=slug.title(), parent=parent))
+            await catalog.create_category(
+                s, data=cs.CategoryCreate(slug=slug, name=slug.title(), parent=parent)
+            )
 
     async def brand(self, slug: str) -> None:
         async with self.db.session() as s:

@@ -43,7 +43,9 @@ async def test_guest_cart_is_repriced_and_shows_availability(
     assert cart["checkout_ready"] is False and cart["total_paise"] == 0
 
     # A client cannot name its own price.
-    r = await client.post("/v1/cart/lines", json={"sku": "ATTA-5KG", "quantity": 1, "price_paise": 1}, headers=h)
+    r = await client.post(
+        "/v1/cart/lines", json={"sku": "ATTA-5KG", "quantity": 1, "price_paise": 1}, headers=h
+    )
     assert r.status_code == 422
     # Someone else's token, or none, reaches no cart.
     assert (await client.get("/v1/cart", headers={"X-Cart-Token": "x" * 43})).status_code == 404
@@ -71,7 +73,9 @@ async def test_bad_cart_input_gets_a_clear_problem_and_changes_nothing(
         r = await client.post("/v1/cart/lines", json=body)
         assert r.status_code == status, (body, r.text)
         assert r.headers["content-type"] == PROBLEM and r.json()["type"].endswith(kind), (body, r.text)
-    r = await client.post("/v1/cart/lines", json={"sku": "DAL-1", "quantity": 1}, headers={"Idempotency-Key": "short"})
+    r = await client.post(
+        "/v1/cart/lines", json={"sku": "DAL-1", "quantity": 1}, headers={"Idempotency-Key": "short"}
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("idempotency-key-malformed")
     cart = (await client.get("/v1/cart")).json()
     assert [(x["sku"], x["quantity"]) for x in cart["lines"]] == [("DAL-1", 2)]
@@ -121,10 +125,15 @@ async def test_merge_adopts_the_guest_cart_when_the_user_has_none(
     await shop.product(sku="RICE-5", stock=10)
     login(None)
     token = (await client.post("/v1/carts")).json()["token"]
-    await client.post("/v1/cart/lines", json={"sku": "RICE-5", "quantity": 1}, headers={"X-Cart-Token": token})
+    await client.post(
+        "/v1/cart/lines", json={"sku": "RICE-5", "quantity": 1}, headers={"X-Cart-Token": token}
+    )
     me = login(customer())
     assert me is not None
     r = await client.post("/v1/cart/merge", json={"guest_token": token})
     assert r.status_code == 200 and r.json()["lines"][0]["sku"] == "RICE-5"
     async with db.session() as session:
-        assert await carts.merge_guest_cart(session, guest_token="unknown-token-xyz", user_id=me.user_id) is not None
+        assert (
+            await carts.merge_guest_cart(session, guest_token="unknown-token-xyz", user_id=me.user_id)
+            is not None
+        )

@@ -16,10 +16,22 @@ PRODUCT = {
     "title": "Desi Farms Toor Dal",
     "category": "grocery",
     "variants": [
-        {"sku": "DAL-1KG", "price_paise": 15_900, "mrp_paise": 18_000, "tax_class": "gst_0", "stock": 5,
-         "attributes": {"pack": "1 kg"}},
-        {"sku": "DAL-500G", "price_paise": 8_500, "mrp_paise": 9_000, "tax_class": "gst_0", "stock": 0,
-         "attributes": {"pack": "500 g"}},
+        {
+            "sku": "DAL-1KG",
+            "price_paise": 15_900,
+            "mrp_paise": 18_000,
+            "tax_class": "gst_0",
+            "stock": 5,
+            "attributes": {"pack": "1 kg"},
+        },
+        {
+            "sku": "DAL-500G",
+            "price_paise": 8_500,
+            "mrp_paise": 9_000,
+            "tax_class": "gst_0",
+            "stock": 0,
+            "attributes": {"pack": "500 g"},
+        },
     ],
 }
 
@@ -92,10 +104,22 @@ async def test_listing_filters_sorts_and_pages_without_gaps(
         title="Cotton Kurta",
         category="apparel",
         variants=[
-            {"sku": "KURTA-M-RED", "price_paise": 99_900, "mrp_paise": 129_900, "stock": 3, "tax_class": "gst_5",
-             "attributes": {"size": "M", "colour": "Red"}},
-            {"sku": "KURTA-L-BLUE", "price_paise": 109_900, "mrp_paise": 129_900, "stock": 0, "tax_class": "gst_5",
-             "attributes": {"size": "L", "colour": "Blue"}},
+            {
+                "sku": "KURTA-M-RED",
+                "price_paise": 99_900,
+                "mrp_paise": 129_900,
+                "stock": 3,
+                "tax_class": "gst_5",
+                "attributes": {"size": "M", "colour": "Red"},
+            },
+            {
+                "sku": "KURTA-L-BLUE",
+                "price_paise": 109_900,
+                "mrp_paise": 129_900,
+                "stock": 0,
+                "tax_class": "gst_5",
+                "attributes": {"size": "L", "colour": "Blue"},
+            },
         ],
     )
     await shop.product(title="Hidden Draft", category="dal", publish=False)

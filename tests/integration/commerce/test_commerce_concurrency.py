@@ -154,4 +154,3 @@ async def test_concurrent_retries_with_one_key_place_one_order(
     assert later.headers["idempotent-replayed"] == "true"
     assert _count(database_url, "SELECT count(*) FROM orders") == 1
     assert _stock(database_url, "RETRY-ME") == 98
-

@@ -20,7 +20,10 @@ def _orders(database_url: str) -> int:
 
 
 async def test_retry_replays_status_and_body(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="IDEM-1", stock=10)
     login(customer())
@@ -43,7 +46,10 @@ async def test_retry_replays_status_and_body(
 
 
 async def test_errors_are_replayed_too_but_keys_are_per_user(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="IDEM-2", stock=1)
     login(customer())
@@ -61,7 +67,10 @@ async def test_errors_are_replayed_too_but_keys_are_per_user(
 
 
 async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="IDEM-3", stock=10)
     me = login(customer())
@@ -71,7 +80,9 @@ async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
     first = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201
     with psycopg.connect(database_url) as conn:  # as if the first attempt were still in flight
-        conn.execute("UPDATE idempotency_keys SET state = 'running', locked_at = now() WHERE key = %s", (key,))
+        conn.execute(
+            "UPDATE idempotency_keys SET state = 'running', locked_at = now() WHERE key = %s", (key,)
+        )
     r = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
     assert r.status_code == 409 and r.json()["type"].endswith("idempotency-key-in-use")
     assert r.headers["retry-after"] == "1"

@@ -31,7 +31,10 @@ async def _order(client: AsyncClient, sku: str, qty: int = 1) -> dict[str, objec
 
 
 async def test_checkout_reserves_stock_and_empties_the_cart(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="OIL-1L", price=18_900, mrp=21_000, stock=5, tax_class="gst_5")
     login(customer())
@@ -54,7 +57,10 @@ async def test_checkout_reserves_stock_and_empties_the_cart(
 
 
 async def test_unknown_skus_and_shortages_name_the_lines(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="A-1", stock=1)
     await shop.product(sku="B-1", stock=9)
@@ -72,7 +78,10 @@ async def test_unknown_skus_and_shortages_name_the_lines(
 
 
 async def test_state_machine_records_who_and_when(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="SAREE-1", stock=3)
     buyer = login(customer())
@@ -86,7 +95,12 @@ async def test_state_machine_records_who_and_when(
         assert r.status_code == 200, r.text
     history = r.json()["history"]
     assert [h["to_status"] for h in history] == [
-        "pending_payment", "paid", "packed", "shipped", "out_for_delivery", "delivered"
+        "pending_payment",
+        "paid",
+        "packed",
+        "shipped",
+        "out_for_delivery",
+        "delivered",
     ]
     assert history[0]["actor_id"] == str(buyer.user_id) and history[0]["actor_kind"] == "customer"
     assert all(h["actor_id"] == str(clerk.user_id) and h["actor_kind"] == "staff" for h in history[1:])
@@ -96,14 +110,21 @@ async def test_state_machine_records_who_and_when(
     assert (await client.post(f"/v1/orders/{oid}/transitions", json={"status": "lost"})).status_code == 422
     # Refunds need orders:refund.
     login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
-    assert (await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})).status_code == 403
+    assert (
+        await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
+    ).status_code == 403
     login(staff())
-    assert (await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})).status_code == 200
+    assert (
+        await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
+    ).status_code == 200
     assert _stock(database_url, "SAREE-1") == 2  # delivered goods are not restocked
 
 
 async def test_cancellation_releases_stock_and_customers_cannot_ship(
-    client: AsyncClient, shop: Catalog, database_url: str, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     await shop.product(sku="KURTA-1", stock=4)
     login(customer())
@@ -111,7 +132,9 @@ async def test_cancellation_releases_stock_and_customers_cannot_ship(
     assert _stock(database_url, "KURTA-1") == 1
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "paid"})
     assert r.status_code == 409  # customers cannot mark their own order paid
-    r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "cancelled", "reason": "ordered twice"})
+    r = await client.post(
+        f"/v1/orders/{oid}/transitions", json={"status": "cancelled", "reason": "ordered twice"}
+    )
     assert r.status_code == 200 and r.json()["history"][-1]["reason"] == "ordered twice"
     assert _stock(database_url, "KURTA-1") == 4
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
@@ -128,7 +151,9 @@ async def test_customers_see_only_their_orders_and_staff_their_stores(
     login(customer())
     mine = await _order(client, "CHAI-1")
     r = await client.post(
-        "/v1/orders", json={"lines": [{"sku": "CHAI-1", "quantity": 1}], "store_code": "blr-1"}, headers=idem()
+        "/v1/orders",
+        json={"lines": [{"sku": "CHAI-1", "quantity": 1}], "store_code": "blr-1"},
+        headers=idem(),
     )
     blr = r.json()
     assert [o["id"] for o in (await client.get("/v1/orders")).json()["items"]] == [blr["id"], mine["id"]]

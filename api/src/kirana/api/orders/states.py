@@ -1,7 +1,7 @@
 """The order state machine, pure: which transitions exist and who may make them.
 
 Used by the orders service before every status change and tested table-driven in
-tests/unit/commerce_test_order_states.py. Stock goes back on the shelf when an order that still
+tests/unit/commerce_order_states_test.py. Stock goes back on the shelf when an order that still
 holds it is cancelled or expires (`releases_stock`).
 """
 
