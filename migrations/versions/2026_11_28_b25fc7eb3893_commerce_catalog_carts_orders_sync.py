@@ -243,6 +243,27 @@ def upgrade() -> None:
         postgresql_where=sa.text("is_published"),
     )
     op.create_index(
+        "ix_catalog_products_category_newest",
+        "catalog_products",
+        ["category_id", sa.literal_column("published_at DESC"), sa.literal_column("id DESC")],
+        unique=False,
+        postgresql_where=sa.text("is_published"),
+    )
+    op.create_index(
+        "ix_catalog_products_category_price",
+        "catalog_products",
+        ["category_id", "min_price_paise", "id"],
+        unique=False,
+        postgresql_where=sa.text("is_published"),
+    )
+    op.create_index(
+        "ix_catalog_products_category_title",
+        "catalog_products",
+        ["category_id", "title", "id"],
+        unique=False,
+        postgresql_where=sa.text("is_published"),
+    )
+    op.create_index(
         "ix_catalog_products_listing_title",
         "catalog_products",
         ["title", "id"],
@@ -375,6 +396,9 @@ def downgrade() -> None:
     op.drop_table("catalog_variants")
     op.drop_index(op.f("ix_order_events_order_id"), table_name="order_events")
     op.drop_table("order_events")
+    op.drop_index("ix_catalog_products_category_title", table_name="catalog_products")
+    op.drop_index("ix_catalog_products_category_price", table_name="catalog_products")
+    op.drop_index("ix_catalog_products_category_newest", table_name="catalog_products")
     op.drop_index(
         "ix_catalog_products_listing_title",
         table_name="catalog_products",

@@ -88,7 +88,8 @@ async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
     assert r.headers["retry-after"] == "1"
     with psycopg.connect(database_url) as conn:  # 24 h later the key means nothing any more
         conn.execute(
-            "UPDATE idempotency_keys SET state = 'done', expires_at = now() - interval '1 second' WHERE key = %s",
+            "UPDATE idempotency_keys SET state = 'done', expires_at = now() - interval '1 second' "
+            "WHERE key = %s",
             (key,),
         )
     r = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": key})

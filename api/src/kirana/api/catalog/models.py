@@ -105,6 +105,28 @@ class Product(Timestamps, Base):
             "id",
             postgresql_where=text("is_published"),
         ),
+        # The same three orders within one category (the common "browse a shelf" listing).
+        Index(
+            "ix_catalog_products_category_newest",
+            "category_id",
+            text("published_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("is_published"),
+        ),
+        Index(
+            "ix_catalog_products_category_price",
+            "category_id",
+            "min_price_paise",
+            "id",
+            postgresql_where=text("is_published"),
+        ),
+        Index(
+            "ix_catalog_products_category_title",
+            "category_id",
+            "title",
+            "id",
+            postgresql_where=text("is_published"),
+        ),
     )
 
 

@@ -530,6 +530,10 @@ async def list_products(session: AsyncSession, *, query: s.ProductQuery) -> s.Pr
         stmt = stmt.where(Product.brand_id.in_(select(Brand.id).where(Brand.slug.in_(query.brands))))
     if query.q:
         stmt = stmt.where(Product.title.ilike(f"%{_escape_like(query.q)}%", escape="\\"))
+    if query.max_price_paise is not None:
+        # Implied by the variant filter (the cheapest variant is at most any matching one), and
+        # lets a price-sorted listing range-scan its index instead of skipping pricier products.
+        stmt = stmt.where(Product.min_price_paise <= query.max_price_paise)
     variant_cond = _variant_filter(query)
     if variant_cond is not None:
         stmt = stmt.where(variant_cond)
