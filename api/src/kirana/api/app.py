@@ -17,11 +17,15 @@ from kirana.api.access import router as access
 from kirana.api.access.runtime import AccessRuntime
 from kirana.api.accounts import router as accounts
 from kirana.api.audit import router as audit
+from kirana.api.cart import router as cart
+from kirana.api.catalog import router as catalog
 from kirana.api.db.engine import Database
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
+from kirana.api.orders import router as orders
 from kirana.api.settings import Settings
 from kirana.api.twofactor import router as twofactor
+from kirana.api.sync import router as sync
 
 log = logging.getLogger("kirana.api")
 
@@ -71,6 +75,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(twofactor.router)
     app.include_router(access.router)
     app.include_router(audit.router)
+    for domain in (catalog, cart, orders, sync):
+        app.include_router(domain.router)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -78,7 +84,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Idempotent-Replayed"],
         )
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, skip_metrics=QUIET_ROUTES

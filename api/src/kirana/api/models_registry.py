@@ -10,6 +10,11 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.access.models",
     "kirana.api.twofactor.models",
     "kirana.api.audit.models",
+    "kirana.api.catalog.models",
+    "kirana.api.cart.models",
+    "kirana.api.orders.models",
+    "kirana.api.idempotency.models",
+    "kirana.api.sync.models",
 )
 
 

@@ -14,7 +14,10 @@ from sqlalchemy import Connection
 Seeder = Callable[[Connection], int]
 
 # "module:function" of each seeder, run in this order.
-SEEDERS: tuple[str, ...] = ("kirana.api.accounts.seed:demo_accounts",)
+SEEDERS: tuple[str, ...] = (
+    "kirana.api.accounts.seed:demo_accounts",
+    "kirana.api.catalog.generate:seed_demo",
+)
 
 
 def run_all(conn: Connection) -> dict[str, int]:

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
 
     # Demo data
     seed_demo_data: bool = True
+    seed_catalog_products: Annotated[int, Field(ge=0, le=1_000_000)] = 3000
+
+    # Commerce: carts, checkout, idempotency
+    cart_max_line_quantity: Annotated[int, Field(ge=1, le=10_000)] = 50
+    cart_max_lines: Annotated[int, Field(ge=1, le=1000)] = 100
+    order_reservation_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 15
+    default_store_code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")] = "main"
+    idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
 
     @field_validator("log_level")
     @classmethod

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge, start_http_server
 from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
+from kirana.api.orders import flows as order_flows
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.workers import relay
 
@@ -38,7 +39,12 @@ class Job:
     run: Callable[[Database], Awaitable[int]]
 
 
-JOBS: list[Job] = []
+JOBS: list[Job] = [
+    Job("orders.expire_reservations", 15.0, order_flows.expire_reservations),
+    Job("sync.stamp_changes", 1.0, order_flows.stamp_sync_changes),
+    Job("sync.compact_changes", 600.0, order_flows.compact_sync_changes),
+    Job("idempotency.purge_expired", 900.0, order_flows.purge_idempotency_keys),
+]
 
 
 async def _relay_loop(db: Database, redis: object, stop: asyncio.Event) -> None:

@@ -1,0 +1,211 @@
+"""HTTP routes of the catalog: the public listing and product pages, and staff CRUD.
+
+Product and listing reads carry a strong ETag over the exact body, so clients revalidate with
+If-None-Match and get 304 without the payload. Staff writes need `catalog:write`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from kirana.api.access.deps import OptionalUser, Public, Require
+from kirana.api.access.principal import Principal
+from kirana.api.catalog import schemas as s
+from kirana.api.catalog import service as catalog
+from kirana.api.deps import SessionDep
+from kirana.api.errors import InvalidInput
+from kirana.api.idempotency.deps import WriteSession
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+CatalogWrite = Annotated[Principal, Require("catalog:write")]
+
+
+def _etag_response(request: Request, body: bytes, *, cache: str = "no-cache") -> Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": cache}
+    inm = request.headers.get("if-none-match")
+    if inm:
+        candidates = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        if "*" in candidates or etag in candidates:
+            return Response(status_code=304, headers=headers)
+    return Response(body, 200, headers, media_type="application/json")
+
+
+def _attributes(values: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for raw in values:
+        name, sep, value = raw.partition(":")
+        if not sep or not name or not value:
+            raise InvalidInput(f"attr must look like name:value (got {raw!r})")
+        out.setdefault(name, []).append(value)
+    return out
+
+
+@router.get("/products", response_model=s.ProductPage)
+async def list_products(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalUser,
+    category: Annotated[str | None, Query(max_length=120)] = None,
+    brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
+    min_price_paise: Annotated[int | None, Query(ge=0)] = None,
+    max_price_paise: Annotated[int | None, Query(ge=0)] = None,
+    attr: Annotated[list[str], Query(max_length=20, description="name:value, repeatable")] = [],  # noqa: B006
+    in_stock: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    sort: s.Sort = s.Sort.newest,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    include_unpublished: bool = False,
+) -> Response:
+    """Published products, filtered and sorted, one keyset page at a time (`next_cursor`)."""
+    if include_unpublished and not (principal and principal.can("catalog:read")):
+        include_unpublished = False  # shoppers simply do not see drafts
+    query = s.ProductQuery(
+        category=category,
+        brands=brand,
+        min_price_paise=min_price_paise,
+        max_price_paise=max_price_paise,
+        attributes=_attributes(attr),
+        in_stock=in_stock,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        include_unpublished=include_unpublished,
+    )
+    page = await catalog.list_products(session, query=query)
+    return _etag_response(request, page.model_dump_json().encode())
+
+
+@router.get("/products/{ref}", response_model=s.ProductRead)
+async def get_product(request: Request, ref: str, session: SessionDep, principal: OptionalUser) -> Response:
+    """One product (by id or slug) with its variants; ETag / If-None-Match supported."""
+    staff = principal is not None and principal.can("catalog:read")
+    view = await catalog.get_product(session, ref=ref, include_unpublished=staff)
+    body = catalog.render_product(view, include_inactive=staff).model_dump_json().encode()
+    return _etag_response(request, body)
+
+
+@router.get("/categories", response_model=list[s.CategoryNode], dependencies=[Public])
+async def categories(session: SessionDep) -> list[s.CategoryNode]:
+    return catalog.build_tree(await catalog.list_categories(session))
+
+
+@router.get("/brands", response_model=list[s.BrandRead], dependencies=[Public])
+async def brands(session: SessionDep) -> list[s.BrandRead]:
+    return [s.BrandRead.model_validate(b) for b in await catalog.list_brands(session)]
+
+
+# -- staff --------------------------------------------------------------------------------
+
+
+@router.post("/brands", status_code=201, response_model=s.BrandRead)
+async def create_brand(data: s.BrandCreate, session: WriteSession, _: CatalogWrite) -> s.BrandRead:
+    return s.BrandRead.model_validate(await catalog.create_brand(session, data=data))
+
+
+@router.patch("/brands/{slug}", response_model=s.BrandRead)
+async def update_brand(slug: str, data: s.BrandUpdate, session: WriteSession, _: CatalogWrite) -> s.BrandRead:
+    return s.BrandRead.model_validate(await catalog.update_brand(session, slug=slug, data=data))
+
+
+@router.delete("/brands/{slug}", status_code=204)
+async def delete_brand(slug: str, session: WriteSession, _: CatalogWrite) -> Response:
+    await catalog.delete_brand(session, slug=slug)
+    return Response(status_code=204)
+
+
+@router.post("/categories", status_code=201, response_model=s.CategoryRead)
+async def create_category(data: s.CategoryCreate, session: WriteSession, _: CatalogWrite) -> s.CategoryRead:
+    return s.CategoryRead.model_validate(await catalog.create_category(session, data=data))
+
+
+@router.patch("/categories/{slug}", response_model=s.CategoryRead)
+async def update_category(
+    slug: str, data: s.CategoryUpdate, session: WriteSession, _: CatalogWrite
+) -> s.CategoryRead:
+    return s.CategoryRead.model_validate(await catalog.update_category(session, slug=slug, data=data))
+
+
+@router.delete("/categories/{slug}", status_code=204)
+async def delete_category(slug: str, session: WriteSession, _: CatalogWrite) -> Response:
+    await catalog.delete_category(session, slug=slug)
+    return Response(status_code=204)
+
+
+@router.post("/products", status_code=201, response_model=s.ProductRead)
+async def create_product(data: s.ProductCreate, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+    return catalog.render_product(await catalog.create_product(session, data=data), include_inactive=True)
+
+
+@router.patch("/products/{ref}", response_model=s.ProductRead)
+async def update_product(
+    ref: str, data: s.ProductUpdate, session: WriteSession, _: CatalogWrite
+) -> s.ProductRead:
+    return catalog.render_product(
+        await catalog.update_product(session, ref=ref, data=data), include_inactive=True
+    )
+
+
+@router.post("/products/{ref}/publish", response_model=s.ProductRead)
+async def publish(ref: str, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+    return catalog.render_product(
+        await catalog.set_published(session, ref=ref, published=True), include_inactive=True
+    )
+
+
+@router.post("/products/{ref}/unpublish", response_model=s.ProductRead)
+async def unpublish(ref: str, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+    view = await catalog.set_published(session, ref=ref, published=False)
+    return catalog.render_product(view, include_inactive=True)
+
+
+@router.delete("/products/{ref}", status_code=204)
+async def delete_product(ref: str, session: WriteSession, _: CatalogWrite) -> Response:
+    await catalog.delete_product(session, ref=ref)
+    return Response(status_code=204)
+
+
+@router.post("/products/{ref}/variants", status_code=201, response_model=s.ProductRead)
+async def add_variant(
+    ref: str, data: s.VariantCreate, session: WriteSession, _: CatalogWrite
+) -> s.ProductRead:
+    return catalog.render_product(
+        await catalog.add_variant(session, ref=ref, data=data), include_inactive=True
+    )
+
+
+@router.patch("/variants/{sku}", response_model=s.ProductRead)
+async def update_variant(
+    sku: str, data: s.VariantUpdate, session: WriteSession, _: CatalogWrite
+) -> s.ProductRead:
+    return catalog.render_product(
+        await catalog.update_variant(session, sku=sku, data=data), include_inactive=True
+    )
+
+
+@router.post("/variants/{sku}/stock", response_model=s.VariantRead)
+async def adjust_stock(
+    sku: str, data: s.StockAdjust, session: WriteSession, _: CatalogWrite
+) -> s.VariantRead:
+    """Receive goods (positive delta) or write off units (negative); never below zero."""
+    v = await catalog.adjust_stock(session, sku=sku, delta=data.delta)
+    from kirana.api.catalog import pricing
+
+    return s.VariantRead(
+        sku=v.sku,
+        attributes=v.attributes,
+        price_paise=v.price_paise,
+        mrp_paise=v.mrp_paise,
+        discount_percent=pricing.discount_percent(v.price_paise, v.mrp_paise),
+        tax_class=v.tax_class,
+        tax_rate_percent=pricing.tax_rate(v.tax_class),
+        in_stock=v.is_active and v.stock > 0,
+        stock=v.stock,
+        is_active=v.is_active,
+    )

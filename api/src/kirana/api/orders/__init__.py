@@ -1,0 +1,1 @@
+"""Orders: checkout without overselling, stock reservations, the order state machine."""

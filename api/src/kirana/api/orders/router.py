@@ -1,0 +1,124 @@
+"""HTTP routes of checkout and orders.
+
+Placing an order requires `orders:place` and an Idempotency-Key (a retried tap must never buy
+twice); other unsafe routes accept one. Customers see their own orders; staff the orders of the
+stores in their scopes (`store:<code>`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from kirana.api.access.deps import CurrentUser, Require
+from kirana.api.access.principal import Principal
+from kirana.api.cart import service as carts
+from kirana.api.deps import SessionDep, SettingsDep
+from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.orders import schemas as s
+from kirana.api.orders import service as orders
+from kirana.api.orders.states import Status
+from kirana.api.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+Placer = Annotated[Principal, Require("orders:place")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def policy(settings: Settings) -> orders.Policy:
+    return orders.policy_from(settings)
+
+
+@router.post("/checkout", status_code=201, response_model=s.OrderRead)
+async def checkout(
+    data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentDep
+) -> Response:
+    """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
+
+    async def work(session: AsyncSession) -> s.OrderRead:
+        order = await orders.checkout(
+            session,
+            user_id=principal.user_id,
+            policy=policy(settings),
+            store_code=data.store_code,
+            expected_total_paise=data.expected_total_paise,
+            shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
+        )
+        return await orders.render(session, order=order)
+
+    return await idem.run(work, body=data, status_code=201, required=True)
+
+
+@router.post("/orders", status_code=201, response_model=s.OrderRead)
+async def place(
+    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentDep
+) -> Response:
+    """Buy these lines directly ("buy now"); same guarantees as checkout."""
+
+    async def work(session: AsyncSession) -> s.OrderRead:
+        order = await orders.place(
+            session,
+            user_id=principal.user_id,
+            lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
+            policy=policy(settings),
+            store_code=data.store_code,
+            expected_total_paise=data.expected_total_paise,
+            shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
+        )
+        return await orders.render(session, order=order)
+
+    return await idem.run(work, body=data, status_code=201, required=True)
+
+
+@router.get("/orders", response_model=s.OrderPage)
+async def my_orders(
+    session: SessionDep,
+    principal: CurrentUser,
+    status: Status | None = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> s.OrderPage:
+    """The caller's order history, newest first."""
+    return await orders.list_orders(
+        session, principal=principal, mine=True, status=status, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/staff/orders", response_model=s.OrderPage)
+async def staff_orders(
+    session: SessionDep,
+    principal: Annotated[Principal, Require("orders:read_all")],
+    status: Status | None = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> s.OrderPage:
+    """Orders of the stores in the staff member's scopes, newest first."""
+    return await orders.list_orders(
+        session, principal=principal, mine=False, status=status, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/orders/{order_id}", response_model=s.OrderRead)
+async def get_order(order_id: uuid.UUID, session: SessionDep, principal: CurrentUser) -> s.OrderRead:
+    order = await orders.get_visible(session, order_id=order_id, principal=principal)
+    return await orders.render(session, order=order)
+
+
+@router.post("/orders/{order_id}/transitions", response_model=s.OrderRead)
+async def transition(
+    order_id: uuid.UUID, data: s.Transition, principal: CurrentUser, idem: IdempotentDep
+) -> Response:
+    """Move the order on (paid, packed, shipped, ...), cancel or refund it, if allowed."""
+
+    async def work(session: AsyncSession) -> s.OrderRead:
+        order = await orders.transition(
+            session, order_id=order_id, target=data.status, principal=principal, reason=data.reason
+        )
+        return await orders.render(session, order=order)
+
+    return await idem.run(work, body=data)

@@ -1,0 +1,492 @@
+"""Checkout and orders: place without overselling, reserve stock, move through the state machine.
+
+Called by the orders router, sync push and the reservation-expiry worker job (via `flows`).
+
+No overselling: placement locks the order's variant rows with `SELECT ... ORDER BY id FOR
+UPDATE` (every writer of stock locks variants in id order, so two orders can never deadlock),
+re-checks price and stock under the lock, then decrements. A CHECK (stock >= 0) backs this up.
+Stock taken by an unpaid order is released when it is cancelled or its reservation expires.
+No HTTP, no commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kirana.api.access.principal import Principal
+from kirana.api.cart import service as carts
+from kirana.api.catalog import pricing
+from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
+from kirana.api.catalog.models import Product, Variant
+from kirana.api.db.base import utcnow
+from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
+from kirana.api.orders import schemas as s
+from kirana.api.orders import states
+from kirana.api.orders.models import Order, OrderEvent, OrderLine
+from kirana.api.orders.states import Actor, Status
+from kirana.api.outbox import service as outbox
+from kirana.api.settings import Settings
+from kirana.api.sync import changes
+
+STAFF_PERMISSIONS = ("orders:read_all", "orders:update_status", "orders:cancel", "orders:refund")
+
+
+@dataclass(frozen=True)
+class Policy:
+    reservation: timedelta = timedelta(minutes=15)
+    store_code: str = "main"
+    limits: carts.Limits = carts.DEFAULT_LIMITS
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        reservation=timedelta(minutes=settings.order_reservation_minutes),
+        store_code=settings.default_store_code,
+        limits=carts.Limits(
+            max_line_quantity=settings.cart_max_line_quantity, max_lines=settings.cart_max_lines
+        ),
+    )
+
+
+def store_scope(store_code: str) -> str:
+    """The staff scope that covers a store's orders (see Principal.scopes)."""
+    return f"store:{store_code}"
+
+
+# -- placing orders -----------------------------------------------------------------------
+
+
+async def place(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    lines: Sequence[carts.Line],
+    policy: Policy,
+    store_code: str | None = None,
+    expected_total_paise: int | None = None,
+    shipping_address: Mapping[str, Any] | None = None,
+) -> Order:
+    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
+    transaction. Raises UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+    wanted: dict[str, int] = {}
+    for line in lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    if not wanted:
+        raise InvalidInput("an order needs at least one line")
+    for sku, qty in wanted.items():
+        if qty <= 0:
+            raise InvalidInput(f"quantity of {sku} must be at least 1")
+        if qty > policy.limits.max_line_quantity:
+            raise InvalidInput(
+                f"at most {policy.limits.max_line_quantity} of one item per order",
+                extra={"sku": sku, "max_quantity": policy.limits.max_line_quantity},
+            )
+
+    rows = (
+        await session.execute(
+            select(Variant, Product.is_published, Product.title)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.sku.in_(list(wanted)))
+            .order_by(Variant.id)
+            .with_for_update(of=Variant)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    found = {v.sku: (v, bool(published), title) for v, published, title in rows}
+    unknown = sorted(set(wanted) - set(found))
+    if unknown:
+        raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
+    unsellable = sorted(sku for sku, (v, published, _) in found.items() if not (published and v.is_active))
+    if unsellable:
+        raise NotSellable(f"not for sale at the moment: {', '.join(unsellable)}", extra={"skus": unsellable})
+    short = [
+        {"sku": sku, "requested": wanted[sku], "available": v.stock}
+        for sku, (v, _, _) in sorted(found.items())
+        if v.stock < wanted[sku]
+    ]
+    if short:
+        detail = "; ".join(f"{x['sku']}: {x['available']} left, {x['requested']} wanted" for x in short)
+        raise OutOfStock(f"not enough stock ({detail})", extra={"lines": short})
+
+    priced = [
+        pricing.price_line(
+            sku=sku,
+            quantity=qty,
+            price_paise=found[sku][0].price_paise,
+            mrp_paise=found[sku][0].mrp_paise,
+            tax_class=found[sku][0].tax_class,
+        )
+        for sku, qty in wanted.items()
+    ]
+    totals = pricing.totals(priced)
+    if expected_total_paise is not None and expected_total_paise != totals.total_paise:
+        raise PriceChanged(
+            f"the total is now {totals.total_paise} paise, not {expected_total_paise}; review the cart",
+            extra={"expected_total_paise": expected_total_paise, "total_paise": totals.total_paise},
+        )
+
+    for sku, qty in wanted.items():  # rows are locked; the ORM writes them back in one flush
+        found[sku][0].stock -= qty
+
+    now = utcnow()
+    order = Order(
+        user_id=user_id,
+        store_code=store_code or policy.store_code,
+        status=Status.pending_payment.value,
+        subtotal_paise=totals.subtotal_paise,
+        mrp_total_paise=totals.mrp_total_paise,
+        tax_paise=totals.tax_paise,
+        total_paise=totals.total_paise,
+        item_count=totals.item_count,
+        shipping_address=dict(shipping_address) if shipping_address else None,
+        reservation_expires_at=now + policy.reservation,
+    )
+    session.add(order)
+    await session.flush()
+    for p in priced:
+        variant, _, title = found[p.sku]
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                variant_id=variant.id,
+                product_id=variant.product_id,
+                sku=p.sku,
+                title=title,
+                attributes=variant.attributes,
+                quantity=p.quantity,
+                unit_price_paise=p.unit_price_paise,
+                unit_mrp_paise=p.unit_mrp_paise,
+                tax_rate_percent=p.tax_rate_percent,
+                tax_paise=p.tax_paise,
+                line_total_paise=p.line_total_paise,
+            )
+        )
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            from_status=None,
+            to_status=order.status,
+            actor_id=user_id,
+            actor_kind="customer",
+        )
+    )
+    await session.flush()
+    await changes.record(session, entity=changes.ORDER, entity_id=order.id, user_id=user_id)
+    await changes.record_many(
+        session, entity=changes.PRODUCT, entity_ids=[found[sku][0].product_id for sku in wanted]
+    )
+    outbox.emit(
+        session,
+        topic="order.placed",
+        key=str(order.id),
+        payload={
+            "order_id": str(order.id),
+            "number": order.number,
+            "user_id": str(user_id),
+            "store_code": order.store_code,
+            "total_paise": order.total_paise,
+            "reservation_expires_at": order.reservation_expires_at.isoformat()
+            if order.reservation_expires_at
+            else None,
+        },
+    )
+    return order
+
+
+async def checkout(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    policy: Policy,
+    store_code: str | None = None,
+    expected_total_paise: int | None = None,
+    shipping_address: Mapping[str, Any] | None = None,
+) -> Order:
+    """Place an order for everything in the user's cart, then close the cart."""
+    cart = await carts.user_cart(session, user_id=user_id, create=False, lock=True)
+    lines = await carts.lines_of(session, cart=cart) if cart else []
+    if cart is None or not lines:
+        raise InvalidState("the cart is empty")
+    order = await place(
+        session,
+        user_id=user_id,
+        lines=lines,
+        policy=policy,
+        store_code=store_code,
+        expected_total_paise=expected_total_paise,
+        shipping_address=shipping_address,
+    )
+    await carts.clear(session, cart=cart)
+    return order
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def is_staff_for(principal: Principal, order: Order) -> bool:
+    return any(principal.can(p) for p in STAFF_PERMISSIONS) and principal.in_scope(
+        store_scope(order.store_code)
+    )
+
+
+def can_see(principal: Principal, order: Order) -> bool:
+    return order.user_id == principal.user_id or is_staff_for(principal, order)
+
+
+async def get_visible(session: AsyncSession, *, order_id: uuid.UUID, principal: Principal) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None or not can_see(principal, order):
+        raise NotFound("no such order")  # the same answer whether it exists or is someone else's
+    return order
+
+
+async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
+    lines = (
+        await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.sku))
+    ).all()
+    history = (
+        await session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+        )
+    ).all()
+    return s.OrderRead(
+        id=order.id,
+        number=order.number,
+        user_id=order.user_id,
+        store_code=order.store_code,
+        status=Status(order.status),
+        currency=order.currency,
+        item_count=order.item_count,
+        subtotal_paise=order.subtotal_paise,
+        mrp_total_paise=order.mrp_total_paise,
+        savings_paise=order.mrp_total_paise - order.subtotal_paise,
+        tax_paise=order.tax_paise,
+        total_paise=order.total_paise,
+        shipping_address=order.shipping_address,
+        reservation_expires_at=order.reservation_expires_at
+        if order.status == Status.pending_payment
+        else None,
+        paid_at=order.paid_at,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        lines=[s.OrderLineRead.model_validate(x) for x in lines],
+        history=[s.OrderEventRead.model_validate(e) for e in history],
+    )
+
+
+def _encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(order_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        created, oid = json.loads(raw)
+        return datetime.fromisoformat(created), uuid.UUID(oid)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("the cursor is malformed; start again without one") from None
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    mine: bool,
+    status: Status | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> s.OrderPage:
+    """The caller's own orders (`mine`), or every order in the staff member's store scopes."""
+    stmt = select(Order)
+    if mine:
+        stmt = stmt.where(Order.user_id == principal.user_id)
+    else:
+        if not principal.can("orders:read_all"):
+            raise PermissionDenied("requires orders:read_all")
+        if principal.scopes:
+            stores = sorted(x.removeprefix("store:") for x in principal.scopes if x.startswith("store:"))
+            stmt = stmt.where(Order.store_code.in_(stores))
+    if status is not None:
+        stmt = stmt.where(Order.status == status.value)
+    if cursor:
+        created, oid = _decode_cursor(cursor)
+        stmt = stmt.where(tuple_(Order.created_at, Order.id) < (created, oid))
+    rows = (
+        await session.scalars(stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
+    ).all()
+    page = rows[:limit]
+    return s.OrderPage(
+        items=[
+            s.OrderSummary(
+                id=o.id,
+                number=o.number,
+                user_id=o.user_id,
+                store_code=o.store_code,
+                status=Status(o.status),
+                item_count=o.item_count,
+                total_paise=o.total_paise,
+                created_at=o.created_at,
+            )
+            for o in page
+        ],
+        next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+    )
+
+
+# -- status changes -----------------------------------------------------------------------
+
+
+async def _restock(session: AsyncSession, *, order_ids: Sequence[uuid.UUID]) -> None:
+    """Put the stock of these orders back, locking variants in id order like placement does."""
+    deltas: dict[uuid.UUID, int] = {}
+    product_ids: set[uuid.UUID] = set()
+    for variant_id, product_id, qty in await session.execute(
+        select(OrderLine.variant_id, OrderLine.product_id, OrderLine.quantity).where(
+            OrderLine.order_id.in_(order_ids)
+        )
+    ):
+        deltas[variant_id] = deltas.get(variant_id, 0) + qty
+        product_ids.add(product_id)
+    if not deltas:
+        return
+    variants = (
+        await session.scalars(
+            select(Variant)
+            .where(Variant.id.in_(list(deltas)))
+            .order_by(Variant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    for v in variants:
+        v.stock += deltas[v.id]
+    await session.flush()
+    await changes.record_many(session, entity=changes.PRODUCT, entity_ids=sorted(product_ids))
+
+
+async def _apply(
+    session: AsyncSession,
+    *,
+    order: Order,
+    target: Status,
+    actor: Actor,
+    actor_id: uuid.UUID | None,
+    reason: str | None,
+) -> None:
+    current = Status(order.status)
+    if states.releases_stock(current, target):
+        await _restock(session, order_ids=[order.id])
+    now = utcnow()
+    order.status = target.value
+    if target is Status.paid:
+        order.paid_at = now
+    if target in states.TERMINAL or target is Status.delivered or target is Status.cancelled:
+        order.closed_at = now
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            from_status=current.value,
+            to_status=target.value,
+            actor_id=actor_id,
+            actor_kind=actor.value,
+            reason=reason,
+        )
+    )
+    await session.flush()
+    await changes.record(session, entity=changes.ORDER, entity_id=order.id, user_id=order.user_id)
+    outbox.emit(
+        session,
+        topic="order.status_changed",
+        key=str(order.id),
+        payload={
+            "order_id": str(order.id),
+            "user_id": str(order.user_id),
+            "store_code": order.store_code,
+            "from": current.value,
+            "to": target.value,
+            "actor": actor.value,
+            "actor_id": str(actor_id) if actor_id else None,
+        },
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    target: Status,
+    principal: Principal | None,
+    reason: str | None = None,
+) -> Order:
+    """Move an order to `target` if the state machine and the caller's rights allow it.
+
+    `principal` None means the system (payment webhooks, workers)."""
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if order is None or (principal is not None and not can_see(principal, order)):
+        raise NotFound("no such order")
+    current = Status(order.status)
+    if principal is None:
+        actor, actor_id, perms = Actor.system, None, frozenset[str]()
+    else:
+        owner_may = order.user_id == principal.user_id and target in states.CUSTOMER_MAY.get(
+            current, frozenset()
+        )
+        actor = Actor.customer if owner_may or not is_staff_for(principal, order) else Actor.staff
+        actor_id = principal.user_id
+        perms = frozenset(p for p in states.STAFF_PERMISSION.values() if principal.can(p))
+    decision = states.decide(
+        current, target, actor=actor, permissions=perms, was_paid=order.paid_at is not None
+    )
+    if not decision.allowed:
+        if decision.permission:
+            raise PermissionDenied(decision.reason)
+        raise InvalidState(decision.reason, extra={"status": current.value, "requested": target.value})
+    await _apply(session, order=order, target=target, actor=actor, actor_id=actor_id, reason=reason)
+    return order
+
+
+async def mark_paid(session: AsyncSession, *, order_id: uuid.UUID, reference: str | None = None) -> Order:
+    """For the payments flow (webhook confirmed the payment): pending_payment -> paid."""
+    return await transition(session, order_id=order_id, target=Status.paid, principal=None, reason=reference)
+
+
+async def expire_due(session: AsyncSession, *, limit: int = 200, now: datetime | None = None) -> int:
+    """Expire unpaid orders whose reservation ran out and put their stock back.
+
+    Concurrent workers skip each other's orders (SKIP LOCKED); an order being paid right now is
+    locked by the payment and is looked at again on the next run."""
+    due = (
+        await session.scalars(
+            select(Order)
+            .where(
+                Order.status == Status.pending_payment.value,
+                Order.reservation_expires_at <= (now or utcnow()),
+            )
+            .order_by(Order.reservation_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for order in due:
+        await _apply(
+            session,
+            order=order,
+            target=Status.expired,
+            actor=Actor.system,
+            actor_id=None,
+            reason="payment not received before the reservation expired",
+        )
+    return len(due)

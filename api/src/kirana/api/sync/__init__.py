@@ -1,0 +1,1 @@
+"""Offline sync for the mobile app: pull changes since a cursor, push offline mutations."""
