@@ -24,8 +24,8 @@ from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
 from kirana.api.orders import router as orders
 from kirana.api.settings import Settings
-from kirana.api.twofactor import router as twofactor
 from kirana.api.sync import router as sync
+from kirana.api.twofactor import router as twofactor
 
 log = logging.getLogger("kirana.api")
 
