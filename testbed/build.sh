@@ -62,7 +62,7 @@ build_kubernetes() {
   local tmp="$TESTBED_BIN/.tmp-kubernetes" pkgs=()
   rm -rf "$tmp" && mkdir -p "$tmp"
   for b in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  log "kubernetes ${KUBE_VERSION}: building ${missing[*]} (cold: ~20 min on 2 cores)"
+  log "kubernetes ${KUBE_VERSION}: building ${missing[*]} (cold: ~12 min on 2 cores)"
   (cd "$TESTBED_DIR/go/kubernetes" && run_with_progress "kubernetes build" "$TESTBED_BIN/build-kubernetes.log" \
     env CGO_ENABLED=0 go build -v "${GO_BUILD_FLAGS[@]}" -ldflags "$(kube_ldflags)" -o "$tmp/" "${pkgs[@]}")
   for b in "${missing[@]}"; do mv "$tmp/$b" "$TESTBED_BIN/$b"; done
