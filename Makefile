@@ -45,6 +45,10 @@ test-unit: install ## Unit tests only (no I/O)
 test-integration: install ## Integration tests on real PostgreSQL and Redis
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
 
+.PHONY: test-e2e
+test-e2e: install testbed-build ## E2E tests on the Kubernetes testbed (started if not running)
+	$(RUN) pytest tests/e2e
+
 .PHONY: lint
 lint: install ## ruff, mypy (strict on src/), import-linter contracts, hadolint on the Dockerfiles
 	$(RUN) ruff check .
@@ -74,4 +78,5 @@ bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (ma
 
 .PHONY: clean
 clean: ## Remove local state (.local/: embedded databases, backups, testbed data)
+	-@$(MAKE) --no-print-directory testbed-down
 	rm -rf .local

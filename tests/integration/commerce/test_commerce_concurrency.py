@@ -19,7 +19,7 @@ from kirana.api.catalog.errors import OutOfStock
 from kirana.api.db.urls import async_url
 from kirana.api.orders import service as orders
 from kirana.api.settings import Settings
-from tests.integration.commerce.conftest import CUSTOMER, Catalog
+from tests.integration.commerce.conftest import CUSTOMER, Catalog, ensure_user
 from tests.integration.servers import start_server
 
 PROBLEM = "application/problem+json"
@@ -39,10 +39,18 @@ def _count(database_url: str, sql: str) -> int:
         return int(row[0])
 
 
+async def _users(shop: Catalog, n: int) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(n)]
+    for user_id in ids:
+        await ensure_user(shop.db, user_id)
+    return ids
+
+
 async def test_200_orders_from_200_connections_sell_exactly_the_50_in_stock(
     shop: Catalog, database_url: str
 ) -> None:
     await shop.product(sku="HOT-SKU", stock=50, price=9_900)
+    buyers = iter(await _users(shop, 200))
     # NullPool: every session below opens its own PostgreSQL connection (200 at once).
     engine = create_async_engine(async_url(database_url), poolclass=NullPool)
     policy = orders.Policy()
@@ -55,7 +63,7 @@ async def test_200_orders_from_200_connections_sell_exactly_the_50_in_stock(
                 async with session.begin():
                     pid = await session.scalar(text("SELECT pg_backend_pid()"))
                     await orders.place(
-                        session, user_id=uuid.uuid4(), lines=[carts.Line("HOT-SKU", 1)], policy=policy
+                        session, user_id=next(buyers), lines=[carts.Line("HOT-SKU", 1)], policy=policy
                     )
                 return f"ok:{pid}"
             except OutOfStock:
@@ -104,6 +112,7 @@ async def test_200_simultaneous_http_orders_against_a_real_server(
     shop: Catalog, server: tuple[subprocess.Popen[bytes], str], database_url: str
 ) -> None:
     await shop.product(sku="HOT-HTTP", stock=50, price=4_900)
+    buyers = iter(await _users(shop, 200))
     _, base = server
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
@@ -112,7 +121,7 @@ async def test_200_simultaneous_http_orders_against_a_real_server(
             return await client.post(
                 "/v1/orders",
                 json={"lines": [{"sku": "HOT-HTTP", "quantity": 1}]},
-                headers=_headers(uuid.uuid4(), str(uuid.uuid4())),
+                headers=_headers(next(buyers), str(uuid.uuid4())),
             )
 
         responses = await asyncio.gather(*(buy() for _ in range(200)))
@@ -133,7 +142,7 @@ async def test_concurrent_retries_with_one_key_place_one_order(
 ) -> None:
     await shop.product(sku="RETRY-ME", stock=100, price=2_500)
     _, base = server
-    user, key = uuid.uuid4(), str(uuid.uuid4())
+    (user,), key = await _users(shop, 1), str(uuid.uuid4())
     body = {"lines": [{"sku": "RETRY-ME", "quantity": 2}]}
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         responses = await asyncio.gather(

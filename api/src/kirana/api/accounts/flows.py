@@ -20,6 +20,7 @@ from kirana.api.accounts import identifiers, passwords
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
+from kirana.api.cart import service as cart
 from kirana.api.db.base import utcnow
 from kirana.api.errors import Conflict, InvalidInput, Unauthorized
 from kirana.api.ratelimit import limiter
@@ -91,9 +92,18 @@ async def register(
 
 
 async def open_session(
-    rt: AccessRuntime, ctx: audit.AuditContext, *, user: User, second_factor: str | None
+    rt: AccessRuntime,
+    ctx: audit.AuditContext,
+    *,
+    user: User,
+    second_factor: str | None,
+    guest_cart_token: str | None = None,
 ) -> Tokens:
     async with rt.db.session() as session:
+        if guest_cart_token:
+            # The cart the shopper filled before signing in becomes theirs, in the same
+            # transaction as the session: both happen or neither does.
+            await cart.merge_guest_cart(session, guest_token=guest_cart_token, user_id=user.id)
         auth, refresh = await accounts.start_session(
             session,
             user_id=user.id,
@@ -117,7 +127,12 @@ async def open_session(
 
 
 async def login(
-    rt: AccessRuntime, ctx: audit.AuditContext, *, identifier: str, password: str
+    rt: AccessRuntime,
+    ctx: audit.AuditContext,
+    *,
+    identifier: str,
+    password: str,
+    guest_cart_token: str | None = None,
 ) -> Tokens | Challenge:
     try:
         kind, value = identifiers.classify(identifier)
@@ -158,7 +173,7 @@ async def login(
     if methods:
         token = await rt.keys.issue_purpose(purpose="mfa", subject=str(user.id), ttl_s=MFA_CHALLENGE_TTL_S)
         return Challenge(challenge=token, methods=methods)
-    return await open_session(rt, ctx, user=user, second_factor=None)
+    return await open_session(rt, ctx, user=user, second_factor=None, guest_cart_token=guest_cart_token)
 
 
 async def _challenge_user(rt: AccessRuntime, challenge: str) -> tuple[User, str]:
@@ -177,14 +192,20 @@ async def login_send_sms(rt: AccessRuntime, ctx: audit.AuditContext, *, challeng
 
 
 async def login_second_factor(
-    rt: AccessRuntime, ctx: audit.AuditContext, *, challenge: str, method: str, code: str
+    rt: AccessRuntime,
+    ctx: audit.AuditContext,
+    *,
+    challenge: str,
+    method: str,
+    code: str,
+    guest_cart_token: str | None = None,
 ) -> Tokens:
     user, jti = await _challenge_user(rt, challenge)
     await twofactor.check_second_factor(rt, ctx, user=user, method=method, code=code, purpose="login")
     # A challenge completes one sign-in only.
     if not await rt.redis.set(f"kirana:mfa-done:{jti}", b"1", nx=True, ex=MFA_CHALLENGE_TTL_S + 60):
         raise Unauthorized("this sign-in was already completed; start again")
-    return await open_session(rt, ctx, user=user, second_factor=method)
+    return await open_session(rt, ctx, user=user, second_factor=method, guest_cart_token=guest_cart_token)
 
 
 async def refresh(rt: AccessRuntime, ctx: audit.AuditContext, *, token: str) -> Tokens:

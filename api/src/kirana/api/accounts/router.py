@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Response, status
 
 from kirana.api.access.deps import CurrentUser, Public, RuntimeDep, StepUp
 from kirana.api.accounts import flows
@@ -37,6 +37,9 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
 wellknown = APIRouter(tags=["accounts"])
 
 
+GuestCartToken = Annotated[str | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
+
+
 def _pair(t: flows.Tokens) -> TokenPair:
     return TokenPair(
         access_token=t.access_token,
@@ -54,18 +57,35 @@ async def register(body: RegisterIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
 
 
 @router.post("/login", dependencies=[Public], responses={429: {"description": "Too many attempts"}})
-async def login(body: LoginIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair | TwoFactorChallenge:
-    """Password sign-in; accounts with 2FA get a challenge for `POST /auth/login/2fa`."""
-    result = await flows.login(rt, ctx, identifier=body.identifier, password=body.password)
+async def login(
+    body: LoginIn, rt: RuntimeDep, ctx: AuditCtx, cart_token: GuestCartToken = None
+) -> TokenPair | TwoFactorChallenge:
+    """Password sign-in; accounts with 2FA get a challenge for `POST /auth/login/2fa`.
+
+    Send the guest cart's `X-Cart-Token` (here or on `/auth/login/2fa`) to fold that cart into
+    the account's cart as the session opens.
+    """
+    result = await flows.login(
+        rt, ctx, identifier=body.identifier, password=body.password, guest_cart_token=cart_token
+    )
     if isinstance(result, flows.Challenge):
         return TwoFactorChallenge(challenge=result.challenge, methods=result.methods)
     return _pair(result)
 
 
 @router.post("/login/2fa", dependencies=[Public])
-async def login_two_factor(body: LoginTwoFactorIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair:
+async def login_two_factor(
+    body: LoginTwoFactorIn, rt: RuntimeDep, ctx: AuditCtx, cart_token: GuestCartToken = None
+) -> TokenPair:
     return _pair(
-        await flows.login_second_factor(rt, ctx, challenge=body.challenge, method=body.method, code=body.code)
+        await flows.login_second_factor(
+            rt,
+            ctx,
+            challenge=body.challenge,
+            method=body.method,
+            code=body.code,
+            guest_cart_token=cart_token,
+        )
     )
 
 

@@ -25,7 +25,9 @@ class Cart(Timestamps, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # No foreign key to users: access control owns that table; the FK is added after the merge.
-    user_id: Mapped[uuid.UUID | None] = mapped_column(index=True, default=None)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, default=None
+    )
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
 

@@ -63,7 +63,7 @@ async def list_products(
     include_unpublished: bool = False,
 ) -> Response:
     """Published products, filtered and sorted, one keyset page at a time (`next_cursor`)."""
-    if include_unpublished and not (principal and principal.can("catalog:read")):
+    if include_unpublished and not (principal and principal.can("catalog:write")):
         include_unpublished = False  # shoppers simply do not see drafts
     query = s.ProductQuery(
         category=category,
@@ -85,7 +85,7 @@ async def list_products(
 @router.get("/products/{ref}", response_model=s.ProductRead)
 async def get_product(request: Request, ref: str, session: SessionDep, principal: OptionalUser) -> Response:
     """One product (by id or slug) with its variants; ETag / If-None-Match supported."""
-    staff = principal is not None and principal.can("catalog:read")
+    staff = principal is not None and principal.can("catalog:write")
     view = await catalog.get_product(session, ref=ref, include_unpublished=staff)
     body = catalog.render_product(view, include_inactive=staff).model_dump_json().encode()
     return _etag_response(request, body)

@@ -40,7 +40,8 @@ class Order(Timestamps, Base):
     number: Mapped[int] = mapped_column(
         BigInteger, ORDER_NUMBER_SEQ, server_default=ORDER_NUMBER_SEQ.next_value(), unique=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # RESTRICT: an account with orders is deactivated, never deleted (orders are records).
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     store_code: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(24))
     currency: Mapped[str] = mapped_column(String(3), default="INR")

@@ -38,7 +38,8 @@ from kirana.api.outbox import service as outbox
 from kirana.api.settings import Settings
 from kirana.api.sync import changes
 
-STAFF_PERMISSIONS = ("orders:read_all", "orders:update_status", "orders:cancel", "orders:refund")
+# Permissions only staff hold (customers cancel their own orders without any of these).
+STAFF_PERMISSIONS = ("orders:read_all", "orders:update_status", "orders:cancel_any", "orders:refund")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ STAFF_PERMISSION: dict[Status, str] = {
     S.shipped: "orders:update_status",
     S.out_for_delivery: "orders:update_status",
     S.delivered: "orders:update_status",
-    S.cancelled: "orders:cancel",
+    S.cancelled: "orders:cancel_any",
     S.refunded: "orders:refund",
 }
 
