@@ -50,13 +50,14 @@ test-e2e: install testbed-build ## E2E tests on the Kubernetes testbed (started 
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
-lint: install ## ruff, mypy (strict on src/), import-linter contracts, hadolint on the Dockerfiles
+lint: install ## ruff, mypy (strict on src/), import-linter, hadolint (Dockerfiles), actionlint (workflows)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src
 	$(RUN) lint-imports
-	@if [ -x .local/bin/hadolint ]; then .local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile; \
-	else echo "hadolint not installed: run 'make tools'"; exit 1; fi
+	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
+	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
+	.local/bin/actionlint
 
 .PHONY: fmt
 fmt: install ## Format the code (ruff)
