@@ -90,3 +90,26 @@ async def test_a_signed_in_customer_never_sees_draft_products(
         "/v1/catalog/products", params={"include_unpublished": "true"}, headers=manager.headers
     )
     assert any(p["slug"] == draft.product.slug for p in staff_listing.json()["items"])
+
+
+async def test_the_documented_demo_accounts_can_sign_in(app: FastAPI, client: AsyncClient) -> None:
+    """README promises these credentials after `make run`; they must work."""
+    from sqlalchemy import create_engine
+
+    from kirana.api.accounts import seed as accounts_seed
+    from kirana.api.db.urls import sync_url
+
+    engine = create_engine(sync_url(app.state.settings.database_url))
+    try:
+        with engine.begin() as conn:
+            assert accounts_seed.demo_accounts(conn) > 0
+        with engine.begin() as conn:
+            assert accounts_seed.demo_accounts(conn) == 0  # idempotent: every start may call it
+    finally:
+        engine.dispose()
+    for email, password in (
+        ("asha@example.com", "kirana-customer-demo"),
+        ("owner@example.com", "kirana-owner-demo"),
+    ):
+        r = await client.post("/auth/login", json={"identifier": email, "password": password})
+        assert r.status_code == 200, r.text

@@ -14,8 +14,8 @@ from kirana.api.db.base import new_id, utcnow
 
 DEMO_ACCOUNTS = (
     # email, phone, password, name, roles
-    ("owner@kirana.test", "+919800000001", "kirana-owner-demo", "Demo Owner", ("customer", "owner")),
-    ("asha@kirana.test", "+919800000002", "kirana-customer-demo", "Asha (demo customer)", ("customer",)),
+    ("owner@example.com", "+919800000001", "kirana-owner-demo", "Demo Owner", ("customer", "owner")),
+    ("asha@example.com", "+919800000002", "kirana-customer-demo", "Asha (demo customer)", ("customer",)),
 )
 
 
