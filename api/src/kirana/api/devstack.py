@@ -77,6 +77,17 @@ def _stop_stale(pid_file: Path, name: str) -> None:
     pid_file.unlink(missing_ok=True)
 
 
+def _stop_child(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _run_as_postgres_user(path: Path) -> str | None:
     """PostgreSQL refuses to run as root; as root we run it as an unprivileged system user."""
     if os.geteuid() != 0:
@@ -212,17 +223,8 @@ class EmbeddedPostgres:
                 time.sleep(0.1)
 
     def stop(self, timeout: float = 30) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown: roll back clients, checkpoint
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop_child(self.proc, signal.SIGINT, timeout)  # fast shutdown: roll back clients, checkpoint
         self.proc = None
-
 
 def redis_server_binary() -> Path:
     try:
@@ -291,13 +293,5 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self, timeout: float = 15) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # saves and exits
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop_child(self.proc, signal.SIGTERM, timeout)  # saves and exits
         self.proc = None

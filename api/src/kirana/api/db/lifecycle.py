@@ -387,13 +387,8 @@ class Lifecycle:
             )
 
     def _restore_into(self, path: Path, manifest: dict[str, Any], database: str) -> dict[str, Any]:
-        admin = self.engine(database="postgres")
-        try:
-            with admin.connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.execute(text(f'CREATE DATABASE "{database}"'))
-        finally:
-            admin.dispose()
+        with self._admin() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
         self.progress(f"restoring into scratch database {database}")
         self._run(
             [
@@ -424,14 +419,19 @@ class Lifecycle:
             problems.append(f"{table} is not in the manifest")
         return {"database": database, "revision": revision, "tables": counts, "problems": problems}
 
-    def _drop(self, database: str) -> None:
-        admin = self.engine(database="postgres")
+    @contextlib.contextmanager
+    def _admin(self) -> Iterator[Connection]:
+        """An autocommit connection to the maintenance database (CREATE/DROP/ALTER DATABASE)."""
+        engine = self.engine(database="postgres")
         try:
-            with admin.connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            with engine.connect() as raw:
+                yield raw.execution_options(isolation_level="AUTOCOMMIT")
         finally:
-            admin.dispose()
+            engine.dispose()
+
+    def _drop(self, database: str) -> None:
+        with self._admin() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
     def verify(self, path: Path) -> dict[str, Any]:
         """Restore into a scratch database and compare with the manifest; the live one is untouched."""
@@ -467,10 +467,8 @@ class Lifecycle:
                 "restore failed, live database untouched: " + "; ".join(result["problems"][:5])
             )
         self.progress(f"swapping {staged} in for {live}")
-        admin = self.engine(database="postgres")
         try:
-            with admin.connect() as raw:
-                conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+            with self._admin() as conn:
                 conn.execute(text(f'ALTER DATABASE "{live}" WITH ALLOW_CONNECTIONS false'))
                 try:
                     conn.execute(
@@ -488,8 +486,6 @@ class Lifecycle:
                 conn.execute(text(f'ALTER DATABASE "{previous}" WITH ALLOW_CONNECTIONS true'))
         except Exception as exc:
             raise LifecycleError(f"swap failed: {_first_line(exc)}; staged copy is {staged}") from exc
-        finally:
-            admin.dispose()
         if not keep_previous:
             self._drop(previous)
         return {
