@@ -260,7 +260,12 @@ class JobRunner:
                 "phase": "Succeeded" if ok else "Failed",
                 "conditions": [
                     {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now},
-                    {"type": "ContainersReady", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now},
+                    {
+                        "type": "ContainersReady",
+                        "status": "False",
+                        "reason": "PodCompleted",
+                        "lastTransitionTime": now,
+                    },
                 ],
                 "containerStatuses": [
                     {
@@ -385,7 +390,12 @@ def shoprelease(name: str, version: str, **spec: Any) -> dict[str, Any]:
             base[key] = {**base[key], **value}
         else:
             base[key] = value
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ShopRelease", "metadata": {"name": name}, "spec": base}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ShopRelease",
+        "metadata": {"name": name},
+        "spec": base,
+    }
 
 
 @dataclass
@@ -423,14 +433,17 @@ class Shop:
     def wait_phase(self, name: str, phase: str, timeout: float = 120) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             obj = self.get(name)
-            return obj if obj.get("status", {}).get("phase") == phase else None
+            status = obj.get("status", {})
+            seen = status.get("observedGeneration", 0) >= obj["metadata"]["generation"]
+            return obj if seen and status.get("phase") == phase else None
 
         try:
             return k8s.wait_for(f"{name} to reach phase {phase}", probe, timeout=timeout)
         except AssertionError as exc:
             status = self.get(name).get("status")
+            runs = [(r.argv, r.exit_code, r.stderr[-500:]) for r in self.runner.runs]
             raise AssertionError(
-                f"{exc}\nstatus: {status}\njob runs: {[(r.argv, r.exit_code, r.stderr[-500:]) for r in self.runner.runs]}"
+                f"{exc}\nstatus: {status}\njob runs: {runs}"
                 f"\noperator log tail:\n{self.operator.logs()[-4000:]}"
             ) from None
 
@@ -467,7 +480,7 @@ class Shop:
         events = client.CoreV1Api(self.api).list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=ShopRelease"
         )
-        return [e.reason for e in sorted(events.items, key=lambda e: (e.first_timestamp, e.metadata.name))]
+        return [e.reason for e in sorted(events.items, key=lambda e: e.metadata.name)]
 
 
 def make_pvc(api: client.ApiClient, namespace: str, claim: str) -> str:
@@ -601,10 +614,16 @@ def _delete_releases(world: Shop) -> None:
     try:
         k8s.wait_for("ShopReleases to be deleted", gone, timeout=30)
     except AssertionError:
-        for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)["items"]:
+        for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)[
+            "items"
+        ]:
             with contextlib.suppress(ApiException):
                 world.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, world.namespace, PLURAL, item["metadata"]["name"],
+                    GROUP,
+                    VERSION,
+                    world.namespace,
+                    PLURAL,
+                    item["metadata"]["name"],
                     {"metadata": {"finalizers": None}},
                 )
 

@@ -57,7 +57,7 @@ def test_upgrade_backs_up_then_migrates_then_rolls_out_without_losing_capacity(s
     assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
     # The backup was taken at v1's schema, then the v2 migration ran.
     backup_run = shop.runner.runs[1]
-    assert '"schema_revision": "%s"' % v1_revision in backup_run.stdout
+    assert f'"schema_revision": "{v1_revision}"' in backup_run.stdout
     assert status["lastBackup"]["schemaRevision"] == v1_revision
     assert status["lastBackup"]["sha256"] and status["lastBackup"]["size"] > 0
     assert shop.table_exists("e2e_release_marker")
@@ -65,7 +65,13 @@ def test_upgrade_backs_up_then_migrates_then_rolls_out_without_losing_capacity(s
     # Order: the api Deployment only changed image after the migration had run.
     reasons = shop.event_reasons(NAME)
     upgrade = reasons[reasons.index("BackupStarted") :]
-    expected = ["BackupStarted", "BackupCompleted", "MigrationStarted", "MigrationCompleted", "RolloutStarted"]
+    expected = [
+        "BackupStarted",
+        "BackupCompleted",
+        "MigrationStarted",
+        "MigrationCompleted",
+        "RolloutStarted",
+    ]
     assert [r for r in upgrade if r in expected] == expected
     v2_seen = first_time(api_watch.samples, lambda s: s[1] == "kirana-api:2.0.0")
     assert v2_seen is not None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -300,7 +300,8 @@ def post_event(c: Clients, obj: dict[str, Any], type_: str, reason: str, message
     meta = obj["metadata"]
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body = {
-        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+        # Named like client-go's recorder (name.<unix nanos in hex>): sorting by name keeps their order.
+        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,
