@@ -598,7 +598,8 @@ def shop(
             with contextlib.suppress(ApiException):
                 client.CoreV1Api(api).delete_persistent_volume(pv)
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{db}%",)):
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{db}%",)).fetchall()
+        for (name,) in rows:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
