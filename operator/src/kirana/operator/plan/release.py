@@ -291,8 +291,10 @@ class _Run:
                 parts.append(f"{label}: {dep.updated}/{replicas} updated, {dep.available} available")
         return ok, "; ".join(parts)
 
-    def _deadline_exceeded(self) -> bool:
-        stuck = any(d is not None and d.deadline_exceeded for d in (self.observed.api, self.observed.workers))
+    def _deadline_exceeded(self, image: str) -> bool:
+        """The Deployments gave up on `image`, or the operator's own deadline for the step passed."""
+        deps = (self.observed.api, self.observed.workers)
+        stuck = any(d is not None and d.image == image and d.deadline_exceeded for d in deps)
         return stuck or self.elapsed() > self.spec.rollout.progress_deadline_seconds + DEADLINE_SLACK_S
 
     def step_rollout(self) -> bool:
@@ -302,7 +304,7 @@ class _Run:
             self.event("RolloutCompleted", f"every api and workers pod runs {self.rel.image}")
             self.goto(Step.BAKE)
             return True
-        if self._deadline_exceeded():
+        if self._deadline_exceeded(self.rel.image):
             msg = f"rollout of {self.rel.image} made no progress within its deadline ({detail})"
             self.fail(Step.ROLLOUT, "RolloutStuck", msg)
             return True
@@ -339,7 +341,7 @@ class _Run:
         previous = rel.previous_image
         assert previous is not None
         done, detail = self._rolled_out(previous)
-        if not done and not self._deadline_exceeded():
+        if not done and not self._deadline_exceeded(previous):
             return False
         if not done:
             msg = f"rolling back to {previous} did not complete: {detail}"
