@@ -2,6 +2,10 @@
 # operations toolchain. Included by the root Makefile; see testbed/README.md.
 REPO_ROOT ?= $(CURDIR)
 TESTBED_ENV = REPO_ROOT=$(REPO_ROOT)
+# For other targets: validate manifests offline against the schemas `make tools` writes,
+# e.g. `$(REPO_ROOT)/.local/bin/kubeconform $(KUBECONFORM_FLAGS) rendered.yaml`.
+KUBECONFORM_FLAGS = -strict -summary \
+  -schema-location '$(REPO_ROOT)/.local/share/kubeconform/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}{{.StrictSuffix}}.json'
 
 .PHONY: testbed-build testbed-up testbed-down tools
 

@@ -8,6 +8,7 @@
 #   testbed/build.sh --print-bin-dir print where the binaries live, build nothing
 #   testbed/build.sh --print-replaces print the replace block for testbed/go/kubernetes/go.mod
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 GO_BUILD_FLAGS=(-p "${TESTBED_GO_PARALLELISM:-2}" -trimpath)
@@ -102,10 +103,10 @@ verify() {
   local v
   v="$("$TESTBED_BIN/kube-apiserver" --version)"
   [[ "$v" == "Kubernetes ${KUBE_VERSION}" ]] || die "kube-apiserver reports '$v', want 'Kubernetes ${KUBE_VERSION}'"
-  v="$("$TESTBED_BIN/kubectl" version --client -o json | grep -m1 '"gitVersion"')"
-  [[ "$v" == *"\"${KUBE_VERSION}\""* ]] || die "kubectl reports $v, want ${KUBE_VERSION}"
-  v="$("$TESTBED_BIN/etcd" --version | head -n1)"
-  [[ "$v" == "etcd Version: ${ETCD_VERSION#v}" ]] || die "etcd reports '$v', want ${ETCD_VERSION}"
+  v="$("$TESTBED_BIN/kubectl" version --client -o json)"
+  [[ "$v" == *"\"gitVersion\": \"${KUBE_VERSION}\""* ]] || die "kubectl reports $v, want ${KUBE_VERSION}"
+  v="$("$TESTBED_BIN/etcd" --version)"
+  [[ "$v" == "etcd Version: ${ETCD_VERSION#v}"$'\n'* ]] || die "etcd reports '$v', want ${ETCD_VERSION}"
   v="$("$TESTBED_BIN/kwok" --version)"
   [[ "$v" == *"${KWOK_VERSION#v}"* ]] || die "kwok reports '$v', want ${KWOK_VERSION}"
 }
@@ -126,7 +127,10 @@ main() {
   build_kubernetes
   verify
   log "binaries ready in $TESTBED_BIN ($((SECONDS - start))s)"
-  ls -l "$TESTBED_BIN" | grep -v '\.log$' >&2
+  local b
+  for b in etcd kwok "${KUBE_BINARIES[@]}"; do
+    printf '  %-24s %4d MiB\n' "$b" "$(($(stat -c %s "$TESTBED_BIN/$b") / 1048576))" >&2
+  done
 }
 
 main "$@"

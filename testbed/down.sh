@@ -3,10 +3,12 @@
 # certificates, logs, kubeconfig). Called by `make testbed-down`, by up.sh
 # before it replaces a broken testbed, and by the e2e fixture at session end.
 #
-# Only processes whose pid file is in $TESTBED_STATE and whose command line
-# names $TESTBED_STATE are signalled, so a stale pid file that a new,
-# unrelated process has since reused is harmless.
+# Only testbed processes whose command line names $TESTBED_STATE are
+# signalled: those in its pid files (a stale pid file that an unrelated process
+# has since reused is harmless), and orphans whose pid files were deleted with
+# the state directory (e.g. by `rm -rf .local`).
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PIDS="$TESTBED_STATE/pids"
@@ -36,13 +38,33 @@ stop() { # stop NAME: TERM, then KILL after 10 s
   rm -f "$pidfile"
 }
 
+orphans() { # pids of testbed components for this state dir that no pid file names
+  local proc cmd
+  for proc in /proc/[0-9]*; do
+    cmd="$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null)" || continue
+    case "${cmd%% *}" in
+      */etcd | */kube-apiserver | */kube-controller-manager | */kube-scheduler | */kwok) ;;
+      *) continue ;;
+    esac
+    [[ "$cmd" == *"$TESTBED_STATE/"* ]] && echo "${proc#/proc/}"
+  done
+  return 0
+}
+
 main() {
+  local name pid
+  if [[ -d "$PIDS" ]]; then
+    for name in "${ORDER[@]}"; do stop "$name"; done
+  fi
+  for pid in $(orphans); do
+    mkdir -p "$PIDS"
+    echo "$pid" >"$PIDS/orphan-$pid.pid"
+    stop "orphan-$pid"
+  done
   if [[ ! -d "$TESTBED_STATE" ]]; then
     log "no testbed at $TESTBED_STATE"
     return
   fi
-  local name
-  for name in "${ORDER[@]}"; do stop "$name"; done
   rm -rf "$TESTBED_STATE"
   log "testbed stopped and its data removed"
 }

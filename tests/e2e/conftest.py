@@ -65,7 +65,9 @@ def namespace(api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator
     core = client.CoreV1Api(api)
     base = request.node.name.lower().replace("_", "-")[:40].strip("-")
     name = f"{base}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"kirana.dev/e2e": "true"})))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"kirana.dev/e2e": "true"}))
+    )
 
     def default_sa() -> bool:
         return bool(core.list_namespaced_service_account(name, field_selector="metadata.name=default").items)

@@ -58,9 +58,7 @@ def run_script(name: str) -> None:
     subprocess.run([str(TESTBED_DIR / name)], check=True, cwd=REPO_ROOT)
 
 
-def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.25
-) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.25) -> T:
     """Call probe until it returns something truthy and return that; fail after timeout.
 
     The failure names what was awaited and the last value seen, so a red test

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.e2e
 SIMULATE = "testbed.kirana.dev/simulate"  # see testbed/kwok/pods.yaml
 
 
-def pod_template(app: str, image: str, labels: dict[str, str] | None = None, *, restart: str = "Always") -> Any:
+def pod_template(
+    app: str, image: str, labels: dict[str, str] | None = None, *, restart: str = "Always"
+) -> Any:
     return client.V1PodTemplateSpec(
         metadata=client.V1ObjectMeta(labels={"app": app, **(labels or {})}),
         spec=client.V1PodSpec(
@@ -54,7 +56,9 @@ def test_kwok_nodes_are_ready_and_schedulable(api: client.ApiClient) -> None:
     assert all(not n.spec.unschedulable for n in nodes)
 
 
-def test_rolling_update_never_drops_below_desired_ready_replicas(api: client.ApiClient, namespace: str) -> None:
+def test_rolling_update_never_drops_below_desired_ready_replicas(
+    api: client.ApiClient, namespace: str
+) -> None:
     apps = client.AppsV1Api(api)
     deployment = client.V1Deployment(
         metadata=client.V1ObjectMeta(name="shop"),
@@ -88,7 +92,9 @@ def test_rolling_update_never_drops_below_desired_ready_replicas(api: client.Api
     # Watch from the resource version read before the change, so every status
     # the controller writes during the rollout is seen, in order.
     patched = apps.patch_namespaced_deployment(
-        "shop", namespace, {"spec": {"template": {"spec": {"containers": [{"name": "shop", "image": "kirana-api:1.1.0"}]}}}}
+        "shop",
+        namespace,
+        {"spec": {"template": {"spec": {"containers": [{"name": "shop", "image": "kirana-api:1.1.0"}]}}}},
     )
     observed: list[tuple[int, int, int, int]] = []  # (replicas, ready, updated, available)
     complete = False
@@ -102,7 +108,9 @@ def test_rolling_update_never_drops_below_desired_ready_replicas(api: client.Api
     for event in stream:
         d = event["object"]
         s = d.status
-        observed.append((s.replicas or 0, s.ready_replicas or 0, s.updated_replicas or 0, s.available_replicas or 0))
+        observed.append(
+            (s.replicas or 0, s.ready_replicas or 0, s.updated_replicas or 0, s.available_replicas or 0)
+        )
         progressing = k8s.condition(d, "Progressing")
         if (
             (s.observed_generation or 0) >= patched.metadata.generation
@@ -114,8 +122,12 @@ def test_rolling_update_never_drops_below_desired_ready_replicas(api: client.Api
             break
     assert complete, f"rollout did not complete within 90s; statuses seen: {observed}"
     assert min(ready for _, ready, _, _ in observed) >= 3, f"ready replicas fell below 3: {observed}"
-    assert max(replicas for replicas, _, _, _ in observed) == 4, f"maxSurge 1 means 4 pods at most, and used: {observed}"
-    assert any(0 < updated < 3 for _, _, updated, _ in observed), f"no intermediate rollout step seen: {observed}"
+    assert max(replicas for replicas, _, _, _ in observed) == 4, (
+        f"maxSurge 1 means 4 pods at most, and used: {observed}"
+    )
+    assert any(0 < updated < 3 for _, _, updated, _ in observed), (
+        f"no intermediate rollout step seen: {observed}"
+    )
 
     pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app=shop").items
     live = [p for p in pods if p.metadata.deletion_timestamp is None]
@@ -165,7 +177,9 @@ def test_job_runs_to_completion(api: client.ApiClient, namespace: str) -> None:
 
     def finished() -> client.V1Job | None:
         job = batch.read_namespaced_job_status("migrate", namespace)
-        done = [c for c in job.status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"]
+        done = [
+            c for c in job.status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"
+        ]
         return job if done else None
 
     job = k8s.wait_for("the job to finish", finished)
@@ -180,7 +194,9 @@ def test_job_whose_pod_fails_reports_failure(api: client.ApiClient, namespace: s
 
     def finished() -> client.V1Job | None:
         job = batch.read_namespaced_job_status("backup", namespace)
-        done = [c for c in job.status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"]
+        done = [
+            c for c in job.status.conditions or [] if c.type in ("Complete", "Failed") and c.status == "True"
+        ]
         return job if done else None
 
     job = k8s.wait_for("the job to finish", finished)
@@ -248,20 +264,20 @@ def widget_crd(api: client.ApiClient) -> Iterator[dict[str, str]]:
         },
     }
     ext.create_custom_resource_definition(crd)
-
-    def established() -> bool:
-        got = ext.read_custom_resource_definition(f"widgets.{group}")
-        return any(c.type == "Established" and c.status == "True" for c in got.status.conditions or [])
-
-    k8s.wait_for("the CRD to be established", established, timeout=30)
-    dyn = DynamicClient(api)
-    # Discovery is cached per client; wait until this one serves the new kind.
-    k8s.wait_for(
-        "the new kind in discovery",
-        lambda: _try(lambda: dyn.resources.get(api_version=f"{group}/v1", kind="Widget", refresh=True)),
-        timeout=30,
-    )
     try:
+
+        def established() -> bool:
+            got = ext.read_custom_resource_definition(f"widgets.{group}")
+            return any(c.type == "Established" and c.status == "True" for c in got.status.conditions or [])
+
+        k8s.wait_for("the CRD to be established", established, timeout=30)
+        # The dynamic client re-reads discovery when a kind is missing.
+        dyn = DynamicClient(api)
+        k8s.wait_for(
+            "the new kind in discovery",
+            lambda: _try(lambda: dyn.resources.get(api_version=f"{group}/v1", kind="Widget")),
+            timeout=30,
+        )
         yield {"group": group, "api_version": f"{group}/v1"}
     finally:
         k8s.ignore_not_found(lambda: ext.delete_custom_resource_definition(f"widgets.{group}"))
@@ -290,7 +306,11 @@ def test_crd_schema_and_cel_rule_reject_invalid_objects(
 
     with pytest.raises(ApiException) as cel:
         custom.create_namespaced_custom_object(
-            group, "v1", namespace, "widgets", widget(widget_crd["api_version"], "bad", replicas=1, minReplicas=2)
+            group,
+            "v1",
+            namespace,
+            "widgets",
+            widget(widget_crd["api_version"], "bad", replicas=1, minReplicas=2),
         )
     assert cel.value.status == 422
     body = json.loads(cel.value.body)
@@ -306,15 +326,21 @@ def test_crd_schema_and_cel_rule_reject_invalid_objects(
 
     # The rule guards updates too, not only creation.
     with pytest.raises(ApiException) as update:
-        custom.patch_namespaced_custom_object(group, "v1", namespace, "widgets", "ok", {"spec": {"replicas": 1}})
+        custom.patch_namespaced_custom_object(
+            group, "v1", namespace, "widgets", "ok", {"spec": {"replicas": 1}}
+        )
     assert update.value.status == 422
     assert "minReplicas must not exceed replicas" in json.loads(update.value.body)["message"]
 
 
-def test_server_side_apply_tracks_field_owners(api: client.ApiClient, namespace: str, widget_crd: dict[str, str]) -> None:
+def test_server_side_apply_tracks_field_owners(
+    api: client.ApiClient, namespace: str, widget_crd: dict[str, str]
+) -> None:
     dyn = DynamicClient(api)
     widgets = dyn.resources.get(api_version=widget_crd["api_version"], kind="Widget")
-    mine = widget(widget_crd["api_version"], "applied", replicas=2, image="kirana-api:1.0.0", owner="operator")
+    mine = widget(
+        widget_crd["api_version"], "applied", replicas=2, image="kirana-api:1.0.0", owner="operator"
+    )
 
     first = widgets.server_side_apply(body=mine, namespace=namespace, field_manager="kirana-operator")
     assert first.spec.replicas == 2
@@ -329,7 +355,9 @@ def test_server_side_apply_tracks_field_owners(api: client.ApiClient, namespace:
     assert "kirana-operator" in json.loads(conflict.value.body)["message"]
 
     # ...but can when it forces, and then owns it.
-    forced = widgets.server_side_apply(body=theirs, namespace=namespace, field_manager="sre-kubectl", force_conflicts=True)
+    forced = widgets.server_side_apply(
+        body=theirs, namespace=namespace, field_manager="sre-kubectl", force_conflicts=True
+    )
     assert forced.spec.replicas == 5
     owners = {m["manager"] for m in forced.metadata.managedFields}
     assert owners == {"kirana-operator", "sre-kubectl"}

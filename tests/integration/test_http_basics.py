@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import BaseModel, Field
@@ -95,7 +96,9 @@ async def test_oversized_body_is_413(app: FastAPI, client: AsyncClient, settings
     assert r.headers["content-type"] == PROBLEM
 
 
-async def test_unhandled_error_is_500_without_internals(app: FastAPI, client: AsyncClient) -> None:
+async def test_unhandled_error_is_500_without_internals(
+    app: FastAPI, client: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     async def boom() -> None:
         raise RuntimeError("secret connection string postgres://u:p@db")
 
@@ -106,6 +109,9 @@ async def test_unhandled_error_is_500_without_internals(app: FastAPI, client: As
     assert "secret" not in r.text and "postgres://" not in r.text
     assert r.json()["request_id"] == "req-123"
     assert r.headers["x-request-id"] == "req-123"
+    logged = [rec for rec in caplog.records if rec.getMessage() == "unhandled error"]
+    assert logged and logged[0].request_id == "req-123"  # type: ignore[attr-defined]
+    assert logged[0].exc_info is not None  # the traceback goes to the log, not the client
 
 
 async def test_request_id_generated_when_missing_or_malformed(client: AsyncClient) -> None:

@@ -79,3 +79,35 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_orphans(tmp_path: Path) -> N
         assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
         with pytest.raises(httpx.HTTPError):
             httpx.get(base + "/livez", timeout=1)
+
+
+@pytest.mark.xdist_group("run")
+def test_run_uses_configured_servers_and_starts_nothing_embedded(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    data = tmp_path / "state"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
+    env |= {
+        "KIRANA_DATA_DIR": str(data),
+        "KIRANA_LOG_LEVEL": "WARNING",
+        "KIRANA_DATABASE_URL": database_url,
+        "KIRANA_REDIS_URL": redis_url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kirana.api", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        assert not (data / "postgres").exists() and not (data / "redis").exists()
+        names = {c.name() for c in psutil.Process(proc.pid).children(recursive=True)}
+        assert not any("postgres" in n or "redis" in n for n in names)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "embedded" not in output

@@ -13,10 +13,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from kirana.api import __version__, errors, redis, shutdown
+from kirana.api.access import router as access
+from kirana.api.access.runtime import AccessRuntime
+from kirana.api.accounts import router as accounts
+from kirana.api.audit import router as audit
 from kirana.api.db.engine import Database
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
 from kirana.api.settings import Settings
+from kirana.api.twofactor import router as twofactor
 
 log = logging.getLogger("kirana.api")
 
@@ -37,12 +42,15 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         app.state.redis = redis.connect(settings.redis_url)
+        app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)
+        await app.state.access.start()
         if handle_signals:
             shutdown.install_drain_handler(app.state, drain_seconds=settings.drain_seconds)
         log.info("started", extra={"version": __version__, "environment": settings.environment.value})
         try:
             yield
         finally:
+            await app.state.access.stop()
             await app.state.redis.aclose()
             await app.state.db.dispose()
             log.info("stopped")
@@ -58,6 +66,11 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.settings = settings
     errors.install_handlers(app)
     app.include_router(health.router)
+    app.include_router(accounts.router)
+    app.include_router(accounts.wellknown)
+    app.include_router(twofactor.router)
+    app.include_router(access.router)
+    app.include_router(audit.router)
 
     if settings.cors_origins:
         app.add_middleware(

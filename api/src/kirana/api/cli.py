@@ -28,6 +28,8 @@ db_app = typer.Typer(
     help="Database schema and backups (used by people and the operator's Jobs).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 out = Console()
@@ -215,6 +217,62 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message")], empty:
     with lc.locked() as conn:
         cfg = lc.config(conn)
         command.revision(cfg, message=message, autogenerate=not empty)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Walk the audit log's hash chain; exit 1 if any entry was edited, inserted or deleted."""
+    from kirana.api.audit.service import verify_database
+
+    settings = settings_or_exit()
+    if not settings.database_url:
+        fail("KIRANA_DATABASE_URL is not set", 2)
+    report = verify_database(settings.database_url)
+    result = {
+        "ok": report.ok,
+        "checked": report.checked,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "findings": [{"seq": f.seq, "id": f.id, "problem": f.problem} for f in report.findings],
+    }
+    if as_json:
+        emit(result, True)
+    else:
+        for f in report.findings:
+            err.print(f"[red]TAMPERED[/] {f}", highlight=False)
+        if report.ok:
+            out.print(
+                f"audit log intact: {report.checked} entries, head seq {report.head_seq} "
+                f"hash {report.head_hash}",
+                highlight=False,
+            )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    action: Annotated[str | None, typer.Option(help="Only this action (or prefix like `auth.*`).")] = None,
+) -> None:
+    """Print the audit log as JSON lines, oldest first (hashes included for offline checks)."""
+    import asyncio
+
+    from kirana.api.audit import service as audit
+    from kirana.api.db.engine import Database
+
+    settings = settings_or_exit()
+    if not settings.database_url:
+        fail("KIRANA_DATABASE_URL is not set", 2)
+
+    async def dump() -> None:
+        db = Database(settings.database_url, pool_size=1, max_overflow=0)
+        try:
+            async for row in audit.stream(db, filters=audit.Filters(action=action)):
+                sys.stdout.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
+        finally:
+            await db.dispose()
+
+    asyncio.run(dump())
 
 
 @app.command("serve")

@@ -163,24 +163,18 @@ class EmbeddedPostgres:
             )
             if result.returncode != 0:
                 raise DevStackError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
-        options = [
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"port={self.port}",
-            "-c",
-            f"unix_socket_directories={self.pgdata}",
-            "-c",
-            "max_connections=300",
-            "-c",
-            "shared_buffers=128MB",
-            "-c",
-            "log_min_messages=warning",
-            "-c",
-            "log_min_error_statement=panic",
-        ]
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": "",  # TCP only: no socket-path length limit
+            "max_connections": "300",
+            "shared_buffers": "128MB",
+            "log_min_messages": "warning",
+            "log_min_error_statement": "panic",
+        }
         if not self.durable:
-            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
         with log.open("ab") as log_fh:
             self.proc = subprocess.Popen(
                 [str(bin_dir / "postgres"), "-D", str(self.pgdata), *options],

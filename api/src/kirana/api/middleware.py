@@ -41,14 +41,6 @@ def _is_json(content_type: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-async def _send_problem(send: Send, response: Any) -> None:
-    await response({"type": "http"}, _empty_receive, send)
-
-
-async def _empty_receive() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, skip_metrics: frozenset[str]) -> None:
         self.app = app
@@ -102,7 +94,9 @@ class RequestContextMiddleware:
             if not started:
                 await self._too_large()(scope, receive, send_wrapper)
         except Exception:
-            log.exception("unhandled error", extra={"path": scope.get("path"), "method": method})
+            log.exception(
+                "unhandled error", extra={"path": scope.get("path"), "method": method, "request_id": rid}
+            )
             if not started:
                 response = errors.problem(
                     500,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES: tuple[str, ...] = ("kirana.api.outbox.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "kirana.api.outbox.models",
+    "kirana.api.accounts.models",
+    "kirana.api.access.models",
+    "kirana.api.twofactor.models",
+    "kirana.api.audit.models",
+)
 
 
 def load() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 Seeder = Callable[[Connection], int]
 
 # "module:function" of each seeder, run in this order.
-SEEDERS: tuple[str, ...] = ()
+SEEDERS: tuple[str, ...] = ("kirana.api.accounts.seed:demo_accounts",)
 
 
 def run_all(conn: Connection) -> dict[str, int]:

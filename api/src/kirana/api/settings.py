@@ -56,6 +56,26 @@ class Settings(BaseSettings):
     # Secrets
     secret_key: SecretStr = SecretStr(DEV_SECRET)
 
+    # Access: accounts, sessions, two-factor, abuse limits (see kirana.api.accounts / access).
+    # Fernet keys (urlsafe base64, 32 bytes) encrypting secrets at rest (TOTP seeds, signing keys);
+    # the first encrypts, all decrypt, so a new key is added in front to rotate. Empty: derived
+    # from KIRANA_SECRET_KEY.
+    encryption_keys: list[SecretStr] = []
+    access_token_ttl_s: Annotated[int, Field(ge=30, le=3600)] = 600
+    session_ttl_s: Annotated[int, Field(ge=300)] = 30 * 24 * 3600
+    signing_key_rotation_s: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
+    step_up_ttl_s: Annotated[int, Field(ge=30, le=3600)] = 600
+    permission_cache_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    password_reset_ttl_s: Annotated[int, Field(ge=300, le=86400)] = 1800
+    # SMS: "console" logs messages (development); "http" posts them to a gateway.
+    sms_provider: str = "console"
+    sms_gateway_url: str = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_sender_id: str = "KIRANA"
+    sms_dlt_entity_id: str = ""
+    sms_dlt_template_id: str = ""
+    sms_daily_cap: Annotated[int, Field(ge=1)] = 10
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True
@@ -91,8 +111,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("sms_provider")
+    @classmethod
+    def _known_sms_provider(cls, value: str) -> str:
+        if value not in {"console", "http"}:
+            raise ValueError("must be console or http")
+        return value
+
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
+        if self.sms_provider == "http" and not self.sms_gateway_url:
+            raise ValueError("KIRANA_SMS_GATEWAY_URL is required when KIRANA_SMS_PROVIDER=http")
         if self.environment in (Environment.staging, Environment.production):
             secret = self.secret_key.get_secret_value()
             if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:

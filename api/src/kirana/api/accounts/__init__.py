@@ -1,0 +1,1 @@
+"""Accounts and sessions: registration, login, tokens, password change and reset."""

@@ -1,0 +1,375 @@
+"""Account flows: sign-up, sign-in (with a second factor), token refresh, sign-out, password
+change and reset, contact changes. Called by the accounts router.
+
+Each flow owns its transactions (failures are audited in a transaction of their own, since the
+request's would roll back), applies the abuse limits, and publishes the permission-cache
+invalidation after commit. Messages never reveal whether an account exists, and unknown
+accounts cost the same password-hashing time as known ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from kirana.api.access import service as access
+from kirana.api.access.principal import Principal
+from kirana.api.access.runtime import AccessRuntime
+from kirana.api.accounts import identifiers, passwords
+from kirana.api.accounts import service as accounts
+from kirana.api.accounts.models import User
+from kirana.api.audit import service as audit
+from kirana.api.db.base import utcnow
+from kirana.api.errors import Conflict, InvalidInput, Unauthorized
+from kirana.api.ratelimit import limiter
+from kirana.api.twofactor import flows as twofactor
+
+LOGIN_LOCK = limiter.Lockout("login", free=5, base_s=30, cap_s=3600)
+LOGIN_IP = limiter.Limit("login-ip", 100, 900)
+LOGIN_ACCOUNT = limiter.Limit("login-account", 20, 900)
+REGISTER_IP = limiter.Limit("register-ip", 20, 3600)
+RESET_ACCOUNT = limiter.Limit("reset-account", 3, 3600)
+RESET_IP = limiter.Limit("reset-ip", 20, 3600)
+MFA_CHALLENGE_TTL_S = 300
+BAD_LOGIN = "the email/phone or password is incorrect"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Challenge:
+    challenge: str
+    methods: list[str]
+
+
+async def register(
+    rt: AccessRuntime,
+    ctx: audit.AuditContext,
+    *,
+    email: str | None,
+    phone: str | None,
+    password: str,
+    name: str,
+) -> None:
+    """Create the account, or (when the email/phone is taken) tell its owner; the caller sees the
+    same answer either way."""
+    await limiter.hit(rt.redis, REGISTER_IP, ctx.ip or "-")
+    passwords.check_policy(password, identifiers=(email, phone))
+    password_hash = passwords.hash_password(password)
+    async with rt.db.session() as session:
+        user = await accounts.create_user(
+            session, email=email, phone=phone, password_hash=password_hash, name=name
+        )
+        if user is not None:
+            await access.assign_default_role(session, user_id=user.id)
+            await audit.record(
+                session,
+                ctx.as_actor(user.id),
+                action="account.registered",
+                target_type="user",
+                target_id=user.id,
+                after={"email": bool(email), "phone": bool(phone)},
+            )
+    if user is None:
+        await audit.record_now(
+            rt.db, ctx, action="account.registered", outcome="failed", after={"reason": "taken"}
+        )
+        if email:
+            await rt.notifier.email.send(
+                to=email,
+                subject="Someone tried to sign up with your address",
+                text="Somebody tried to create a Kirana account with this address, which already has one. "
+                "If it was you, sign in or reset your password.",
+            )
+
+
+async def open_session(
+    rt: AccessRuntime, ctx: audit.AuditContext, *, user: User, second_factor: str | None
+) -> Tokens:
+    async with rt.db.session() as session:
+        auth, refresh = await accounts.start_session(
+            session,
+            user_id=user.id,
+            ttl=timedelta(seconds=rt.settings.session_ttl_s),
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+            two_factor_at=utcnow() if second_factor else None,
+        )
+        version = await access.bump_version(session, user.id)
+        await audit.record(
+            session,
+            ctx.as_actor(user.id),
+            action="auth.login",
+            target_type="session",
+            target_id=auth.id,
+            after={"second_factor": second_factor},
+        )
+    await rt.invalidate(user.id, version)
+    access_token, ttl = await rt.keys.issue_access(user_id=user.id, session_id=auth.id)
+    return Tokens(access_token=access_token, expires_in=ttl, refresh_token=refresh, session_id=auth.id)
+
+
+async def login(
+    rt: AccessRuntime, ctx: audit.AuditContext, *, identifier: str, password: str
+) -> Tokens | Challenge:
+    try:
+        kind, value = identifiers.classify(identifier)
+    except ValueError:
+        kind, value = "unknown", identifier.strip().lower()
+    await limiter.hit(rt.redis, LOGIN_IP, ctx.ip or "-")
+    await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, value)
+    await limiter.hit(rt.redis, LOGIN_ACCOUNT, value)
+    user = None
+    if kind != "unknown":
+        async with rt.db.session() as session:
+            user = await accounts.find_user(session, kind=kind, value=value)
+    if user is None:
+        passwords.verify_dummy(password)
+        ok = False
+    else:
+        ok = passwords.verify(user.password_hash, password) and user.is_active
+    if not ok or user is None:
+        locked_ms = await limiter.record_failure(rt.redis, LOGIN_LOCK, value)
+        await audit.record_now(
+            rt.db,
+            ctx.as_actor(user.id if user else None),
+            action="auth.login",
+            outcome="failed",
+            target_type="user",
+            target_id=user.id if user else None,
+            after={"identifier": limiter.subject_key(value), "locked_for_s": locked_ms // 1000},
+        )
+        raise Unauthorized(BAD_LOGIN)
+    await limiter.record_success(rt.redis, LOGIN_LOCK, value)
+    if passwords.needs_rehash(user.password_hash):
+        async with rt.db.session() as session:
+            db_user = await session.get(User, user.id)
+            if db_user is not None:
+                db_user.password_hash = passwords.hash_password(password)
+    async with rt.db.session() as session:
+        methods = await twofactor.methods_of(session, user)
+    if methods:
+        token = await rt.keys.issue_purpose(purpose="mfa", subject=str(user.id), ttl_s=MFA_CHALLENGE_TTL_S)
+        return Challenge(challenge=token, methods=methods)
+    return await open_session(rt, ctx, user=user, second_factor=None)
+
+
+async def _challenge_user(rt: AccessRuntime, challenge: str) -> tuple[User, str]:
+    claims = await rt.keys.verify_purpose(challenge, purpose="mfa")
+    user = await twofactor.load_user(rt, uuid.UUID(claims["sub"]))
+    if not user.is_active:
+        raise Unauthorized("sign in again")
+    return user, str(claims["jti"])
+
+
+async def login_send_sms(rt: AccessRuntime, ctx: audit.AuditContext, *, challenge: str) -> str:
+    user, _ = await _challenge_user(rt, challenge)
+    if not user.sms_2fa_enabled:
+        raise InvalidInput("SMS codes are not enabled for this account")
+    return await twofactor.send_sms(rt, ctx, user=user, purpose="login")
+
+
+async def login_second_factor(
+    rt: AccessRuntime, ctx: audit.AuditContext, *, challenge: str, method: str, code: str
+) -> Tokens:
+    user, jti = await _challenge_user(rt, challenge)
+    await twofactor.check_second_factor(rt, ctx, user=user, method=method, code=code, purpose="login")
+    # A challenge completes one sign-in only.
+    if not await rt.redis.set(f"kirana:mfa-done:{jti}", b"1", nx=True, ex=MFA_CHALLENGE_TTL_S + 60):
+        raise Unauthorized("this sign-in was already completed; start again")
+    return await open_session(rt, ctx, user=user, second_factor=method)
+
+
+async def refresh(rt: AccessRuntime, ctx: audit.AuditContext, *, token: str) -> Tokens:
+    async with rt.db.session() as session:
+        rotation = await accounts.rotate_refresh(session, token=token)
+        version = None
+        if rotation.result is accounts.RefreshResult.reused and rotation.session is not None:
+            auth = rotation.session
+            await accounts.revoke_sessions(
+                session, user_id=auth.user_id, reason="refresh_reuse", only=auth.id
+            )
+            version = await access.bump_version(session, auth.user_id)
+            await audit.record(
+                session,
+                ctx.as_actor(auth.user_id),
+                action="auth.refresh_reused",
+                outcome="denied",
+                target_type="session",
+                target_id=auth.id,
+            )
+    if rotation.result is accounts.RefreshResult.reused and rotation.session is not None:
+        await rt.invalidate(rotation.session.user_id, version)
+        raise Unauthorized("this refresh token was already used; the session was signed out for safety")
+    if (
+        rotation.result is not accounts.RefreshResult.ok
+        or rotation.session is None
+        or rotation.refresh_token is None
+    ):
+        raise Unauthorized("the refresh token is not valid; sign in again")
+    auth = rotation.session
+    access_token, ttl = await rt.keys.issue_access(user_id=auth.user_id, session_id=auth.id)
+    return Tokens(
+        access_token=access_token, expires_in=ttl, refresh_token=rotation.refresh_token, session_id=auth.id
+    )
+
+
+async def revoke(
+    rt: AccessRuntime,
+    ctx: audit.AuditContext,
+    principal: Principal,
+    *,
+    reason: str,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> int:
+    async with rt.db.session() as session:
+        revoked = await accounts.revoke_sessions(
+            session, user_id=principal.user_id, reason=reason, only=only, keep=keep
+        )
+        version = await access.bump_version(session, principal.user_id)
+        if revoked:
+            await audit.record(
+                session,
+                ctx.as_actor(principal.user_id),
+                action=f"auth.{reason}",
+                target_type="user",
+                target_id=principal.user_id,
+                after={"sessions": [str(s) for s in revoked]},
+            )
+    await rt.invalidate(principal.user_id, version)
+    return len(revoked)
+
+
+async def change_password(
+    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, current: str, new: str
+) -> None:
+    """New password; every other session is signed out."""
+    user = await twofactor.load_user(rt, principal.user_id)
+    await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, str(user.id))
+    if not passwords.verify(user.password_hash, current):
+        await limiter.record_failure(rt.redis, LOGIN_LOCK, str(user.id))
+        await audit.record_now(
+            rt.db,
+            ctx.as_actor(user.id),
+            action="account.password_changed",
+            outcome="failed",
+            target_type="user",
+            target_id=user.id,
+        )
+        raise Unauthorized("the current password is incorrect")
+    passwords.check_policy(new, identifiers=(user.email, user.phone))
+    new_hash = passwords.hash_password(new)
+    async with rt.db.session() as session:
+        db_user = await session.get(User, user.id)
+        assert db_user is not None
+        db_user.password_hash = new_hash
+        db_user.password_changed_at = utcnow()
+        await accounts.revoke_sessions(
+            session, user_id=user.id, reason="password_changed", keep=principal.session_id
+        )
+        version = await access.bump_version(session, user.id)
+        await audit.record(
+            session,
+            ctx.as_actor(user.id),
+            action="account.password_changed",
+            target_type="user",
+            target_id=user.id,
+        )
+    await rt.invalidate(user.id, version)
+
+
+async def request_reset(rt: AccessRuntime, ctx: audit.AuditContext, *, identifier: str) -> None:
+    """Send a reset link/code if the account exists; the answer is the same either way."""
+    try:
+        kind, value = identifiers.classify(identifier)
+    except ValueError:
+        return
+    await limiter.hit(rt.redis, RESET_IP, ctx.ip or "-")
+    await limiter.hit(rt.redis, RESET_ACCOUNT, value)
+    async with rt.db.session() as session:
+        user = await accounts.find_user(session, kind=kind, value=value)
+        if user is None or not user.is_active:
+            return
+        token = await accounts.create_reset_token(
+            session, user_id=user.id, ttl=timedelta(seconds=rt.settings.password_reset_ttl_s)
+        )
+        await audit.record(
+            session,
+            ctx,
+            action="account.password_reset_requested",
+            target_type="user",
+            target_id=user.id,
+            after={"via": kind},
+        )
+    minutes = rt.settings.password_reset_ttl_s // 60
+    text = (
+        f"Your Kirana password reset code: {token} (valid {minutes} minutes, once). "
+        "Ignore this if it was not you."
+    )
+    if kind == "email":
+        await rt.notifier.email.send(to=value, subject="Reset your Kirana password", text=text)
+    else:
+        await rt.notifier.sms.send(to=value, text=text)
+
+
+async def reset_password(
+    rt: AccessRuntime, ctx: audit.AuditContext, *, token: str, new_password: str
+) -> None:
+    await limiter.hit(rt.redis, RESET_IP, ctx.ip or "-")
+    async with rt.db.session() as session:
+        user_id = await accounts.consume_reset_token(session, token=token)
+        if user_id is None:
+            raise Unauthorized("the reset code is not valid or has expired")
+        user = await session.get(User, user_id)
+        assert user is not None
+        passwords.check_policy(new_password, identifiers=(user.email, user.phone))
+        user.password_hash = passwords.hash_password(new_password)
+        user.password_changed_at = utcnow()
+        await accounts.revoke_sessions(session, user_id=user_id, reason="password_reset")
+        version = await access.bump_version(session, user_id)
+        await audit.record(
+            session,
+            ctx.as_actor(user_id),
+            action="account.password_reset",
+            target_type="user",
+            target_id=user_id,
+        )
+    await rt.invalidate(user_id, version)
+    await limiter.record_success(rt.redis, LOGIN_LOCK, user.email or user.phone or "")
+
+
+async def update_contact(
+    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
+) -> User:
+    """Change email and/or phone (the route requires a recent step-up)."""
+    async with rt.db.session() as session:
+        user = await session.get(User, principal.user_id)
+        assert user is not None
+        before = {"email": user.email, "phone": user.phone}
+        if email is not None:
+            user.email = email
+        if phone is not None:
+            user.phone = phone
+            user.sms_2fa_enabled = False  # a new number has to be enrolled again
+        if await accounts.find_conflict(session, user=user):
+            raise Conflict("that email address or number cannot be used")
+        await access.bump_version(session, user.id)
+        await audit.record(
+            session,
+            ctx.as_actor(user.id),
+            action="account.contact_changed",
+            target_type="user",
+            target_id=user.id,
+            before=before,
+            after={"email": user.email, "phone": user.phone},
+        )
+    await rt.invalidate(user.id)
+    return user

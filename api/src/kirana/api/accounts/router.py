@@ -1,0 +1,160 @@
+"""`/auth/*`: sign-up, sign-in, tokens, sessions and passwords; `/.well-known/jwks.json`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from kirana.api.access.deps import CurrentUser, Public, RuntimeDep, StepUp
+from kirana.api.accounts import flows
+from kirana.api.accounts import service as accounts
+from kirana.api.accounts.models import User
+from kirana.api.accounts.schemas import (
+    Accepted,
+    ChallengeIn,
+    ContactUpdateIn,
+    LoginIn,
+    LoginTwoFactorIn,
+    MeRead,
+    PasswordChangeIn,
+    RefreshIn,
+    RegisterIn,
+    ResetIn,
+    ResetRequestIn,
+    RevokeAllIn,
+    SessionRead,
+    TokenPair,
+    TwoFactorChallenge,
+)
+from kirana.api.audit.deps import AuditCtx
+from kirana.api.deps import SessionDep
+from kirana.api.errors import NotFound
+from kirana.api.twofactor.schemas import Sent
+
+router = APIRouter(prefix="/auth", tags=["accounts"])
+wellknown = APIRouter(tags=["accounts"])
+
+
+def _pair(t: flows.Tokens) -> TokenPair:
+    return TokenPair(
+        access_token=t.access_token,
+        expires_in=t.expires_in,
+        refresh_token=t.refresh_token,
+        session_id=t.session_id,
+    )
+
+
+@router.post("/register", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+async def register(body: RegisterIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
+    """Create an account. The answer is the same whether or not the email/phone was taken."""
+    await flows.register(rt, ctx, email=body.email, phone=body.phone, password=body.password, name=body.name)
+    return Accepted(detail="if the email/phone was new, the account is ready: sign in")
+
+
+@router.post("/login", dependencies=[Public], responses={429: {"description": "Too many attempts"}})
+async def login(body: LoginIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair | TwoFactorChallenge:
+    """Password sign-in; accounts with 2FA get a challenge for `POST /auth/login/2fa`."""
+    result = await flows.login(rt, ctx, identifier=body.identifier, password=body.password)
+    if isinstance(result, flows.Challenge):
+        return TwoFactorChallenge(challenge=result.challenge, methods=result.methods)
+    return _pair(result)
+
+
+@router.post("/login/2fa", dependencies=[Public])
+async def login_two_factor(body: LoginTwoFactorIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair:
+    return _pair(
+        await flows.login_second_factor(rt, ctx, challenge=body.challenge, method=body.method, code=body.code)
+    )
+
+
+@router.post("/login/2fa/sms", dependencies=[Public])
+async def login_send_sms(body: ChallengeIn, rt: RuntimeDep, ctx: AuditCtx) -> Sent:
+    return Sent(to=await flows.login_send_sms(rt, ctx, challenge=body.challenge))
+
+
+@router.post("/refresh", dependencies=[Public])
+async def refresh(body: RefreshIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair:
+    """Spend a refresh token for a new pair. Reusing a spent one signs the session out."""
+    return _pair(await flows.refresh(rt, ctx, token=body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    await flows.revoke(rt, ctx, me, reason="logout", only=me.session_id)
+    return Response(status_code=204)
+
+
+@router.get("/me")
+async def me(me: CurrentUser, session: SessionDep) -> MeRead:
+    user = await session.get(User, me.user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return MeRead(
+        id=user.id,
+        email=user.email,
+        phone=user.phone,
+        name=user.name,
+        roles=sorted(me.roles),
+        permissions=sorted(me.permissions),
+        denied=sorted(me.denied),
+        scopes=sorted(me.scopes),
+        two_factor_enabled=me.extra.get("two_factor_enabled") == "yes",
+        two_factor_required=me.extra.get("needs_two_factor") == "yes",
+    )
+
+
+@router.patch("/me", dependencies=[StepUp])
+async def update_contact(
+    body: ContactUpdateIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx
+) -> dict[str, Any]:
+    """Change email or mobile number (needs a recent step-up)."""
+    user = await flows.update_contact(rt, ctx, me, email=body.email, phone=body.phone)
+    return {"id": str(user.id), "email": user.email, "phone": user.phone}
+
+
+@router.get("/sessions")
+async def sessions(me: CurrentUser, session: SessionDep) -> list[SessionRead]:
+    rows = await accounts.list_sessions(session, user_id=me.user_id)
+    return [SessionRead.model_validate(r).model_copy(update={"current": r.id == me.session_id}) for r in rows]
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_session(session_id: uuid.UUID, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    if not await flows.revoke(rt, ctx, me, reason="session_revoked", only=session_id):
+        raise NotFound("no such active session")
+    return Response(status_code=204)
+
+
+@router.post("/sessions/revoke-all")
+async def revoke_all(body: RevokeAllIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> dict[str, int]:
+    n = await flows.revoke(
+        rt, ctx, me, reason="sessions_revoked_all", keep=me.session_id if body.keep_current else None
+    )
+    return {"revoked": n}
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+async def change_password(body: PasswordChangeIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    """New password; every other session is signed out."""
+    await flows.change_password(rt, ctx, me, current=body.current_password, new=body.new_password)
+    return Response(status_code=204)
+
+
+@router.post("/password/reset-request", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+async def request_reset(body: ResetRequestIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
+    await flows.request_reset(rt, ctx, identifier=body.identifier)
+    return Accepted(detail="if an account matches, a reset code is on its way")
+
+
+@router.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Public])
+async def reset_password(body: ResetIn, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    await flows.reset_password(rt, ctx, token=body.token, new_password=body.new_password)
+    return Response(status_code=204)
+
+
+@wellknown.get("/.well-known/jwks.json", dependencies=[Public])
+async def jwks(rt: RuntimeDep) -> dict[str, Any]:
+    """Public keys verifying our access tokens (current and recently retired)."""
+    return rt.keys.jwks()

@@ -1,0 +1,130 @@
+"""Request and response bodies of the accounts routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kirana.api.accounts import identifiers
+
+
+class RegisterIn(BaseModel):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=20, description="Indian mobile, e.g. +919845012345")
+    password: str = Field(max_length=256)
+    name: str = Field(default="", max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return identifiers.normalize_email(v) if v else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return identifiers.normalize_phone(v) if v else None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> RegisterIn:
+        if not self.email and not self.phone:
+            raise ValueError("give an email address, a mobile number, or both")
+        return self
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class LoginIn(BaseModel):
+    identifier: str = Field(min_length=3, max_length=320, description="email address or mobile number")
+    password: str = Field(max_length=256)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+    session_id: uuid.UUID
+
+
+class TwoFactorChallenge(BaseModel):
+    two_factor_required: Literal[True] = True
+    challenge: str = Field(description="pass back to POST /auth/login/2fa within 5 minutes")
+    methods: list[str]
+
+
+class LoginTwoFactorIn(BaseModel):
+    challenge: str = Field(max_length=2000)
+    method: Literal["totp", "sms", "recovery"]
+    code: str = Field(min_length=4, max_length=20)
+
+
+class ChallengeIn(BaseModel):
+    challenge: str = Field(max_length=2000)
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(max_length=200)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
+
+
+class ResetRequestIn(BaseModel):
+    identifier: str = Field(min_length=3, max_length=320)
+
+
+class ResetIn(BaseModel):
+    token: str = Field(max_length=200)
+    new_password: str = Field(max_length=256)
+
+
+class ContactUpdateIn(BaseModel):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=20)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return identifiers.normalize_email(v) if v else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return identifiers.normalize_phone(v) if v else None
+
+
+class MeRead(BaseModel):
+    id: uuid.UUID
+    email: str | None
+    phone: str | None
+    name: str
+    roles: list[str]
+    permissions: list[str]
+    denied: list[str]
+    scopes: list[str]
+    two_factor_enabled: bool
+    two_factor_required: bool
+
+
+class SessionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool = False
+
+
+class RevokeAllIn(BaseModel):
+    keep_current: bool = False

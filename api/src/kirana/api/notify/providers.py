@@ -1,0 +1,150 @@
+"""Providers that deliver SMS and email, behind small interfaces the flows depend on.
+
+`build(settings)` picks them once at start-up (the app's lifespan stores the result in
+`app.state.notifier`). The console providers log and keep the last messages in memory for
+development and tests; `HttpSms` posts to a real SMS gateway (Indian DLT rules: a registered
+sender id, entity id and template id travel with every message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from kirana.api.errors import Unavailable
+from kirana.api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    to: str
+    text: str
+    subject: str = ""
+    template_id: str = ""
+
+
+class SmsProvider(Protocol):
+    async def send(self, *, to: str, text: str) -> str:
+        """Deliver `text` to the E.164 number `to`; return the provider's message id."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class EmailProvider(Protocol):
+    async def send(self, *, to: str, subject: str, text: str) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class ConsoleSms:
+    """Development: log the message (codes included) and remember the last ones."""
+
+    sent: deque[Message] = field(default_factory=lambda: deque(maxlen=100))
+
+    async def send(self, *, to: str, text: str) -> str:
+        self.sent.append(Message(to=to, text=text))
+        log.warning("sms (console provider, not delivered)", extra={"to": to, "text": text})
+        return f"console-{len(self.sent)}"
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class ConsoleEmail:
+    sent: deque[Message] = field(default_factory=lambda: deque(maxlen=100))
+
+    async def send(self, *, to: str, subject: str, text: str) -> str:
+        self.sent.append(Message(to=to, text=text, subject=subject))
+        log.warning("email (console provider, not delivered)", extra={"to": to, "subject": subject})
+        return f"console-{len(self.sent)}"
+
+    async def aclose(self) -> None:
+        return None
+
+
+class HttpSms:
+    """A JSON-over-HTTPS SMS gateway: POST {url} with a bearer token.
+
+    Request body: {"sender", "to", "text", "dlt_entity_id", "dlt_template_id"}; a 2xx answer
+    with {"id": ...} means accepted. One retry on connection errors and 5xx answers.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        sender: str,
+        entity_id: str,
+        template_id: str,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.sender = sender
+        self.entity_id = entity_id
+        self.template_id = template_id
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.AsyncClient(timeout=timeout_s, headers=headers, transport=transport)
+
+    async def send(self, *, to: str, text: str) -> str:
+        body = {
+            "sender": self.sender,
+            "to": to,
+            "text": text,
+            "dlt_entity_id": self.entity_id,
+            "dlt_template_id": self.template_id,
+        }
+        last = "no attempt"
+        for _ in range(2):
+            try:
+                r = await self.client.post(self.url, json=body)
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+                continue
+            if r.status_code >= 500:
+                last = f"HTTP {r.status_code}"
+                continue
+            if r.status_code >= 400:
+                log.error("sms gateway refused the message", extra={"status": r.status_code})
+                raise Unavailable("the SMS could not be sent; try again later")
+            return str(r.json().get("id", ""))
+        log.error("sms gateway unreachable", extra={"reason": last})
+        raise Unavailable("the SMS could not be sent; try again later")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass
+class Notifier:
+    sms: SmsProvider
+    email: EmailProvider
+
+    async def aclose(self) -> None:
+        await self.sms.aclose()
+        await self.email.aclose()
+
+
+def build(settings: Settings) -> Notifier:
+    sms: SmsProvider
+    if settings.sms_provider == "http":
+        sms = HttpSms(
+            url=settings.sms_gateway_url,
+            token=settings.sms_gateway_token.get_secret_value(),
+            sender=settings.sms_sender_id,
+            entity_id=settings.sms_dlt_entity_id,
+            template_id=settings.sms_dlt_template_id,
+        )
+    else:
+        sms = ConsoleSms()
+    return Notifier(sms=sms, email=ConsoleEmail())

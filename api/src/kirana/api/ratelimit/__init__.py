@@ -1,0 +1,1 @@
+"""Redis-backed rate limits and progressive lockout, shared by every replica."""

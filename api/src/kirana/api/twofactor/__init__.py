@@ -1,0 +1,1 @@
+"""Two-factor authentication: TOTP (authenticator apps), SMS codes, recovery codes, step-up."""
