@@ -2,10 +2,11 @@
 action (its migration Job exists; target < 1 s), and the operator's memory (RSS) while it manages
 50 ShopReleases across 10 namespaces (target < 150 MiB).
 
-Run: `KIRANA_TEST_KUBECONFIG=.local/testbed/kubeconfig uv run python -m tests.bench.bench_operator`.
-Prints the figures and writes them to bench/results/operator.json. Job pods here are completed by
-kwok (no job runner), so releases go through migrate -> rollout -> bake -> Ready with real
-Deployments and pods. Creates `bench-<id>-*` namespaces and deletes them afterwards.
+Run: `KIRANA_TEST_KUBECONFIG=.local/testbed/kubeconfig uv run python -m tests.bench.bench_operator`
+(prints the figures, writes bench/results/operator.json), or via `run()` from tests/bench/run.py.
+Job pods here are completed by kwok (no job runner), so releases go through
+migrate -> rollout -> bake -> Ready with real Deployments and pods.
+Creates `bench-<id>-*` namespaces and deletes them afterwards.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 from kubernetes import client, watch
+
+from tests.bench.harness import Result
 from tests.e2e import k8s
 from tests.e2e.jobrunner import GROUP, PLURAL, VERSION, OperatorProcess, install_crd, make_secret, shoprelease
 
@@ -59,11 +63,7 @@ def first_action_latency(api: client.ApiClient, namespace: str) -> list[float]:
     return out
 
 
-def main() -> int:
-    kubeconfig = Path(os.environ.get("KIRANA_TEST_KUBECONFIG", k8s.TESTBED_KUBECONFIG))
-    if not k8s.is_ready(kubeconfig):
-        print(f"no cluster at {kubeconfig}: start the testbed (make testbed-up)", file=sys.stderr)
-        return 2
+def measure(kubeconfig: Path) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:5]
     prefix = f"bench-{run_id}"
     namespaces = [f"{prefix}-{i}" for i in range(NAMESPACES)]
@@ -128,6 +128,45 @@ def main() -> int:
         "rss_mib_with_50_releases": {"max": round(max(rss), 1), "last": round(rss[-1], 1), "target": 150},
         "seconds_for_50_releases_to_be_ready": round(to_ready, 1),
     }
+    return figures
+
+
+def _kubeconfig() -> Path:
+    return Path(os.environ.get("KIRANA_TEST_KUBECONFIG", k8s.TESTBED_KUBECONFIG))
+
+
+def run() -> list[Result]:
+    """For `python -m tests.bench.run operator` (tests/bench/run.py)."""
+    f = measure(_kubeconfig())
+    lat, rss = f["first_action_seconds"], f["rss_mib_with_50_releases"]
+    return [
+        Result(
+            "operator",
+            "apply to first action, p90",
+            lat["p90"],
+            "s",
+            target="< 1 s",
+            meets_target=lat["p90"] < 1.0,
+            notes=f"median {lat['median']} s, max {lat['max']} s over {lat['samples']} creates",
+        ),
+        Result(
+            "operator",
+            "operator RSS with 50 ShopReleases in 10 namespaces",
+            rss["max"],
+            "MiB",
+            target="< 150 MiB",
+            meets_target=rss["max"] < 150,
+            notes=f"all 50 Ready in {f['seconds_for_50_releases_to_be_ready']} s",
+        ),
+    ]
+
+
+def main() -> int:
+    kubeconfig = _kubeconfig()
+    if not k8s.is_ready(kubeconfig):
+        print(f"no cluster at {kubeconfig}: start the testbed (make testbed-up)", file=sys.stderr)
+        return 2
+    figures = measure(kubeconfig)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "operator.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
