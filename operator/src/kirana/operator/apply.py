@@ -16,10 +16,9 @@ import logging
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -64,31 +63,88 @@ class InvalidSpec(Exception):
     """The stored spec does not parse (the CRD schema should have refused it)."""
 
 
-@dataclass
-class Clients:
-    api: client.ApiClient
-    core: client.CoreV1Api
-    apps: client.AppsV1Api
-    batch: client.BatchV1Api
-    policy: client.PolicyV1Api
-    custom: client.CustomObjectsApi
+class Kube:
+    """A thin JSON client over the `kubernetes` package's transport (auth, TLS, kubeconfig).
+
+    The typed API classes of `kubernetes` cost ~90 MiB of validators once instantiated; plain
+    dicts on the paths we use keep the operator small (tests/bench/bench_operator.py).
+    """
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
 
     @classmethod
-    def connect(cls) -> Clients:
+    def connect(cls) -> Kube:
         """In a pod: its service account; elsewhere: $KUBECONFIG (how tests run the operator)."""
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
-        api = client.ApiClient()
-        return cls(
-            api=api,
-            core=client.CoreV1Api(api),
-            apps=client.AppsV1Api(api),
-            batch=client.BatchV1Api(api),
-            policy=client.PolicyV1Api(api),
-            custom=client.CustomObjectsApi(api),
+        return cls(client.ApiClient())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
         )
+        resp = self.api.call_api(*serialized, _request_timeout=TIMEOUT)
+        data = resp.read()  # type: ignore[no-untyped-call]
+        if not 200 <= resp.status < 300:
+            raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
+        if accept != "application/json":
+            return data.decode(errors="replace") if data else ""
+        return json.loads(data) if data else None
+
+    def get(self, path: str, **query: str) -> Any | None:
+        try:
+            return self.request("GET", path, query=query)
+        except ApiException as exc:
+            if _absent(exc):
+                return None
+            raise
+
+    def apply(self, path: str, obj: dict[str, Any]) -> None:
+        self.request(
+            "PATCH",
+            path,
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+
+
+# Collection path of each kind the operator writes, within a namespace.
+PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "Service": "/api/v1/namespaces/{ns}/services",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Event": "/api/v1/namespaces/{ns}/events",
+    KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
+}
+
+
+def path_of(kind: str, namespace: str, name: str | None = None) -> str:
+    base = PATHS[kind].format(ns=namespace)
+    return f"{base}/{name}" if name else base
 
 
 @dataclass(frozen=True)
@@ -102,37 +158,31 @@ def _absent(exc: ApiException) -> bool:
     return bool(exc.status == 404)
 
 
-def _get(fn: Callable[..., Any], *args: Any) -> Any | None:
-    try:
-        return fn(*args, _request_timeout=TIMEOUT)
-    except ApiException as exc:
-        if _absent(exc):
-            return None
-        raise
-
-
 # -- observe ----------------------------------------------------------------------------------------
 
 
-def _deployment_state(d: Any) -> DeploymentState | None:
+def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
     if d is None:
         return None
-    s = d.status
-    generation = d.metadata.generation or 1
-    observed = (s.observed_generation if s else None) or 0
+    s = d.get("status") or {}
+    generation = d["metadata"].get("generation") or 1
+    observed = s.get("observedGeneration") or 0
     stuck = any(
-        c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
-        for c in ((s.conditions if s else None) or [])
+        c.get("type") == "Progressing"
+        and c.get("status") == "False"
+        and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in s.get("conditions") or []
     )
+    spec = d.get("spec") or {}
     return DeploymentState(
-        image=d.spec.template.spec.containers[0].image,
-        replicas=d.spec.replicas if d.spec.replicas is not None else 1,
+        image=spec["template"]["spec"]["containers"][0]["image"],
+        replicas=spec.get("replicas", 1),
         generation=generation,
         observed_generation=observed,
-        total=(s.replicas if s else 0) or 0,
-        updated=(s.updated_replicas if s else 0) or 0,
-        ready=(s.ready_replicas if s else 0) or 0,
-        available=(s.available_replicas if s else 0) or 0,
+        total=s.get("replicas") or 0,
+        updated=s.get("updatedReplicas") or 0,
+        ready=s.get("readyReplicas") or 0,
+        available=s.get("availableReplicas") or 0,
         deadline_exceeded=stuck and observed >= generation,
     )
 
@@ -151,48 +201,55 @@ def _parse_json_output(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _job_pod_output(c: Clients, namespace: str, job: str, phase: str) -> tuple[dict[str, Any] | None, str]:
+def _job_pod_output(c: Kube, namespace: str, job: str, phase: str) -> tuple[dict[str, Any] | None, str]:
     """The command's `--json` result and its last words, from the Job's pod.
 
     The termination message is read first (`FallbackToLogsOnError` puts the log tail there when the
     container fails); on success the result is read from the pod's log.
     """
-    pods: list[Any] = c.core.list_namespaced_pod(
-        namespace, label_selector=f"batch.kubernetes.io/job-name={job}", _request_timeout=TIMEOUT
-    ).items
-    pods = [p for p in pods if p.status and p.status.phase == phase] or pods
+    listing = c.request(
+        "GET", path_of("Pod", namespace), query={"labelSelector": f"batch.kubernetes.io/job-name={job}"}
+    )
+    pods: list[dict[str, Any]] = listing.get("items", [])
+    pods = [p for p in pods if (p.get("status") or {}).get("phase") == phase] or pods
     if not pods:
         return None, ""
-    pod = max(pods, key=lambda p: p.metadata.creation_timestamp)
+    pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
     message = ""
-    for cs in (pod.status.container_statuses or []) if pod.status else []:
-        term = cs.state.terminated if cs.state else None
-        if term and term.message:
-            message = term.message.strip()
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated") or {}
+        if term.get("message"):
+            message = str(term["message"]).strip()
     result = _parse_json_output(message)
     if result is None and phase == "Succeeded":
         try:
-            logs = c.core.read_namespaced_pod_log(
-                pod.metadata.name, namespace, container="kirana", _request_timeout=TIMEOUT
+            logs = c.request(
+                "GET",
+                path_of("Pod", namespace, pod["metadata"]["name"]) + "/log",
+                query={"container": "kirana"},
+                accept="text/plain",
             )
             result = _parse_json_output(logs)
         except ApiException as exc:
-            log.debug("no log for pod %s: %s", pod.metadata.name, exc.reason)
-    last = message.strip().splitlines()[-1] if message.strip() else ""
+            log.debug("no log for pod %s: %s", pod["metadata"]["name"], exc.reason)
+    last = message.splitlines()[-1] if message else ""
     return result, last
 
 
 def observe_jobs(
-    c: Clients, owner: Owner, status_key: str | None, result_steps: tuple[str, ...]
+    c: Kube, owner: Owner, status_key: str | None, result_steps: tuple[str, ...]
 ) -> dict[str, JobState]:
-    jobs: list[Any] = c.batch.list_namespaced_job(
-        owner.namespace, label_selector=f"{res.RELEASE_LABEL}={owner.name}", _request_timeout=TIMEOUT
-    ).items
+    listing = c.request(
+        "GET", path_of("Job", owner.namespace), query={"labelSelector": f"{res.RELEASE_LABEL}={owner.name}"}
+    )
     out: dict[str, JobState] = {}
-    for j in jobs:
-        name = j.metadata.name
-        all_conds = (j.status.conditions if j.status else None) or []
-        conds = {cd.type: cd for cd in all_conds if cd.status == "True"}
+    for j in listing.get("items", []):
+        name = j["metadata"]["name"]
+        conds = {
+            cd["type"]: cd
+            for cd in (j.get("status") or {}).get("conditions") or []
+            if cd.get("status") == "True"
+        }
         if "Complete" in conds:
             phase = JobPhase.SUCCEEDED
         elif "Failed" in conds:
@@ -200,11 +257,11 @@ def observe_jobs(
         else:
             out[name] = JobState(name=name, phase=JobPhase.RUNNING)
             continue
-        step = (j.metadata.labels or {}).get(res.STEP_LABEL, "")
+        step = (j["metadata"].get("labels") or {}).get(res.STEP_LABEL, "")
         result: dict[str, Any] | None = None
         message = ""
         if phase == JobPhase.FAILED:
-            message = conds["Failed"].message or conds["Failed"].reason or "failed"
+            message = conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
         if status_key and name.endswith(f"-{status_key}") and step in result_steps:
             result, last = _job_pod_output(c, owner.namespace, name, phase.value)
             if phase == JobPhase.FAILED and last:
@@ -235,15 +292,15 @@ def sample_health(gate: PrometheusGate) -> HealthSample:
         return HealthSample(value=None, error=f"unexpected response: {exc}")
 
 
-def observe(c: Clients, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, Any] | None) -> Observed:
+def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, Any] | None) -> Observed:
     status = parse_status(status_raw)
     rel = status.release
     in_flight = rel is not None and rel.outcome is None
     key = rel.key if rel is not None and in_flight else None
     steps = RESULT_STEPS.get(rel.step, ()) if rel is not None and in_flight else ()
     jobs = observe_jobs(c, owner, key, steps)
-    api = _get(c.apps.read_namespaced_deployment, res.api_name(owner), owner.namespace)
-    workers = _get(c.apps.read_namespaced_deployment, res.workers_name(owner), owner.namespace)
+    api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
+    workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
     health = None
     gate = spec.rollout.health_gate.prometheus
     if gate and planner.wants_health_sample(spec, status):
@@ -254,41 +311,17 @@ def observe(c: Clients, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[st
 # -- act --------------------------------------------------------------------------------------------
 
 
-def _ssa(c: Clients, obj: dict[str, Any]) -> None:
-    kind, name, ns = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
-    patch = {
-        "Deployment": c.apps.patch_namespaced_deployment,
-        "Service": c.core.patch_namespaced_service,
-        "PodDisruptionBudget": c.policy.patch_namespaced_pod_disruption_budget,
-        "CronJob": c.batch.patch_namespaced_cron_job,
-    }[kind]
-    patch(
-        name,
-        ns,
-        obj,
-        field_manager=FIELD_MANAGER,
-        force=True,
-        _content_type="application/apply-patch+yaml",
-        _request_timeout=TIMEOUT,
-    )
-
-
-def _delete(c: Clients, namespace: str, kind: str, name: str) -> None:
-    fn = {"CronJob": c.batch.delete_namespaced_cron_job, "Job": c.batch.delete_namespaced_job}[kind]
+def _delete(c: Kube, namespace: str, kind: str, name: str) -> None:
     try:
-        fn(name, namespace, propagation_policy="Background", _request_timeout=TIMEOUT)
+        c.request("DELETE", path_of(kind, namespace, name), query={"propagationPolicy": "Background"})
     except ApiException as exc:
         if not _absent(exc):
             raise
 
 
-def _create_job(c: Clients, job: dict[str, Any]) -> bool:
+def _create_job(c: Kube, job: dict[str, Any]) -> bool:
     try:
-        c.batch.create_namespaced_job(
-            job["metadata"]["namespace"],
-            cast(client.V1Job, client.V1Job.from_dict(job)),
-            _request_timeout=TIMEOUT,
-        )
+        c.request("POST", path_of("Job", job["metadata"]["namespace"]), body=job)
     except ApiException as exc:
         if exc.status == 409:
             return False
@@ -296,7 +329,7 @@ def _create_job(c: Clients, job: dict[str, Any]) -> bool:
     return True
 
 
-def post_event(c: Clients, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+def post_event(c: Kube, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
     meta = obj["metadata"]
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body = {
@@ -321,19 +354,21 @@ def post_event(c: Clients, obj: dict[str, Any], type_: str, reason: str, message
         "count": 1,
     }
     try:
-        event = cast(client.CoreV1Event, client.CoreV1Event.from_dict(body))
-        c.core.create_namespaced_event(meta["namespace"], event, _request_timeout=TIMEOUT)
+        c.request(
+            "POST", path_of("Event", meta["namespace"]), body={"apiVersion": "v1", "kind": "Event", **body}
+        )
     except ApiException as exc:  # an event is never worth failing a reconcile for
         log.warning("could not post event %s: %s", reason, exc.reason)
 
 
-def execute(c: Clients, obj: dict[str, Any], owner: Owner, decision: Decision) -> bool:
+def execute(c: Kube, obj: dict[str, Any], owner: Owner, decision: Decision) -> bool:
     """Carry out a decision; True when the status changed."""
     for job in decision.create_jobs:
         if _create_job(c, job):
             log.info("created Job %s/%s", owner.namespace, job["metadata"]["name"])
     for item in decision.apply:
-        _ssa(c, item)
+        meta = item["metadata"]
+        c.apply(path_of(item["kind"], meta["namespace"], meta["name"]), item)
     for kind, name in decision.delete:
         _delete(c, owner.namespace, kind, name)
     new_status = dump(decision.status)
@@ -351,20 +386,18 @@ def execute(c: Clients, obj: dict[str, Any], owner: Owner, decision: Decision) -
             "spec": obj.get("spec", {}),
             "status": new_status,
         }
-        c.custom.replace_namespaced_custom_object_status(
-            GROUP, VERSION, owner.namespace, PLURAL, owner.name, body, _request_timeout=TIMEOUT
-        )
+        c.request("PUT", path_of(KIND, owner.namespace, owner.name) + "/status", body=body)
     for ev in decision.events:
         post_event(c, obj, ev.type, ev.reason, ev.message)
     return changed
 
 
-def read(c: Clients, namespace: str, name: str) -> dict[str, Any] | None:
-    obj = _get(c.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+def read(c: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    obj = c.get(path_of(KIND, namespace, name))
     return dict(obj) if obj is not None else None
 
 
-def reconcile(c: Clients, namespace: str, name: str, now: datetime | None = None) -> Result:
+def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -> Result:
     """Observe, plan, act for one ShopRelease. A 409 on the status means "try again soon"."""
     obj = read(c, namespace, name)
     if obj is None or obj["metadata"].get("deletionTimestamp"):

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ from kirana.operator.spec import GROUP, KIND, PLURAL, VERSION
 
 MANAGED = {"app.kubernetes.io/managed-by": resources.MANAGED_BY}
 ERROR_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+RECONCILE_THREADS = 4
 
 
 @kopf.on.startup()
@@ -37,8 +39,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = "kirana.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kirana.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kirana.dev")
-    memo.clients = apply.Clients.connect()
+    memo.clients = apply.Kube.connect()
     memo.wakeups = {}
+    # A small, fixed pool: reconciles are short, and every extra thread costs a malloc arena.
+    memo.executor = ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile")
     metrics.serve(int(os.environ.get("KIRANA_OPERATOR_METRICS_PORT", "8080")))
 
 
@@ -72,7 +76,10 @@ async def release_loop(
             wake.clear()
             started = time.monotonic()
             try:
-                result = await asyncio.to_thread(apply.reconcile, memo.clients, namespace or "", name)
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    memo.executor, apply.reconcile, memo.clients, namespace or "", name
+                )
             except apply.InvalidSpec as exc:
                 metrics.RECONCILE_FAILURES.labels("InvalidSpec").inc()
                 logger.error(f"spec does not parse, waiting for a fix: {exc}")
