@@ -18,7 +18,8 @@ LABEL org.opencontainers.image.title="kirana-operator"
 RUN groupadd --system --gid 10001 kirana \
  && useradd --system --uid 10001 --gid kirana --no-create-home --shell /usr/sbin/nologin kirana
 COPY --from=build /opt/kirana-operator /opt/kirana-operator
-ENV PATH=/opt/kirana-operator/bin:$PATH PYTHONUNBUFFERED=1
+ENV PATH=/opt/kirana-operator/bin:$PATH PYTHONUNBUFFERED=1 KIRANA_OPERATOR_METRICS_PORT=8080
 USER 10001:10001
-EXPOSE 8080
-ENTRYPOINT ["kopf", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz", "-m", "kirana.operator.handlers"]
+# 8080: Prometheus metrics (kirana_operator_*); 8081: kopf's liveness endpoint.
+EXPOSE 8080 8081
+ENTRYPOINT ["kopf", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8081/healthz", "-m", "kirana.operator.handlers"]

@@ -1,0 +1,426 @@
+"""All of the operator's Kubernetes (and Prometheus) I/O: observe a ShopRelease's world, ask the pure
+planner what to do, and do it.
+
+Called by `kirana.operator.handlers` (one `reconcile` per wake-up, in a worker thread: the
+`kubernetes` client is synchronous). Nothing here decides anything; `kirana.operator.plan.release`
+does. Every write is idempotent: Jobs are created once under deterministic names (an existing one
+is kept), the other objects are server-side applied, deletes tolerate absence, and the status is
+replaced with the resourceVersion that was read, so a concurrent writer makes us retry instead of
+clobbering it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from kirana.operator.plan import release as planner
+from kirana.operator.plan import resources as res
+from kirana.operator.plan.model import (
+    Decision,
+    DeploymentState,
+    HealthSample,
+    JobPhase,
+    JobState,
+    Observed,
+    Owner,
+)
+from kirana.operator.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    PrometheusGate,
+    ShopReleaseSpec,
+    Step,
+    dump,
+    parse_spec,
+    parse_status,
+)
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "kirana-operator"
+TIMEOUT = (5, 30)  # (connect, read) seconds for every request: nothing may hang a reconcile
+RESULT_STEPS = {
+    Step.BACKUP: ("backup",),
+    Step.MIGRATE: ("migrate",),
+    Step.REPAIR_DATABASE: ("restore", "dbrollback"),
+}
+
+
+class InvalidSpec(Exception):
+    """The stored spec does not parse (the CRD schema should have refused it)."""
+
+
+class Kube:
+    """A thin JSON client over the `kubernetes` package's transport (auth, TLS, kubeconfig).
+
+    The typed API classes of `kubernetes` cost ~90 MiB of validators once instantiated; plain
+    dicts on the paths we use keep the operator small (tests/bench/bench_operator.py).
+    """
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """In a pod: its service account; elsewhere: $KUBECONFIG (how tests run the operator)."""
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        resp = self.api.call_api(*serialized, _request_timeout=TIMEOUT)
+        data = resp.read()  # type: ignore[no-untyped-call]
+        if not 200 <= resp.status < 300:
+            raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
+        if accept != "application/json":
+            return data.decode(errors="replace") if data else ""
+        return json.loads(data) if data else None
+
+    def get(self, path: str, **query: str) -> Any | None:
+        try:
+            return self.request("GET", path, query=query)
+        except ApiException as exc:
+            if _absent(exc):
+                return None
+            raise
+
+    def apply(self, path: str, obj: dict[str, Any]) -> None:
+        self.request(
+            "PATCH",
+            path,
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+
+
+# Collection path of each kind the operator writes, within a namespace.
+PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "Service": "/api/v1/namespaces/{ns}/services",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Event": "/api/v1/namespaces/{ns}/events",
+    KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
+}
+
+
+def path_of(kind: str, namespace: str, name: str | None = None) -> str:
+    base = PATHS[kind].format(ns=namespace)
+    return f"{base}/{name}" if name else base
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None  # None: the object is gone, stop
+    phase: str | None = None
+    changed: bool = False
+
+
+def _absent(exc: ApiException) -> bool:
+    return bool(exc.status == 404)
+
+
+# -- observe ----------------------------------------------------------------------------------------
+
+
+def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
+    if d is None:
+        return None
+    s = d.get("status") or {}
+    generation = d["metadata"].get("generation") or 1
+    observed = s.get("observedGeneration") or 0
+    stuck = any(
+        c.get("type") == "Progressing"
+        and c.get("status") == "False"
+        and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in s.get("conditions") or []
+    )
+    spec = d.get("spec") or {}
+    return DeploymentState(
+        image=spec["template"]["spec"]["containers"][0]["image"],
+        replicas=spec.get("replicas", 1),
+        generation=generation,
+        observed_generation=observed,
+        total=s.get("replicas") or 0,
+        updated=s.get("updatedReplicas") or 0,
+        ready=s.get("readyReplicas") or 0,
+        available=s.get("availableReplicas") or 0,
+        deadline_exceeded=stuck and observed >= generation,
+    )
+
+
+def _parse_json_output(text: str | None) -> dict[str, Any] | None:
+    """The JSON object a `kirana ... --json` command printed, wherever it starts in the text."""
+    if not text:
+        return None
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _job_pod_output(c: Kube, namespace: str, job: str, phase: str) -> tuple[dict[str, Any] | None, str]:
+    """The command's `--json` result and its last words, from the Job's pod.
+
+    The termination message is read first (`FallbackToLogsOnError` puts the log tail there when the
+    container fails); on success the result is read from the pod's log.
+    """
+    listing = c.request(
+        "GET", path_of("Pod", namespace), query={"labelSelector": f"batch.kubernetes.io/job-name={job}"}
+    )
+    pods: list[dict[str, Any]] = listing.get("items", [])
+    pods = [p for p in pods if (p.get("status") or {}).get("phase") == phase] or pods
+    if not pods:
+        return None, ""
+    pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
+    message = ""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated") or {}
+        if term.get("message"):
+            message = str(term["message"]).strip()
+    result = _parse_json_output(message)
+    if result is None and phase == "Succeeded":
+        try:
+            logs = c.request(
+                "GET",
+                path_of("Pod", namespace, pod["metadata"]["name"]) + "/log",
+                query={"container": "kirana"},
+                accept="text/plain",
+            )
+            result = _parse_json_output(logs)
+        except ApiException as exc:
+            log.debug("no log for pod %s: %s", pod["metadata"]["name"], exc.reason)
+    last = message.splitlines()[-1] if message else ""
+    return result, last
+
+
+def observe_jobs(
+    c: Kube, owner: Owner, status_key: str | None, result_steps: tuple[str, ...]
+) -> dict[str, JobState]:
+    listing = c.request(
+        "GET", path_of("Job", owner.namespace), query={"labelSelector": f"{res.RELEASE_LABEL}={owner.name}"}
+    )
+    out: dict[str, JobState] = {}
+    for j in listing.get("items", []):
+        name = j["metadata"]["name"]
+        conds = {
+            cd["type"]: cd
+            for cd in (j.get("status") or {}).get("conditions") or []
+            if cd.get("status") == "True"
+        }
+        if "Complete" in conds:
+            phase = JobPhase.SUCCEEDED
+        elif "Failed" in conds:
+            phase = JobPhase.FAILED
+        else:
+            out[name] = JobState(name=name, phase=JobPhase.RUNNING)
+            continue
+        step = (j["metadata"].get("labels") or {}).get(res.STEP_LABEL, "")
+        result: dict[str, Any] | None = None
+        message = ""
+        if phase == JobPhase.FAILED:
+            message = conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
+        if status_key and name.endswith(f"-{status_key}") and step in result_steps:
+            result, last = _job_pod_output(c, owner.namespace, name, phase.value)
+            if phase == JobPhase.FAILED and last:
+                message = last
+        out[name] = JobState(name=name, phase=phase, result=result, message=message)
+    return out
+
+
+def sample_health(gate: PrometheusGate) -> HealthSample:
+    """Evaluate the gate's PromQL query once (instant query API)."""
+    url = gate.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": gate.query})
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - URL comes from the spec
+            body = json.loads(resp.read())
+    except Exception as exc:  # noqa: BLE001 - any failure means "could not evaluate"
+        return HealthSample(value=None, error=str(exc))
+    if body.get("status") != "success":
+        return HealthSample(value=None, error=str(body.get("error", "query failed")))
+    data = body.get("data", {})
+    result = data.get("result")
+    try:
+        if data.get("resultType") in ("scalar", "string"):
+            return HealthSample(value=float(result[1]))
+        if not result:
+            return HealthSample(value=None)
+        return HealthSample(value=float(result[0]["value"][1]))
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        return HealthSample(value=None, error=f"unexpected response: {exc}")
+
+
+def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, Any] | None) -> Observed:
+    status = parse_status(status_raw)
+    rel = status.release
+    in_flight = rel is not None and rel.outcome is None
+    key = rel.key if rel is not None and in_flight else None
+    steps = RESULT_STEPS.get(rel.step, ()) if rel is not None and in_flight else ()
+    jobs = observe_jobs(c, owner, key, steps)
+    api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
+    workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
+    health = None
+    gate = spec.rollout.health_gate.prometheus
+    if gate and planner.wants_health_sample(spec, status):
+        health = sample_health(gate)
+    return Observed(jobs=jobs, api=_deployment_state(api), workers=_deployment_state(workers), health=health)
+
+
+# -- act --------------------------------------------------------------------------------------------
+
+
+def _delete(c: Kube, namespace: str, kind: str, name: str) -> None:
+    try:
+        c.request("DELETE", path_of(kind, namespace, name), query={"propagationPolicy": "Background"})
+    except ApiException as exc:
+        if not _absent(exc):
+            raise
+
+
+def _create_job(c: Kube, job: dict[str, Any]) -> bool:
+    try:
+        c.request("POST", path_of("Job", job["metadata"]["namespace"]), body=job)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def post_event(c: Kube, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    meta = obj["metadata"]
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    body = {
+        # Named like client-go's recorder (name.<unix nanos in hex>): sorting by name keeps their order.
+        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": type_,
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": FIELD_MANAGER,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        c.request(
+            "POST", path_of("Event", meta["namespace"]), body={"apiVersion": "v1", "kind": "Event", **body}
+        )
+    except ApiException as exc:  # an event is never worth failing a reconcile for
+        log.warning("could not post event %s: %s", reason, exc.reason)
+
+
+def execute(c: Kube, obj: dict[str, Any], owner: Owner, decision: Decision) -> bool:
+    """Carry out a decision; True when the status changed."""
+    for job in decision.create_jobs:
+        if _create_job(c, job):
+            log.info("created Job %s/%s", owner.namespace, job["metadata"]["name"])
+    for item in decision.apply:
+        meta = item["metadata"]
+        c.apply(path_of(item["kind"], meta["namespace"], meta["name"]), item)
+    for kind, name in decision.delete:
+        _delete(c, owner.namespace, kind, name)
+    new_status = dump(decision.status)
+    old_status = dump(parse_status(obj.get("status")))
+    changed = new_status != old_status
+    if changed:
+        body = {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "metadata": {
+                "name": owner.name,
+                "namespace": owner.namespace,
+                "resourceVersion": obj["metadata"]["resourceVersion"],
+            },
+            "spec": obj.get("spec", {}),
+            "status": new_status,
+        }
+        c.request("PUT", path_of(KIND, owner.namespace, owner.name) + "/status", body=body)
+    for ev in decision.events:
+        post_event(c, obj, ev.type, ev.reason, ev.message)
+    return changed
+
+
+def read(c: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    obj = c.get(path_of(KIND, namespace, name))
+    return dict(obj) if obj is not None else None
+
+
+def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -> Result:
+    """Observe, plan, act for one ShopRelease. A 409 on the status means "try again soon"."""
+    obj = read(c, namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return Result(requeue_after=None)
+    meta = obj["metadata"]
+    owner = Owner(name=name, namespace=namespace, uid=meta["uid"], generation=meta.get("generation", 1))
+    try:
+        spec = parse_spec(obj.get("spec") or {})
+    except ValidationError as exc:
+        raise InvalidSpec(str(exc)) from exc
+    observed = observe(c, owner, spec, obj.get("status"))
+    status = parse_status(obj.get("status"))
+    decision = planner.decide(owner, spec, status, observed, now or datetime.now(UTC))
+    try:
+        changed = execute(c, obj, owner, decision)
+    except ApiException as exc:
+        if exc.status == 409:
+            return Result(requeue_after=1.0, phase=decision.status.phase.value)
+        raise
+    # Something moved: look again soon, since the next step may already be possible.
+    requeue = 0.2 if changed and decision.status.release and decision.status.release.outcome is None else None
+    return Result(
+        requeue_after=requeue if requeue is not None else decision.requeue_after,
+        phase=decision.status.phase.value,
+        changed=changed,
+    )

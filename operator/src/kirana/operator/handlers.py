@@ -1,0 +1,107 @@
+"""kopf wiring of the ShopRelease operator: decorators and the per-object loop, nothing else.
+
+Run with `kopf run -m kirana.operator.handlers` (the image's entrypoint, or the e2e tests).
+Each ShopRelease gets a daemon that calls `kirana.operator.apply.reconcile` in a worker thread,
+then sleeps until the planner's requeue time or until an event on the ShopRelease or one of its
+Jobs or Deployments wakes it. Errors map to retries here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from kirana.operator import apply, metrics
+from kirana.operator.plan import resources
+from kirana.operator.spec import GROUP, KIND, PLURAL, VERSION
+
+MANAGED = {"app.kubernetes.io/managed-by": resources.MANAGED_BY}
+ERROR_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+RECONCILE_THREADS = 4
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Watch streams end server-side before the client gives up, so a silently dead connection is
+    # replaced within minutes instead of hanging forever.
+    settings.watching.server_timeout = int(os.environ.get("KIRANA_OPERATOR_WATCH_SERVER_TIMEOUT", "270"))
+    settings.watching.client_timeout = settings.watching.server_timeout + 30
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.posting.level = logging.WARNING
+    settings.persistence.finalizer = "kirana.dev/operator"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kirana.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kirana.dev")
+    memo.clients = apply.Kube.connect()
+    memo.wakeups = {}
+    # A small, fixed pool: reconciles are short, and every extra thread costs a malloc arena.
+    memo.executor = ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile")
+    metrics.serve(int(os.environ.get("KIRANA_OPERATOR_METRICS_PORT", "8080")))
+
+
+def _wake(memo: kopf.Memo, uid: str | None) -> None:
+    event = memo.wakeups.get(uid) if uid else None
+    if event is not None:
+        event.set()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def release_changed(uid: str, memo: kopf.Memo, **_: Any) -> None:
+    _wake(memo, uid)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    for ref in body.metadata.get("ownerReferences") or []:
+        if ref.get("kind") == KIND:
+            _wake(memo, ref.get("uid"))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def release_loop(
+    name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any
+) -> None:
+    wake: asyncio.Event = memo.wakeups.setdefault(uid, asyncio.Event())
+    errors = 0
+    try:
+        while not stopped:
+            wake.clear()
+            started = time.monotonic()
+            try:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    memo.executor, apply.reconcile, memo.clients, namespace or "", name
+                )
+            except apply.InvalidSpec as exc:
+                metrics.RECONCILE_FAILURES.labels("InvalidSpec").inc()
+                logger.error(f"spec does not parse, waiting for a fix: {exc}")
+                delay: float | None = 300.0
+            except Exception as exc:  # noqa: BLE001 - logged, counted and retried with backoff
+                metrics.RECONCILE_FAILURES.labels(type(exc).__name__).inc()
+                logger.warning(f"reconcile failed, retrying: {exc}")
+                delay = ERROR_BACKOFF_S[min(errors, len(ERROR_BACKOFF_S) - 1)]
+                errors += 1
+            else:
+                errors = 0
+                delay = result.requeue_after
+                if result.phase:
+                    metrics.PHASES.set(uid, result.phase)
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+            if delay is None:
+                return
+            deadline = time.monotonic() + delay
+            while not stopped and not wake.is_set() and time.monotonic() < deadline:
+                timeout = min(1.0, max(0.0, deadline - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=timeout)
+    finally:
+        memo.wakeups.pop(uid, None)
+        metrics.PHASES.forget(uid)

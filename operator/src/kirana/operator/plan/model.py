@@ -1,0 +1,94 @@
+"""The planner's vocabulary: what was observed in the cluster, and what should happen next.
+
+Built by `kirana.operator.apply` (observations) and by `kirana.operator.plan.release` (decisions).
+Plain frozen dataclasses so tests can write them out in tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from kirana.operator.spec import ShopReleaseStatus
+
+
+class JobPhase(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    phase: JobPhase
+    result: dict[str, Any] | None = None  # the `--json` output of the finished command
+    message: str = ""  # why it failed (Job condition or the pod's termination message)
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    image: str
+    replicas: int  # spec.replicas
+    generation: int = 1
+    observed_generation: int = 1
+    total: int = 0  # status.replicas: pods of every revision
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    deadline_exceeded: bool = False
+
+    def rolled_out(self, image: str, replicas: int) -> bool:
+        """Every pod runs `image`, is available, and no pod of an older revision is left."""
+        return (
+            self.image == image
+            and self.replicas == replicas
+            and self.observed_generation >= self.generation
+            and self.updated == replicas
+            and self.available == replicas
+            and self.total == replicas
+        )
+
+
+@dataclass(frozen=True)
+class HealthSample:
+    """One evaluation of the Prometheus health gate query."""
+
+    value: float | None  # None: the query returned no data
+    error: str | None = None  # the query could not be evaluated at all
+
+
+@dataclass(frozen=True)
+class Observed:
+    jobs: dict[str, JobState] = field(default_factory=dict)
+    api: DeploymentState | None = None
+    workers: DeploymentState | None = None
+    health: HealthSample | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ShopRelease that owns every object the operator creates for it."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ShopReleaseStatus
+    create_jobs: tuple[dict[str, Any], ...] = ()  # created once; an existing Job of that name is kept
+    apply: tuple[dict[str, Any], ...] = ()  # server-side applied every reconcile
+    delete: tuple[tuple[str, str], ...] = ()  # (kind, name) to delete if present
+    events: tuple[Event, ...] = ()
+    requeue_after: float = 60.0

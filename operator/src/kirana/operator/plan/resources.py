@@ -1,0 +1,347 @@
+"""Manifests of every object a ShopRelease owns, as plain dicts (pure: no client, no I/O).
+
+Called by `kirana.operator.plan.release` to say what should exist; `kirana.operator.apply`
+sends the dicts to the API server. Names are deterministic (release name + role + the release
+key), so a restarted operator finds the Jobs it already created instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kirana.operator.plan.model import Owner
+from kirana.operator.spec import BACKUP_MOUNT, GROUP, KIND, VERSION, Resources, ShopReleaseSpec
+
+MANAGED_BY = "kirana-operator"
+RELEASE_LABEL = "kirana.dev/release"
+STEP_LABEL = "kirana.dev/step"
+BACKUP_PATH_ANNOTATION = "kirana.dev/backup-path"
+UID = 10001
+
+# The retention script of the scheduled backup CronJob. Backups live in one directory per origin
+# (scheduled/, pre-upgrade/); the newest of each is never pruned, whatever the retention says.
+PRUNE_SCRIPT = """set -eu
+kirana db backup --json
+for dir in "$BACKUP_ROOT/scheduled" "$BACKUP_ROOT/pre-upgrade"; do
+  [ -d "$dir" ] || continue
+  n=0
+  for f in $(cd "$dir" && ls -1t -- *.dump 2>/dev/null); do
+    n=$((n + 1))
+    [ "$n" -eq 1 ] && continue
+    if [ "$n" -gt "$RETAIN_COUNT" ] || [ -n "$(find "$dir/$f" -mmin +"$RETAIN_MINUTES")" ]; then
+      rm -f -- "$dir/$f" "$dir/$f.json"
+      echo "pruned $dir/$f"
+    fi
+  done
+done
+"""
+
+
+def api_name(owner: Owner) -> str:
+    return f"{owner.name}-api"
+
+
+def workers_name(owner: Owner) -> str:
+    return f"{owner.name}-workers"
+
+
+def cronjob_name(owner: Owner) -> str:
+    return f"{owner.name}-backup"
+
+
+def job_name(owner: Owner, step: str, key: str) -> str:
+    return f"{owner.name}-{step}-{key}"
+
+
+def pre_upgrade_backup_path(owner: Owner, version: str, key: str) -> str:
+    return f"{BACKUP_MOUNT}/pre-upgrade/{owner.name}-{version}-{key}.dump"
+
+
+def labels(owner: Owner, component: str, version: str | None = None) -> dict[str, str]:
+    out = {
+        "app.kubernetes.io/name": "kirana",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        RELEASE_LABEL: owner.name,
+    }
+    if version:
+        out["app.kubernetes.io/version"] = version
+    return out
+
+
+def selector(owner: Owner, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "kirana",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(owner: Owner, name: str, component: str, version: str | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component, version),
+        "ownerReferences": [owner_reference(owner)],
+    }
+
+
+def _resources(r: Resources) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if r.requests:
+        out["requests"] = dict(r.requests)
+    if r.limits:
+        out["limits"] = dict(r.limits)
+    return out
+
+
+def _env(spec: ShopReleaseSpec, *, backups: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    env_from: list[dict[str, Any]] = [{"secretRef": {"name": spec.config.secret_name}}]
+    if spec.config.config_map_name:
+        env_from.insert(0, {"configMapRef": {"name": spec.config.config_map_name}})
+    env = [{"name": e.name, "value": e.value} for e in spec.config.env]
+    if backups:
+        env.append({"name": "KIRANA_BACKUP_DIR", "value": BACKUP_MOUNT})
+    return env_from, env
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_spec(
+    spec: ShopReleaseSpec, image: str, container: dict[str, Any], *, backups: bool, restart: str
+) -> dict[str, Any]:
+    env_from, env = _env(spec, backups=backups)
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if backups and spec.backup.storage:
+        volumes.append(
+            {"name": "backups", "persistentVolumeClaim": {"claimName": spec.backup.storage.pvc.claim_name}}
+        )
+        mounts.append({"name": "backups", "mountPath": BACKUP_MOUNT})
+    pod: dict[str, Any] = {
+        "restartPolicy": restart,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(),
+        "containers": [
+            {
+                "name": "kirana",
+                "image": image,
+                "imagePullPolicy": spec.image.pull_policy,
+                "envFrom": env_from,
+                "env": env,
+                "volumeMounts": mounts,
+                "securityContext": _container_security(),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                **container,
+            }
+        ],
+        "volumes": volumes,
+    }
+    if spec.image.pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in spec.image.pull_secrets]
+    return pod
+
+
+def api_deployment(owner: Owner, spec: ShopReleaseSpec, image: str, version: str) -> dict[str, Any]:
+    port = spec.api.port
+    ro = spec.rollout
+    container = {
+        "command": ["kirana"],
+        "args": ["serve", "--port", str(port)],
+        "ports": [{"name": "http", "containerPort": port}],
+        "resources": _resources(spec.api.resources),
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "startupProbe": {
+            "httpGet": {"path": "/livez", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 60,
+        },
+        # Keep serving while endpoints and load balancers stop sending new requests.
+        "lifecycle": {"preStop": {"sleep": {"seconds": ro.pre_stop_seconds}}},
+    }
+    return _deployment(owner, spec, api_name(owner), "api", image, version, spec.api.replicas, container)
+
+
+def workers_deployment(owner: Owner, spec: ShopReleaseSpec, image: str, version: str) -> dict[str, Any]:
+    container = {
+        "command": ["python", "-m", "kirana.workers"],
+        "resources": _resources(spec.workers.resources),
+    }
+    return _deployment(
+        owner, spec, workers_name(owner), "workers", image, version, spec.workers.replicas, container
+    )
+
+
+def _deployment(
+    owner: Owner,
+    spec: ShopReleaseSpec,
+    name: str,
+    component: str,
+    image: str,
+    version: str,
+    replicas: int,
+    container: dict[str, Any],
+) -> dict[str, Any]:
+    ro = spec.rollout
+    pod_labels = {
+        **(spec.api.pod_labels if component == "api" else spec.workers.pod_labels),
+        **labels(owner, component, version),
+    }
+    pod = _pod_spec(spec, image, container, backups=False, restart="Always")
+    pod["terminationGracePeriodSeconds"] = ro.pre_stop_seconds + 30
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, name, component, version),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": ro.progress_deadline_seconds,
+            "selector": {"matchLabels": selector(owner, component)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": ro.max_surge, "maxUnavailable": ro.max_unavailable},
+            },
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+        },
+    }
+
+
+def api_service(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(owner, api_name(owner), "api"),
+        "spec": {
+            "selector": selector(owner, "api"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            "type": "ClusterIP",
+        },
+    }
+
+
+def disruption_budget(owner: Owner, component: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner, name, component),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner, component)}},
+    }
+
+
+def db_job(
+    owner: Owner,
+    spec: ShopReleaseSpec,
+    *,
+    step: str,
+    key: str,
+    image: str,
+    version: str,
+    args: list[str],
+    timeout_seconds: int,
+    backoff_limit: int = 0,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Job running `kirana <args>` once with the release's configuration and the backup volume."""
+    name = job_name(owner, step, key)
+    meta = metadata(owner, name, step, version)
+    meta["labels"][STEP_LABEL] = step
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    container = {"command": ["kirana"], "args": args, "resources": _resources(spec.jobs.resources)}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "activeDeadlineSeconds": timeout_seconds,
+            "ttlSecondsAfterFinished": spec.jobs.ttl_seconds_after_finished,
+            "template": {
+                "metadata": {"labels": {**spec.jobs.pod_labels, **meta["labels"]}},
+                "spec": _pod_spec(spec, image, container, backups=True, restart="Never"),
+            },
+        },
+    }
+
+
+def backup_cronjob(owner: Owner, spec: ShopReleaseSpec, image: str, version: str) -> dict[str, Any]:
+    """Scheduled `kirana db backup` into scheduled/, then pruning both backup folders to retention."""
+    assert spec.backup.schedule is not None
+    ret = spec.backup.retention
+    meta = metadata(owner, cronjob_name(owner), "scheduled-backup", version)
+    container = {
+        "command": ["sh", "-c", PRUNE_SCRIPT],
+        "resources": _resources(spec.jobs.resources),
+    }
+    pod = _pod_spec(spec, image, container, backups=True, restart="Never")
+    pod["containers"][0]["env"] = [
+        *(e for e in pod["containers"][0]["env"] if e["name"] != "KIRANA_BACKUP_DIR"),
+        {"name": "BACKUP_ROOT", "value": BACKUP_MOUNT},
+        {"name": "KIRANA_BACKUP_DIR", "value": f"{BACKUP_MOUNT}/scheduled"},
+        {"name": "RETAIN_COUNT", "value": str(ret.count)},
+        {"name": "RETAIN_MINUTES", "value": str(ret.max_age_days * 24 * 60)},
+    ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta,
+        "spec": {
+            "schedule": spec.backup.schedule,
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": meta["labels"]},
+                "spec": {
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": spec.backup.timeout_seconds,
+                    "ttlSecondsAfterFinished": spec.jobs.ttl_seconds_after_finished,
+                    "template": {
+                        "metadata": {"labels": {**spec.jobs.pod_labels, **meta["labels"]}},
+                        "spec": pod,
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,270 @@
+"""The ShopRelease custom resource as typed pydantic models: spec (what the SRE asks for) and status
+(where the operator stands, which is also its persisted state machine).
+
+Parsed by `kirana.operator.apply` from the raw object; read by the pure planner in
+`kirana.operator.plan`. The CRD's OpenAPI schema (charts/kirana-operator/crds/) is the
+API server's copy of the same contract; tests/unit/operator_spec_test.py keeps the two in step.
+Defaults here equal the CRD's defaults, so a spec read back from the server and one parsed
+from a bare manifest behave the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "kirana.dev"
+VERSION = "v1alpha1"
+PLURAL = "shopreleases"
+KIND = "ShopRelease"
+BACKUP_MOUNT = "/backups"
+
+
+class Model(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are a bug, not input."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Image(Model):
+    repository: str = "kirana-api"
+    tag: str | None = None  # defaults to spec.version
+    pull_policy: str = "IfNotPresent"
+    pull_secrets: tuple[str, ...] = ()
+
+
+class Resources(Model):
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvVar(Model):
+    name: str
+    value: str
+
+
+class ConfigRefs(Model):
+    # A Secret with KIRANA_DATABASE_URL, KIRANA_REDIS_URL and KIRANA_SECRET_KEY (envFrom).
+    secret_name: str
+    config_map_name: str | None = None
+    env: tuple[EnvVar, ...] = ()
+
+
+class ApiSpec(Model):
+    replicas: int = 2
+    resources: Resources = Resources()
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    port: int = 8000
+
+
+class WorkersSpec(Model):
+    replicas: int = 1
+    resources: Resources = Resources()
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class JobsSpec(Model):
+    resources: Resources = Resources()
+    pod_labels: dict[str, str] = Field(default_factory=dict)
+    ttl_seconds_after_finished: int = 86400
+
+
+class MigrationSpec(Model):
+    timeout_seconds: int = 600
+    backoff_limit: int = 0
+
+
+class Retention(Model):
+    count: int = 7
+    max_age_days: int = 14
+
+
+class PvcStorage(Model):
+    claim_name: str
+
+
+class BackupStorage(Model):
+    pvc: PvcStorage
+
+
+class BackupSpec(Model):
+    before_upgrade: bool = True
+    schedule: str | None = None
+    timeout_seconds: int = 3600
+    retention: Retention = Retention()
+    storage: BackupStorage | None = None
+
+
+class Comparison(StrEnum):
+    LESS_THAN = "LessThan"
+    LESS_THAN_OR_EQUAL = "LessThanOrEqual"
+    GREATER_THAN = "GreaterThan"
+    GREATER_THAN_OR_EQUAL = "GreaterThanOrEqual"
+
+
+class PrometheusGate(Model):
+    url: str
+    query: str
+    threshold: float
+    comparison: Comparison = Comparison.LESS_THAN_OR_EQUAL
+    pass_on_no_data: bool = True
+
+
+class HealthGate(Model):
+    prometheus: PrometheusGate | None = None
+
+
+class RolloutSpec(Model):
+    max_surge: int = 1
+    max_unavailable: int = 0
+    progress_deadline_seconds: int = 600
+    bake_seconds: int = 60
+    pre_stop_seconds: int = 10
+    health_gate: HealthGate = HealthGate()
+
+
+class DatabasePolicy(StrEnum):
+    RESTORE = "Restore"  # restore the pre-upgrade backup (the replaced database is kept)
+    DOWNGRADE = "Downgrade"  # `kirana db rollback --to <pre-upgrade revision>` with the new image
+    FREEZE = "Freeze"  # leave the schema where it is; Degraded until a human acts
+
+
+class FailurePolicy(Model):
+    database: DatabasePolicy = DatabasePolicy.RESTORE
+
+
+class ShopReleaseSpec(Model):
+    version: str
+    image: Image = Image()
+    paused: bool = False
+    config: ConfigRefs
+    api: ApiSpec = ApiSpec()
+    workers: WorkersSpec = WorkersSpec()
+    jobs: JobsSpec = JobsSpec()
+    migration: MigrationSpec = MigrationSpec()
+    backup: BackupSpec = BackupSpec()
+    rollout: RolloutSpec = RolloutSpec()
+    failure_policy: FailurePolicy = FailurePolicy()
+    history_limit: int = 10
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image.repository}:{self.image.tag or self.version}"
+
+
+# -- status: the operator's persisted state ------------------------------------------------------
+
+
+class Step(StrEnum):
+    BACKUP = "Backup"
+    MIGRATE = "Migrate"
+    ROLLOUT = "Rollout"
+    BAKE = "Bake"
+    ROLLBACK_APP = "RollbackApp"
+    REPAIR_DATABASE = "RepairDatabase"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    BACKING_UP = "BackingUp"
+    MIGRATING = "Migrating"
+    ROLLING_OUT = "RollingOut"
+    BAKING = "Baking"
+    ROLLING_BACK = "RollingBack"
+    REPAIRING_DATABASE = "RepairingDatabase"
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    PAUSED = "Paused"
+
+
+class Condition(Model):
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str = ""
+    observed_generation: int = 0
+    last_transition_time: str
+
+
+class BackupRecord(Model):
+    name: str
+    path: str
+    time: str
+    size: int | None = None
+    sha256: str | None = None
+    schema_revision: str | None = None
+
+
+class Failure(Model):
+    step: Step
+    reason: str
+    message: str
+
+
+class Release(Model):
+    """The release in flight (or the last one, once `outcome` is set)."""
+
+    version: str
+    image: str
+    key: str  # short hash of version+image: the suffix of every Job name of this release
+    previous_version: str | None = None
+    previous_image: str | None = None
+    step: Step
+    step_started_at: str | None = None  # None: the step is chosen but not begun (pause boundary)
+    started_at: str
+    backup_path: str | None = None
+    from_revision: str | None = None
+    to_revision: str | None = None
+    schema_touched: bool = False  # a migration ran (or failed) so the database may differ
+    failure: Failure | None = None
+    outcome: Outcome | None = None
+
+
+class HistoryEntry(Model):
+    version: str
+    image: str
+    outcome: Outcome
+    started_at: str
+    finished_at: str
+    reason: str = ""
+
+
+class ShopReleaseStatus(Model):
+    model_config = ConfigDict(extra="ignore")  # kopf keeps its own keys in status
+
+    phase: Phase = Phase.PENDING
+    observed_generation: int = 0
+    current_version: str | None = None
+    current_image: str | None = None
+    target_version: str | None = None
+    schema_revision: str | None = None
+    release: Release | None = None
+    last_backup: BackupRecord | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+
+
+def release_key(version: str, image: str) -> str:
+    return hashlib.sha256(f"{version}|{image}".encode()).hexdigest()[:8]
+
+
+def parse_spec(raw: dict[str, Any]) -> ShopReleaseSpec:
+    return ShopReleaseSpec.model_validate(raw)
+
+
+def parse_status(raw: dict[str, Any] | None) -> ShopReleaseStatus:
+    return ShopReleaseStatus.model_validate(raw or {})
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)

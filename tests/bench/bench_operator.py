@@ -1,0 +1,187 @@
+"""Operator benchmarks on the testbed: time from creating a ShopRelease to the operator's first
+action (its migration Job exists; target < 1 s), and the operator's memory (RSS) while it manages
+50 ShopReleases across 10 namespaces (target < 150 MiB).
+
+Run: `KIRANA_TEST_KUBECONFIG=.local/testbed/kubeconfig uv run python -m tests.bench.bench_operator`
+(prints the figures, writes bench/results/operator.json), or via `run()` from tests/bench/run.py.
+Job pods here are completed by kwok (no job runner), so releases go through
+migrate -> rollout -> bake -> Ready with real Deployments and pods.
+Creates `bench-<id>-*` namespaces and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from kubernetes import client, watch
+
+from tests.bench.harness import Result, machine
+from tests.e2e import k8s
+from tests.e2e.jobrunner import GROUP, PLURAL, VERSION, OperatorProcess, install_crd, make_secret, shoprelease
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+NAMESPACES = 10
+PER_NAMESPACE = 5
+LATENCY_SAMPLES = 15
+
+
+def release(name: str, version: str = "1.0.0") -> dict[str, object]:
+    body = shoprelease(name, version, backup={"beforeUpgrade": False}, failurePolicy={"database": "Freeze"})
+    spec = body["spec"]
+    assert isinstance(spec, dict)
+    spec["config"] = {"secretName": "shop-env"}
+    spec["jobs"] = {}
+    spec.pop("backup")
+    spec["backup"] = {"beforeUpgrade": False}
+    return body
+
+
+def first_action_latency(api: client.ApiClient, namespace: str) -> list[float]:
+    """Seconds from the create call returning to the migration Job being seen on a watch."""
+    custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
+    out = []
+    for i in range(LATENCY_SAMPLES):
+        name = f"lat-{i}"
+        rv = batch.list_namespaced_job(namespace).metadata.resource_version
+        w = watch.Watch()
+        start = time.monotonic()
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, release(name))
+        for ev in w.stream(batch.list_namespaced_job, namespace, resource_version=rv, timeout_seconds=30):
+            if ev["type"] == "ADDED" and ev["object"].metadata.name.startswith(f"{name}-migrate-"):
+                out.append(time.monotonic() - start)
+                w.stop()
+        time.sleep(0.5)
+    return out
+
+
+def measure(kubeconfig: Path) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:5]
+    prefix = f"bench-{run_id}"
+    namespaces = [f"{prefix}-{i}" for i in range(NAMESPACES)]
+    with k8s.api_client(kubeconfig) as api, tempfile.TemporaryDirectory() as tmp:
+        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+        install_crd(api)
+        for ns in namespaces:
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+            k8s.wait_for(
+                f"default SA in {ns}",
+                lambda ns=ns: (
+                    core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items
+                ),
+            )
+            make_secret(api, ns, "shop-env", "postgresql://unused@127.0.0.1:1/none")
+        operator = OperatorProcess(kubeconfig, f"{prefix}-*", Path(tmp))
+        operator.start()
+        try:
+            time.sleep(3)  # let kopf start its watches
+            latencies = first_action_latency(api, namespaces[0])
+            for ns in namespaces[1:]:
+                for i in range(PER_NAMESPACE):
+                    custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, release(f"shop-{i}"))
+            # The first PER_NAMESPACE latency releases are namespace 0's share of the 50.
+            for i in range(PER_NAMESPACE, LATENCY_SAMPLES):
+                custom.delete_namespaced_custom_object(GROUP, VERSION, namespaces[0], PLURAL, f"lat-{i}")
+
+            def all_ready() -> bool:
+                items = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+                mine = [o for o in items if o["metadata"]["namespace"].startswith(prefix)]
+                ready = [o for o in mine if o.get("status", {}).get("phase") == "Ready"]
+                return len(mine) == NAMESPACES * PER_NAMESPACE and len(ready) == len(mine)
+
+            started = time.monotonic()
+            k8s.wait_for("50 ShopReleases to be Ready", all_ready, timeout=600, interval=2)
+            to_ready = time.monotonic() - started
+            time.sleep(10)
+            assert operator.proc is not None
+            proc = psutil.Process(operator.proc.pid)
+            rss = [proc.memory_info().rss / 2**20]
+            for _ in range(5):
+                time.sleep(2)
+                rss.append(proc.memory_info().rss / 2**20)
+        finally:
+            for ns in namespaces:
+                for item in custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]:
+                    custom.delete_namespaced_custom_object(
+                        GROUP, VERSION, ns, PLURAL, item["metadata"]["name"]
+                    )
+            time.sleep(5)
+            operator.stop()
+            for ns in namespaces:
+                k8s.ignore_not_found(lambda ns=ns: core.delete_namespace(ns))
+    figures = {
+        "first_action_seconds": {
+            "median": round(statistics.median(latencies), 3),
+            "p90": round(sorted(latencies)[int(len(latencies) * 0.9) - 1], 3),
+            "max": round(max(latencies), 3),
+            "samples": len(latencies),
+            "target": 1.0,
+        },
+        "rss_mib_with_50_releases": {"max": round(max(rss), 1), "last": round(rss[-1], 1), "target": 150},
+        "seconds_for_50_releases_to_be_ready": round(to_ready, 1),
+    }
+    return figures
+
+
+def _kubeconfig() -> Path:
+    return Path(os.environ.get("KIRANA_TEST_KUBECONFIG", k8s.TESTBED_KUBECONFIG))
+
+
+def run() -> list[Result]:
+    """For `python -m tests.bench.run operator` (tests/bench/run.py)."""
+    f = measure(_kubeconfig())
+    lat, rss = f["first_action_seconds"], f["rss_mib_with_50_releases"]
+    return [
+        Result(
+            "operator",
+            "apply to first action, p90",
+            lat["p90"],
+            "s",
+            target="< 1 s",
+            meets_target=lat["p90"] < 1.0,
+            notes=f"median {lat['median']} s, max {lat['max']} s over {lat['samples']} creates",
+        ),
+        Result(
+            "operator",
+            "operator RSS with 50 ShopReleases in 10 namespaces",
+            rss["max"],
+            "MiB",
+            target="< 150 MiB",
+            meets_target=rss["max"] < 150,
+            notes=f"all 50 Ready in {f['seconds_for_50_releases_to_be_ready']} s",
+        ),
+    ]
+
+
+def main() -> int:
+    kubeconfig = _kubeconfig()
+    if not k8s.is_ready(kubeconfig):
+        print(f"no cluster at {kubeconfig}: start the testbed (make testbed-up)", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results = run()
+    payload = {
+        "command": "python -m tests.bench.bench_operator",
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": time.monotonic() - started,
+        "machine": machine(),
+        "results": [r.as_dict() for r in results],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "operator.json").write_text(json.dumps(payload, indent=2) + "\n")
+    for r in results:
+        print(f"{r.metric}: {r.value} {r.unit} (target {r.target}; {r.notes})")
+    return 0 if all(r.meets_target for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""ShopRelease failure handling end to end: a health gate that fails after the migration ran, and an
+operator killed in the middle of a release.
+
+The health gate reads a local server that speaks Prometheus' instant-query API (the only thing
+faked); the restore runs the real `kirana db restore` against PostgreSQL via the job runner.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from kirana.api.devstack import free_port
+
+from .jobrunner import (  # noqa: F401 - fixtures
+    Shop,
+    crd_installed,
+    images,
+    pg_server,
+    shop,
+    shoprelease,
+)
+
+pytestmark = pytest.mark.e2e
+
+NAME = "shop"
+
+
+class FakePrometheus:
+    """Answers /api/v1/query with one vector sample of `value` (None: an empty result)."""
+
+    def __init__(self) -> None:
+        self.value: float | None = 0.0
+        self.queries: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                outer.queries.append(self.path)
+                result = (
+                    [] if outer.value is None else [{"metric": {}, "value": [time.time(), str(outer.value)]}]
+                )
+                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def prometheus() -> Iterator[FakePrometheus]:
+    prom = FakePrometheus()
+    prom.thread.start()
+    try:
+        yield prom
+    finally:
+        prom.server.shutdown()
+
+
+def test_failing_health_gate_rolls_back_and_restores_the_backup(
+    shop: Shop, prometheus: FakePrometheus
+) -> None:
+    gate = {"url": prometheus.url, "query": "kirana:api_error_ratio:rate5m", "threshold": 0.05}
+    spec = {"rollout": {"bakeSeconds": 30, "progressDeadlineSeconds": 60, "healthGate": {"prometheus": gate}}}
+    shop.apply(shoprelease(NAME, "1.0.0"))
+    shop.wait_phase(NAME, "Ready")
+    v1_revision = shop.schema_revision()
+
+    prometheus.value = 0.5  # v2 serves errors: 50% of requests fail
+    shop.apply(shoprelease(NAME, "2.0.0", **spec))
+    status = shop.wait_phase(NAME, "Degraded", timeout=180)["status"]
+
+    assert prometheus.queries, "the gate never asked Prometheus"
+    degraded = shop.condition(NAME, "Degraded")
+    assert degraded["reason"] == "HealthGateFailed"
+    assert "0.5" in degraded["message"] and "restored" in degraded["message"]
+    # Migration ran, then the failure policy (Restore) put v1's data and schema back.
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", "db restore"]
+    assert shop.schema_revision() == v1_revision == status["schemaRevision"]
+    assert not shop.table_exists("e2e_release_marker")
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert shop.pod_images() == {"kirana-api:1.0.0"}
+    reasons = shop.event_reasons(NAME)
+    for reason in (
+        "HealthGateFailed",
+        "RollbackStarted",
+        "RollbackCompleted",
+        "DatabaseRepaired",
+        "ReleaseFailed",
+    ):
+        assert reason in reasons
+    assert reasons.index("RollbackCompleted") < reasons.index("DatabaseRepairStarted")
+
+
+def _wait_for_phase_in(shop: Shop, phases: set[str], timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        phase = shop.get(NAME).get("status", {}).get("phase", "")
+        if phase in phases:
+            return phase
+        time.sleep(0.05)
+    raise AssertionError(f"never saw a phase in {phases}; last {shop.get(NAME).get('status')}")
+
+
+def test_operator_killed_mid_release_completes_after_restart(shop: Shop) -> None:
+    shop.apply(shoprelease(NAME, "1.0.0", api={"replicas": 4}))
+    shop.wait_phase(NAME, "Ready")
+    shop.apply(shoprelease(NAME, "2.0.0", api={"replicas": 4}, rollout={"bakeSeconds": 5}))
+
+    # Killed while the migration Job runs: it finishes with nobody watching.
+    _wait_for_phase_in(shop, {"Migrating"})
+    shop.operator.kill()
+    time.sleep(4)
+    shop.operator.start()
+
+    # Killed again once the new pods are rolling out (or already baking).
+    _wait_for_phase_in(shop, {"RollingOut", "Baking"})
+    shop.operator.kill()
+    time.sleep(2)
+    shop.operator.start()
+
+    status = shop.wait_phase(NAME, "Ready", timeout=180)["status"]
+    assert status["currentVersion"] == "2.0.0"
+    assert shop.table_exists("e2e_release_marker")
+    # Resumed, not restarted: the backup and the migration each ran exactly once for v2.
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:2.0.0", "workers": "kirana-api:2.0.0"}
+    assert status["history"][0]["version"] == "2.0.0" and status["history"][0]["outcome"] == "Succeeded"

@@ -1,0 +1,103 @@
+"""The ShopRelease operator end to end: the real operator process on the testbed, Job commands run
+for real against PostgreSQL by tests/e2e/jobrunner.py.
+
+Install reaches Ready; an upgrade backs up, migrates and rolls out in that order without the api
+ever having fewer ready pods than asked for; a failing migration leaves v1 running, the database
+at v1's revision and the release Degraded.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .jobrunner import (  # noqa: F401 - fixtures
+    DeploymentWatch,
+    Shop,
+    crd_installed,
+    first_time,
+    images,
+    pg_server,
+    shop,
+    shoprelease,
+)
+
+pytestmark = pytest.mark.e2e
+
+NAME = "shop"
+
+
+def install_v1(shop: Shop, **spec: object) -> None:
+    shop.apply(shoprelease(NAME, "1.0.0", **spec))
+    shop.wait_phase(NAME, "Ready")
+
+
+def test_install_reaches_ready(shop: Shop) -> None:
+    install_v1(shop)
+    obj = shop.get(NAME)
+    status = obj["status"]
+    assert status["currentVersion"] == "1.0.0"
+    assert shop.condition(NAME, "Ready")["status"] == "True"
+    assert shop.condition(NAME, "Ready")["observedGeneration"] == obj["metadata"]["generation"]
+    assert shop.condition(NAME, "Degraded")["status"] == "False"
+    # The migration Job really ran against the database: its schema is at v1's head.
+    assert status["schemaRevision"] == shop.schema_revision() is not None
+    assert shop.runner.commands() == ["db migrate"]
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert status["history"][0]["outcome"] == "Succeeded"
+
+
+def test_upgrade_backs_up_then_migrates_then_rolls_out_without_losing_capacity(shop: Shop) -> None:
+    install_v1(shop)
+    v1_revision = shop.schema_revision()
+    with DeploymentWatch(shop.api, shop.namespace, f"{NAME}-api") as api_watch:
+        shop.apply(shoprelease(NAME, "2.0.0"))
+        shop.wait_phase(NAME, "Ready", timeout=180)
+    status = shop.get(NAME)["status"]
+    assert status["currentVersion"] == "2.0.0"
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
+    # The backup was taken at v1's schema, then the v2 migration ran.
+    backup_run = shop.runner.runs[1]
+    assert f'"schema_revision": "{v1_revision}"' in backup_run.stdout
+    assert status["lastBackup"]["schemaRevision"] == v1_revision
+    assert status["lastBackup"]["sha256"] and status["lastBackup"]["size"] > 0
+    assert shop.table_exists("e2e_release_marker")
+    assert status["schemaRevision"] == shop.schema_revision() != v1_revision
+    # Order: the api Deployment only changed image after the migration had run.
+    reasons = shop.event_reasons(NAME)
+    upgrade = reasons[reasons.index("BackupStarted") :]
+    expected = [
+        "BackupStarted",
+        "BackupCompleted",
+        "MigrationStarted",
+        "MigrationCompleted",
+        "RolloutStarted",
+    ]
+    assert [r for r in upgrade if r in expected] == expected
+    v2_seen = first_time(api_watch.samples, lambda s: s[1] == "kirana-api:2.0.0")
+    assert v2_seen is not None
+    # Capacity: from the first sample on, the api never had fewer ready pods than its replicas.
+    low = [s for s in api_watch.samples if s[3] < s[2]]
+    assert api_watch.samples and not low, f"ready replicas dropped below spec: {low}"
+    assert any(s[1] == "kirana-api:2.0.0" and s[3] == 2 for s in api_watch.samples)
+    assert shop.pod_images() == {"kirana-api:2.0.0"}
+
+
+def test_failing_migration_rolls_back_and_leaves_v1_running(shop: Shop) -> None:
+    install_v1(shop, failurePolicy={"database": "Downgrade"})
+    v1_revision = shop.schema_revision()
+    shop.apply(shoprelease(NAME, "3.0.0", failurePolicy={"database": "Downgrade"}))
+    obj = shop.wait_phase(NAME, "Degraded", timeout=180)
+    status = obj["status"]
+    degraded = shop.condition(NAME, "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "MigrationFailed"
+    assert "table_that_does_not_exist" in degraded["message"]
+    assert shop.condition(NAME, "Ready")["status"] == "False"
+    assert shop.condition(NAME, "Migrated")["reason"] == "MigrationFailed"
+    assert status["currentVersion"] == "1.0.0" and status["targetVersion"] == "3.0.0"
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", "db rollback"]
+    assert shop.schema_revision() == v1_revision
+    # Nothing of v3 runs: Deployments and pods are still v1.
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert shop.pod_images() == {"kirana-api:1.0.0"}
+    assert status["history"][0]["outcome"] == "Failed"
+    assert "ReleaseFailed" in shop.event_reasons(NAME)

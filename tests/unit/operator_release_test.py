@@ -1,0 +1,372 @@
+"""The release planner, table-driven: (spec, status, observed cluster, now) -> actions and status.
+
+No cluster: every case writes out what the operator recorded and what it sees, and checks what it
+decides. The e2e tests (tests/e2e/test_operator_*) prove the same paths against a real API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kirana.operator.plan.model import DeploymentState, HealthSample, JobPhase, JobState, Observed, Owner
+from kirana.operator.plan.release import decide, gate_passes, iso
+from kirana.operator.spec import (
+    BackupRecord,
+    Comparison,
+    PrometheusGate,
+    Release,
+    ShopReleaseStatus,
+    Step,
+    parse_spec,
+    release_key,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+OWNER = Owner(name="shop", namespace="prod", uid="u-1", generation=3)
+V1, V2 = "kirana-api:1.0.0", "kirana-api:2.0.0"
+K2 = release_key("2.0.0", V2)
+
+
+def spec(version: str = "2.0.0", **over: Any) -> Any:
+    raw: dict[str, Any] = {
+        "version": version,
+        "config": {"secretName": "env"},
+        "backup": {"storage": {"pvc": {"claimName": "backups"}}},
+        "api": {"replicas": 2},
+        "workers": {"replicas": 1},
+    }
+    raw.update(over)
+    return parse_spec(raw)
+
+
+def live(image: str, replicas: int) -> DeploymentState:
+    return DeploymentState(
+        image=image, replicas=replicas, total=replicas, updated=replicas, ready=replicas, available=replicas
+    )
+
+
+def ready_v1() -> ShopReleaseStatus:
+    return ShopReleaseStatus(current_version="1.0.0", current_image=V1, schema_revision="r1")
+
+
+def releasing(step: Step, started: timedelta | None = timedelta(seconds=5), **kw: Any) -> ShopReleaseStatus:
+    rel = Release(
+        version="2.0.0",
+        image=V2,
+        key=K2,
+        previous_version="1.0.0",
+        previous_image=V1,
+        step=step,
+        step_started_at=iso(NOW - started) if started is not None else None,
+        started_at=iso(NOW - timedelta(minutes=1)),
+        backup_path=f"/backups/pre-upgrade/shop-2.0.0-{K2}.dump",
+        **kw,
+    )
+    return ready_v1().model_copy(update={"release": rel})
+
+
+def job(
+    step: str, phase: JobPhase, result: dict[str, Any] | None = None, message: str = ""
+) -> dict[str, JobState]:
+    name = f"shop-{step}-{K2}"
+    return {name: JobState(name=name, phase=phase, result=result, message=message)}
+
+
+V1_LIVE = Observed(api=live(V1, 2), workers=live(V1, 1))
+V2_LIVE = Observed(api=live(V2, 2), workers=live(V2, 1))
+
+
+@dataclass
+class Case:
+    id: str
+    status: ShopReleaseStatus
+    observed: Observed
+    phase: str
+    jobs: list[str] = field(default_factory=list)  # "<step>: <args>" of Jobs to create
+    app_image: str | None = None  # image of the declared Deployments (None: none declared)
+    events: list[str] = field(default_factory=list)  # reasons, in order (subset check)
+    spec: Any = None
+
+
+CASES = [
+    Case(
+        "fresh install migrates first, no backup, no Deployments yet",
+        ShopReleaseStatus(),
+        Observed(),
+        "Migrating",
+        jobs=["migrate: db migrate --json"],
+        events=["ReleaseStarted", "MigrationStarted"],
+        spec=spec("1.0.0"),
+    ),
+    Case(
+        "steady v1 declares v1 Deployments and is Ready",
+        ready_v1(),
+        V1_LIVE,
+        "Ready",
+        app_image=V1,
+        spec=spec("1.0.0"),
+    ),
+    Case(
+        "a new version starts with a backup taken by the running image",
+        ready_v1(),
+        V1_LIVE,
+        "BackingUp",
+        jobs=[f"backup: db backup --out /backups/pre-upgrade/shop-2.0.0-{K2}.dump --json"],
+        app_image=V1,
+        events=["ReleaseStarted", "BackupStarted"],
+    ),
+    Case(
+        "a running backup is waited for (and its Job re-declared, create is idempotent)",
+        releasing(Step.BACKUP),
+        Observed(jobs=job("backup", JobPhase.RUNNING), api=live(V1, 2), workers=live(V1, 1)),
+        "BackingUp",
+        jobs=[f"backup: db backup --out /backups/pre-upgrade/shop-2.0.0-{K2}.dump --json"],
+        app_image=V1,
+    ),
+    Case(
+        "a finished backup is recorded and the migration starts with the new image",
+        releasing(Step.BACKUP),
+        Observed(
+            jobs=job("backup", JobPhase.SUCCEEDED, {"size": 10, "sha256": "ab", "schema_revision": "r1"}),
+            api=live(V1, 2),
+            workers=live(V1, 1),
+        ),
+        "Migrating",
+        jobs=["migrate: db migrate --json"],
+        app_image=V1,
+        events=["BackupCompleted", "MigrationStarted"],
+    ),
+    Case(
+        "a failed backup stops the release before anything changed",
+        releasing(Step.BACKUP),
+        Observed(
+            jobs=job("backup", JobPhase.FAILED, message="disk full"), api=live(V1, 2), workers=live(V1, 1)
+        ),
+        "Degraded",
+        app_image=V1,
+        events=["BackupFailed", "ReleaseFailed"],
+    ),
+    Case(
+        "after the migration the Deployments move to v2",
+        releasing(Step.MIGRATE, from_revision="r1"),
+        Observed(
+            jobs=job("migrate", JobPhase.SUCCEEDED, {"from": "r1", "to": "r2", "changed": True}),
+            api=live(V1, 2),
+            workers=live(V1, 1),
+        ),
+        "RollingOut",
+        app_image=V2,
+        events=["MigrationCompleted", "RolloutStarted"],
+    ),
+    Case(
+        "a failed migration with Downgrade rolls the schema back to the pre-upgrade revision",
+        releasing(Step.MIGRATE, from_revision="r1"),
+        Observed(jobs=job("migrate", JobPhase.FAILED, message="boom"), api=live(V1, 2), workers=live(V1, 1)),
+        "RepairingDatabase",
+        jobs=["dbrollback: db rollback --to r1 --json"],
+        app_image=V1,
+        events=["MigrationFailed", "DatabaseRepairStarted"],
+        spec=spec(failurePolicy={"database": "Downgrade"}),
+    ),
+    Case(
+        "a failed migration with Restore restores the pre-upgrade backup with the old image",
+        releasing(Step.MIGRATE, from_revision="r1").model_copy(
+            update={
+                "last_backup": BackupRecord(
+                    name="b", path=f"/backups/pre-upgrade/shop-2.0.0-{K2}.dump", time="t"
+                )
+            }
+        ),
+        Observed(jobs=job("migrate", JobPhase.FAILED, message="boom"), api=live(V1, 2), workers=live(V1, 1)),
+        "RepairingDatabase",
+        jobs=[f"restore: db restore /backups/pre-upgrade/shop-2.0.0-{K2}.dump --json"],
+        app_image=V1,
+    ),
+    Case(
+        "a failed migration with Freeze goes straight to Degraded",
+        releasing(Step.MIGRATE, from_revision="r1"),
+        Observed(jobs=job("migrate", JobPhase.FAILED, message="boom"), api=live(V1, 2), workers=live(V1, 1)),
+        "Degraded",
+        app_image=V1,
+        events=["MigrationFailed", "ReleaseFailed"],
+        spec=spec(failurePolicy={"database": "Freeze"}),
+    ),
+    Case(
+        "a rollout still in progress is waited for",
+        releasing(Step.ROLLOUT, schema_touched=True),
+        Observed(
+            api=DeploymentState(image=V2, replicas=2, total=3, updated=1, ready=2, available=2),
+            workers=live(V2, 1),
+        ),
+        "RollingOut",
+        app_image=V2,
+    ),
+    Case(
+        "a rollout past its deadline rolls the app back to v1",
+        releasing(Step.ROLLOUT, schema_touched=True),
+        Observed(
+            api=DeploymentState(
+                image=V2, replicas=2, total=3, updated=1, ready=2, available=2, deadline_exceeded=True
+            ),
+            workers=live(V2, 1),
+        ),
+        "RollingBack",
+        app_image=V1,
+        events=["RolloutStuck", "RollbackStarted"],
+    ),
+    Case(
+        "a finished rollout starts the bake",
+        releasing(Step.ROLLOUT, schema_touched=True),
+        V2_LIVE,
+        "Baking",
+        app_image=V2,
+        events=["RolloutCompleted", "BakeStarted"],
+    ),
+    Case(
+        "a pod lost during the bake fails the health gate",
+        releasing(Step.BAKE, schema_touched=True),
+        Observed(
+            api=DeploymentState(image=V2, replicas=2, total=2, updated=2, ready=1, available=1),
+            workers=live(V2, 1),
+        ),
+        "RollingBack",
+        app_image=V1,
+        events=["HealthGateFailed", "RollbackStarted"],
+    ),
+    Case(
+        "a bake past bakeSeconds makes v2 current",
+        releasing(Step.BAKE, started=timedelta(seconds=61), schema_touched=True),
+        V2_LIVE,
+        "Ready",
+        app_image=V2,
+        events=["ReleaseSucceeded"],
+    ),
+    Case(
+        "a finished app rollback repairs the database when the schema changed",
+        releasing(Step.ROLLBACK_APP, schema_touched=True, from_revision="r1"),
+        V1_LIVE,
+        "RepairingDatabase",
+        jobs=["dbrollback: db rollback --to r1 --json"],
+        app_image=V1,
+        spec=spec(failurePolicy={"database": "Downgrade"}),
+    ),
+    Case(
+        "pause holds at the step boundary: the chosen migration does not start",
+        releasing(Step.MIGRATE, started=None),
+        V1_LIVE,
+        "Paused",
+        app_image=V1,
+        spec=spec(paused=True),
+    ),
+    Case(
+        "pause before a rollout keeps the app on v1",
+        releasing(Step.ROLLOUT, started=None, schema_touched=True),
+        V1_LIVE,
+        "Paused",
+        app_image=V1,
+        spec=spec(paused=True),
+    ),
+    Case(
+        "a paused shop with a new version starts nothing and touches nothing",
+        ready_v1(),
+        V1_LIVE,
+        "Paused",
+        spec=spec(paused=True),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_decide(case: Case) -> None:
+    d = decide(OWNER, case.spec or spec(), case.status, case.observed, NOW)
+    assert d.status.phase == case.phase
+    created = []
+    for j in d.create_jobs:
+        args = " ".join(j["spec"]["template"]["spec"]["containers"][0]["args"])
+        created.append(f"{j['metadata']['labels']['kirana.dev/step']}: {args}")
+    assert created == case.jobs
+    deployments = [a for a in d.apply if a["kind"] == "Deployment"]
+    images = {a["spec"]["template"]["spec"]["containers"][0]["image"] for a in deployments}
+    assert images == ({case.app_image} if case.app_image else set())
+    reasons = [e.reason for e in d.events]
+    assert [r for r in reasons if r in case.events] == case.events
+    assert all(c.observed_generation == OWNER.generation for c in d.status.conditions)
+
+
+def test_a_failed_release_is_not_retried_until_the_spec_changes() -> None:
+    failed = decide(
+        OWNER,
+        spec(failurePolicy={"database": "Freeze"}),
+        releasing(Step.MIGRATE, from_revision="r1"),
+        Observed(jobs=job("migrate", JobPhase.FAILED, message="boom"), api=live(V1, 2), workers=live(V1, 1)),
+        NOW,
+    )
+    again = decide(OWNER, spec(), failed.status, V1_LIVE, NOW + timedelta(minutes=5))
+    assert again.status.phase == "Degraded" and not again.create_jobs
+    cond = {c.type: c for c in again.status.conditions}
+    assert cond["Degraded"].status == "True" and cond["Degraded"].reason == "MigrationFailed"
+    assert cond["Ready"].status == "False"
+    # Asking for 2.0.1 starts a new release, backed up first.
+    fixed = decide(OWNER, spec("2.0.1"), again.status, V1_LIVE, NOW + timedelta(minutes=6))
+    assert fixed.status.phase == "BackingUp"
+
+
+def test_success_records_history_bounded_by_history_limit() -> None:
+    status = releasing(Step.BAKE, started=timedelta(seconds=61), schema_touched=True)
+    old = [
+        {"version": f"0.{i}.0", "image": "x", "outcome": "Succeeded", "startedAt": "t", "finishedAt": "t"}
+        for i in range(3)
+    ]
+    status = status.model_copy(
+        update={"history": tuple(ShopReleaseStatus.model_validate({"history": old}).history)}
+    )
+    d = decide(OWNER, spec(historyLimit=2), status, V2_LIVE, NOW)
+    assert [h.version for h in d.status.history] == ["2.0.0", "0.0.0"]
+    assert (
+        d.status.current_version == "2.0.0" and d.status.release and d.status.release.outcome == "Succeeded"
+    )
+
+
+def test_conditions_keep_their_transition_time_while_unchanged() -> None:
+    first = decide(OWNER, spec("1.0.0"), ready_v1(), V1_LIVE, NOW)
+    later = decide(OWNER, spec("1.0.0"), first.status, V1_LIVE, NOW + timedelta(hours=1))
+    assert first.status == later.status  # nothing to write: no status churn in steady state
+
+
+def test_the_same_inputs_give_the_same_decision() -> None:
+    obs = Observed(jobs=job("backup", JobPhase.RUNNING), api=live(V1, 2), workers=live(V1, 1))
+    a = decide(OWNER, spec(), releasing(Step.BACKUP), obs, NOW)
+    b = decide(OWNER, spec(), releasing(Step.BACKUP), obs, NOW)
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    ("comparison", "value", "no_data_passes", "ok"),
+    [
+        (Comparison.LESS_THAN_OR_EQUAL, 0.05, True, True),
+        (Comparison.LESS_THAN_OR_EQUAL, 0.06, True, False),
+        (Comparison.LESS_THAN, 0.05, True, False),
+        (Comparison.GREATER_THAN_OR_EQUAL, 0.99, True, True),
+        (Comparison.GREATER_THAN, 0.01, True, False),
+        (Comparison.LESS_THAN_OR_EQUAL, None, True, True),
+        (Comparison.LESS_THAN_OR_EQUAL, None, False, False),
+    ],
+)
+def test_health_gate_comparisons(
+    comparison: Comparison, value: float | None, no_data_passes: bool, ok: bool
+) -> None:
+    threshold = 0.05 if comparison in (Comparison.LESS_THAN, Comparison.LESS_THAN_OR_EQUAL) else 0.02
+    gate = PrometheusGate(
+        url="http://p", query="q", threshold=threshold, comparison=comparison, pass_on_no_data=no_data_passes
+    )
+    assert gate_passes(gate, HealthSample(value=value))[0] is ok
+
+
+def test_an_unreachable_prometheus_fails_the_gate() -> None:
+    gate = PrometheusGate(url="http://p", query="q", threshold=1)
+    ok, why = gate_passes(gate, HealthSample(value=None, error="connection refused"))
+    assert not ok and "connection refused" in why
