@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     # itself refuses to start without them.
     database_url: str = ""
     redis_url: str = ""
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # Per process; enough for the requests one worker serves at once (a pool that overflows
+    # opens and closes a connection per request).
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
 
