@@ -1,4 +1,4 @@
-"""link carts, orders and sync mutations to users; customers may place orders
+"""link carts, orders and sync mutations to users; store managers cancel any order
 
 Revision ID: c0ffee000001
 Revises: b25fc7eb3893
@@ -26,7 +26,7 @@ LINKS = [
     ("sync_mutations", "user_id", "CASCADE"),
 ]
 
-GRANTS = [("customer", "orders:place"), ("store_manager", "orders:cancel_any")]
+GRANTS = [("store_manager", "orders:cancel_any")]
 
 
 def _name(table: str, column: str) -> str:
@@ -46,8 +46,8 @@ def upgrade() -> None:
         )
     for table, column, _ in LINKS:
         op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {_name(table, column)}")
-    # Shoppers place orders ("orders:place" is what checkout requires); store managers may
-    # cancel any order in their scope ("orders:cancel" is a customer's right to cancel their own).
+    # Store managers may cancel any order in their scope ("orders:cancel" is a customer's right
+    # to cancel their own).
     for role, permission in GRANTS:
         op.execute(
             f"UPDATE roles SET permissions = array_append(permissions, '{permission}') "

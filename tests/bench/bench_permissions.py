@@ -1,6 +1,7 @@
 """Benchmark: how fast is a permission check, and how fast does a revoke reach another process?
 
-Run: `uv run python -m tests.bench.bench_permissions` (the lead wires it into `make bench`).
+`make bench only=permissions` runs `run()` (figures to bench/results/permissions.json and
+BENCHMARKS.md); `uv run python -m tests.bench.bench_permissions` prints the raw figures.
 Starts embedded PostgreSQL and Redis, one API in this process and one in a separate server
 process (uvicorn, as deployed), then measures:
 
@@ -9,7 +10,6 @@ process (uvicorn, as deployed), then measures:
 - the whole bearer-token path (EdDSA signature check + cached snapshot + check);
 - revoke propagation: a role revoked through this process until the other *process* answers 403.
 
-Prints the figures and writes them to bench/results/permissions.json.
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ from kirana.api.app import create_app
 from kirana.api.db.lifecycle import Lifecycle
 from kirana.api.devstack import EmbeddedPostgres, EmbeddedRedis
 from kirana.api.settings import Settings
+from tests.bench.harness import Result
 from tests.integration.access.helpers import login, make_user, signed_in
 from tests.integration.servers import start_server
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _pct(samples_ns: list[int]) -> dict[str, float]:
@@ -58,7 +57,7 @@ async def _time_async(fn: Callable[[], Awaitable[Any]], n: int) -> list[int]:
     return out
 
 
-async def run(base_dir: Path, *, iterations: int = 20_000, revokes: int = 20) -> dict[str, Any]:
+async def measure(base_dir: Path, *, iterations: int = 20_000, revokes: int = 20) -> dict[str, Any]:
     pg = EmbeddedPostgres(base_dir / "pg", durable=False)
     redis = EmbeddedRedis(base_dir / "redis", durable=False)
     pg.start()
@@ -150,13 +149,61 @@ async def run(base_dir: Path, *, iterations: int = 20_000, revokes: int = 20) ->
         pg.stop()
 
 
-def main() -> None:
+def _measure() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kirana-bench-") as tmp:
-        results = asyncio.run(run(Path(tmp)))
+        results = asyncio.run(measure(Path(tmp)))
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "permissions.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def run() -> list[Result]:
+    """The figures as `make bench` results (tests/bench/run.py)."""
+    r = _measure()
+    cached, can, bearer = r["cached_authorization"], r["principal_can"], r["bearer_token_to_decision"]
+    revoke = r["revoke_propagation_other_process"]
+    return [
+        Result(
+            "permissions",
+            "permission check per request (cached snapshot + check), p99",
+            round(cached["p99_us"], 1),
+            "us",
+            target="< 500 us",
+            meets_target=cached["p99_us"] < 500,
+            notes=f"p50 {cached['p50_us']:.1f} us, n={cached['n']}; cache hits {r['cache']['hits']}, "
+            f"loads {r['cache']['loads']}",
+            extra=cached,
+        ),
+        Result(
+            "permissions",
+            "Principal.can on a resolved principal, p99",
+            round(can["p99_us"], 2),
+            "us",
+            notes=f"p50 {can['p50_us']:.2f} us, n={can['n']}",
+            extra=can,
+        ),
+        Result(
+            "permissions",
+            "bearer token to decision (EdDSA verify + cached snapshot + check), p99",
+            round(bearer["p99_us"], 1),
+            "us",
+            notes=f"p50 {bearer['p50_us']:.1f} us, n={bearer['n']}",
+            extra=bearer,
+        ),
+        Result(
+            "permissions",
+            "role revoked here until another process answers 403, max",
+            revoke["max_ms"],
+            "ms",
+            target="< 1000 ms",
+            meets_target=revoke["max_ms"] < 1000,
+            notes=f"p50 {revoke['p50_ms']:.1f} ms, p99 {revoke['p99_ms']:.1f} ms, n={revoke['n']}",
+            extra=revoke,
+        ),
+    ]
+
+
+def main() -> None:
+    results = _measure()
     sys.stdout.write(json.dumps(results, indent=2) + "\n")
     p99 = results["cached_authorization"]["p99_us"]
     revoke = results["revoke_propagation_other_process"]["max_ms"]

@@ -20,6 +20,8 @@ from tests.bench.harness import REPO, Result, machine
 
 BENCHMARKS = {
     "http": "tests.bench.bench_http",
+    "commerce": "tests.bench.bench_commerce",
+    "permissions": "tests.bench.bench_permissions",
 }
 RESULTS = REPO / "bench" / "results"
 console = Console()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -38,3 +39,42 @@ def start_server(
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError("server did not become ready")
+
+
+PASSWORD = "correct-horse-battery"
+
+
+def signed_in_customers(database_url: str, base: str, count: int) -> list[str]:
+    """Create `count` customer accounts and sign each in through the real `/auth/login` API.
+
+    Returns their bearer access tokens. Accounts go in with SQL (registration would need the
+    verification e-mail); sign-in, token issuance and every later check are the production path.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from kirana.api.access.models import UserRole
+    from kirana.api.accounts import passwords
+    from kirana.api.accounts.models import User
+    from kirana.api.db.base import utcnow
+    from kirana.api.db.urls import sync_url
+
+    password_hash = passwords.hash_password(PASSWORD)
+    engine = create_engine(sync_url(database_url))
+    emails = [f"shopper-{uuid.uuid4().hex[:12]}@example.com" for _ in range(count)]
+    with Session(engine) as session, session.begin():
+        for email in emails:
+            user = User(
+                email=email, password_hash=password_hash, name="Shopper", password_changed_at=utcnow()
+            )
+            session.add(user)
+            session.flush()
+            session.add(UserRole(user_id=user.id, role="customer", granted_at=utcnow()))
+    engine.dispose()
+    tokens = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for email in emails:
+            r = client.post("/auth/login", json={"identifier": email, "password": PASSWORD})
+            r.raise_for_status()
+            tokens.append(str(r.json()["access_token"]))
+    return tokens

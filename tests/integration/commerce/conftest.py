@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from kirana.api.catalog import schemas as cs
 from kirana.api.catalog import service as catalog
 from kirana.api.db.engine import Database
 
-CUSTOMER = frozenset({"cart:use", "orders:place"})
+CUSTOMER = frozenset({"cart:use", "orders:create"})
 STAFF = frozenset(
     {
         "catalog:read",
@@ -33,8 +34,16 @@ def customer(user_id: uuid.UUID | None = None) -> Principal:
     return Principal(user_id=user_id or uuid.uuid4(), permissions=CUSTOMER)
 
 
-def staff(*, scopes: frozenset[str] = frozenset(), permissions: frozenset[str] = STAFF) -> Principal:
-    return Principal(user_id=uuid.uuid4(), permissions=permissions, scopes=scopes)
+def staff(
+    *, scopes: frozenset[str] = frozenset(), permissions: frozenset[str] = STAFF, stepped_up: bool = True
+) -> Principal:
+    """A staff member; `stepped_up`: verified a two-factor code just now (refunds need it)."""
+    return Principal(
+        user_id=uuid.uuid4(),
+        permissions=permissions,
+        scopes=scopes,
+        two_factor_at=time.time() if stepped_up else None,
+    )
 
 
 async def ensure_user(db: Database, user_id: uuid.UUID) -> None:

@@ -19,8 +19,8 @@ from kirana.api.catalog.errors import OutOfStock
 from kirana.api.db.urls import async_url
 from kirana.api.orders import service as orders
 from kirana.api.settings import Settings
-from tests.integration.commerce.conftest import CUSTOMER, Catalog, ensure_user
-from tests.integration.servers import start_server
+from tests.integration.commerce.conftest import Catalog, ensure_user
+from tests.integration.servers import signed_in_customers, start_server
 
 PROBLEM = "application/problem+json"
 
@@ -95,14 +95,14 @@ def server(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
         "KIRANA_DRAIN_SECONDS": "0",
         "KIRANA_LOG_LEVEL": "WARNING",
     }
-    proc, base = start_server(env, app_factory="tests.integration.commerce.header_auth_app:factory")
+    proc, base = start_server(env, app_factory="kirana.api.asgi:factory")
     yield proc, base
     proc.terminate()
     proc.wait(30)
 
 
-def _headers(user: uuid.UUID, key: str | None = None) -> dict[str, str]:
-    h = {"X-Test-User": str(user), "X-Test-Permissions": ",".join(sorted(CUSTOMER))}
+def _headers(token: str, key: str | None = None) -> dict[str, str]:
+    h = {"Authorization": f"Bearer {token}"}
     if key:
         h["Idempotency-Key"] = key
     return h
@@ -112,19 +112,19 @@ async def test_200_simultaneous_http_orders_against_a_real_server(
     shop: Catalog, server: tuple[subprocess.Popen[bytes], str], database_url: str
 ) -> None:
     await shop.product(sku="HOT-HTTP", stock=50, price=4_900)
-    buyers = iter(await _users(shop, 200))
     _, base = server
+    tokens = signed_in_customers(database_url, base, 10)  # real accounts, signed in via /auth/login
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
 
-        async def buy() -> httpx.Response:
+        async def buy(token: str) -> httpx.Response:
             return await client.post(
                 "/v1/orders",
                 json={"lines": [{"sku": "HOT-HTTP", "quantity": 1}]},
-                headers=_headers(next(buyers), str(uuid.uuid4())),
+                headers=_headers(token, str(uuid.uuid4())),
             )
 
-        responses = await asyncio.gather(*(buy() for _ in range(200)))
+        responses = await asyncio.gather(*(buy(tokens[i % len(tokens)]) for i in range(200)))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 50, 409: 150}, statuses
     for r in responses:
@@ -142,7 +142,7 @@ async def test_concurrent_retries_with_one_key_place_one_order(
 ) -> None:
     await shop.product(sku="RETRY-ME", stock=100, price=2_500)
     _, base = server
-    (user,), key = await _users(shop, 1), str(uuid.uuid4())
+    (user,), key = signed_in_customers(database_url, base, 1), str(uuid.uuid4())
     body = {"lines": [{"sku": "RETRY-ME", "quantity": 2}]}
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         responses = await asyncio.gather(

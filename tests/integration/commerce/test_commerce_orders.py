@@ -120,6 +120,38 @@ async def test_state_machine_records_who_and_when(
     assert _stock(database_url, "SAREE-1") == 2  # delivered goods are not restocked
 
 
+async def test_refunds_need_a_recent_step_up(
+    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+) -> None:
+    await shop.product(sku="TV-1", stock=3)
+    login(customer())
+    oid = (await _order(client, "TV-1"))["id"]
+    login(staff())
+    for status in ("paid", "packed", "shipped", "out_for_delivery", "delivered"):
+        r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": status})
+        assert r.status_code == 200, r.text
+    # Full refund rights, but no two-factor verification in this session: refused on both routes.
+    login(staff(stepped_up=False))
+    for path, body in (
+        (f"/v1/orders/{oid}/refund", {}),
+        (f"/v1/orders/{oid}/transitions", {"status": "refunded"}),
+    ):
+        r = await client.post(path, json=body, headers=idem())
+        assert r.status_code == 401, r.text
+        assert r.json()["reason"] == "step-up-required"
+        assert "insufficient_user_authentication" in r.headers["WWW-Authenticate"]
+    # A step-up without the permission is not enough either.
+    login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
+    assert (await client.post(f"/v1/orders/{oid}/refund", json={}, headers=idem())).status_code == 403
+    login(staff())
+    r = await client.post(f"/v1/orders/{oid}/refund", json={"reason": "damaged in transit"}, headers=idem())
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "refunded"
+    assert r.json()["history"][-1]["reason"] == "damaged in transit"
+    r = await client.post(f"/v1/orders/{oid}/refund", json={}, headers=idem())
+    assert r.status_code == 409  # refunded once is refunded
+
+
 async def test_cancellation_releases_stock_and_customers_cannot_ship(
     client: AsyncClient,
     shop: Catalog,

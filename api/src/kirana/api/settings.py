@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     # itself refuses to start without them.
     database_url: str = ""
     redis_url: str = ""
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # Per process; enough for the requests one worker serves at once (a pool that overflows
+    # opens and closes a connection per request).
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
 
@@ -96,6 +98,8 @@ class Settings(BaseSettings):
     order_reservation_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 15
     default_store_code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")] = "main"
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    # Public listing pages are served from a per-process cache for at most this long (0: off).
+    catalog_listing_cache_s: Annotated[float, Field(ge=0, le=60)] = 2.0
 
     @field_validator("log_level")
     @classmethod

@@ -1,31 +1,65 @@
 """HTTP routes of the catalog: the public listing and product pages, and staff CRUD.
 
 Product and listing reads carry a strong ETag over the exact body, so clients revalidate with
-If-None-Match and get 304 without the payload. Staff writes need `catalog:write`.
+If-None-Match and get 304 without the payload. Public listing pages come from a short-lived
+per-process cache (see `listing_cache` for the staleness bound). Staff writes need
+`catalog:write` and empty this process's listing cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from kirana.api.access.deps import OptionalUser, Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
-from kirana.api.deps import SessionDep
+from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import WriteSession
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
-CatalogWrite = Annotated[Principal, Require("catalog:write")]
 
 
-def _etag_response(request: Request, body: bytes, *, cache: str = "no-cache") -> Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def listing_cache(request: Request, settings: SettingsDep) -> ListingCache:
+    """This process's listing cache (one per app, made on first use)."""
+    cache: ListingCache | None = getattr(request.app.state, "catalog_listing_cache", None)
+    if cache is None:
+        cache = ListingCache(settings.catalog_listing_cache_s)
+        request.app.state.catalog_listing_cache = cache
+    return cache
+
+
+ListingCacheDep = Annotated[ListingCache, Depends(listing_cache)]
+
+
+async def _catalog_writer(
+    principal: Annotated[Principal, Require("catalog:write")], cache: ListingCacheDep
+) -> AsyncIterator[Principal]:
+    """A staff member with `catalog:write`. Around the write, this process's listing cache is
+    emptied before it and again once it committed (this exit runs after the response)."""
+    cache.invalidate()
+    yield principal
+    cache.invalidate()
+
+
+CatalogWrite = Annotated[Principal, Depends(_catalog_writer)]
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _etag_response(
+    request: Request, body: bytes, *, cache: str = "no-cache", etag: str | None = None
+) -> Response:
+    etag = etag or _etag(body)
     headers = {"ETag": etag, "Cache-Control": cache}
     inm = request.headers.get("if-none-match")
     if inm:
@@ -48,7 +82,8 @@ def _attributes(values: list[str]) -> dict[str, list[str]]:
 @router.get("/products", response_model=s.ProductPage)
 async def list_products(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
+    cache: ListingCacheDep,
     principal: OptionalUser,
     category: Annotated[str | None, Query(max_length=120)] = None,
     brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
@@ -78,8 +113,19 @@ async def list_products(
         cursor=cursor,
         include_unpublished=include_unpublished,
     )
-    page = await catalog.list_products(session, query=query)
-    return _etag_response(request, page.model_dump_json().encode())
+
+    async def compute() -> tuple[bytes, str]:
+        async with db.autocommit() as conn:
+            page = await catalog.read_listing(conn, query=query)
+        body = page.model_dump_json().encode()
+        return body, _etag(body)
+
+    if include_unpublished or not cache.enabled:  # staff views of drafts are never cached
+        body, etag = await compute()
+    else:
+        cached = await cache.get(request.url.query, compute)
+        body, etag = cached.body, cached.etag
+    return _etag_response(request, body, etag=etag)
 
 
 @router.get("/products/{ref}", response_model=s.ProductRead)

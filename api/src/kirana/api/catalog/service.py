@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kirana.api.catalog import pricing
 from kirana.api.catalog import schemas as s
@@ -491,55 +491,43 @@ def _variant_filter(query: s.ProductQuery) -> ColumnElement[bool] | None:
 
 
 async def list_products(session: AsyncSession, *, query: s.ProductQuery) -> s.ProductPage:
+    """The listing inside the caller's transaction (see `read_listing`)."""
+    return await read_listing(await session.connection(), query=query)
+
+
+async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.ProductPage:
+    """One keyset page of the listing: one statement, two with a category filter.
+
+    A category filter is first resolved to the ids of its subtree so the planner sees them: one
+    category walks its `(category_id, sort key, id)` index; a subtree merges one such walk per
+    category (UNION ALL of per-category LIMITs) instead of filtering a global walk.
+    """
     if (
         query.min_price_paise is not None
         and query.max_price_paise is not None
         and query.min_price_paise > query.max_price_paise
     ):
         raise InvalidInput("min_price_paise is greater than max_price_paise")
+    category_ids: list[uuid.UUID] | None = None
+    if query.category:
+        root = select(Category.path).where(Category.slug == query.category).scalar_subquery()
+        category_ids = list(
+            (
+                await conn.scalars(
+                    select(Category.id)
+                    .where(or_(Category.path == root, Category.path.startswith(root + "/")))
+                    .order_by(Category.id)
+                )
+            ).all()
+        )
+        if not category_ids:
+            raise NotFound(f"no category {query.category!r}")
+
     in_stock = (
         exists()
         .where(Variant.product_id == Product.id, Variant.is_active, Variant.stock > 0)
         .correlate(Product)
     )
-    stmt = (
-        select(
-            Product.id,
-            Product.slug,
-            Product.title,
-            Product.image_urls[1].label("image_url"),
-            Product.min_price_paise,
-            Product.min_price_mrp_paise,
-            func.coalesce(Product.published_at, Product.created_at).label("published_at"),
-            Brand.name.label("brand"),
-            Category.slug.label("category"),
-            in_stock.label("in_stock"),
-        )
-        .join(Category, Category.id == Product.category_id)
-        .outerjoin(Brand, Brand.id == Product.brand_id)
-    )
-    if not query.include_unpublished:
-        stmt = stmt.where(Product.is_published)
-    if query.category:
-        root = await session.scalar(select(Category.path).where(Category.slug == query.category))
-        if root is None:
-            raise NotFound(f"no category {query.category!r}")
-        subtree = select(Category.id).where(or_(Category.path == root, Category.path.startswith(root + "/")))
-        stmt = stmt.where(Product.category_id.in_(subtree))
-    if query.brands:
-        stmt = stmt.where(Product.brand_id.in_(select(Brand.id).where(Brand.slug.in_(query.brands))))
-    if query.q:
-        stmt = stmt.where(Product.title.ilike(f"%{_escape_like(query.q)}%", escape="\\"))
-    if query.max_price_paise is not None:
-        # Implied by the variant filter (the cheapest variant is at most any matching one), and
-        # lets a price-sorted listing range-scan its index instead of skipping pricier products.
-        stmt = stmt.where(Product.min_price_paise <= query.max_price_paise)
-    variant_cond = _variant_filter(query)
-    if variant_cond is not None:
-        stmt = stmt.where(variant_cond)
-    if query.in_stock is False:
-        stmt = stmt.where(~in_stock)
-
     sort = query.sort
     newest_col: Any = (
         func.coalesce(Product.published_at, Product.created_at)
@@ -553,15 +541,60 @@ async def list_products(session: AsyncSession, *, query: s.ProductQuery) -> s.Pr
         s.Sort.title_asc: Product.title,
     }[sort]
     descending = sort in (s.Sort.newest, s.Sort.price_desc)
+    stmt = (
+        select(
+            Product.id,
+            Product.slug,
+            Product.title,
+            Product.image_urls[1].label("image_url"),
+            Product.min_price_paise,
+            Product.min_price_mrp_paise,
+            func.coalesce(Product.published_at, Product.created_at).label("published_at"),
+            Brand.name.label("brand"),
+            Category.slug.label("category"),
+            in_stock.label("in_stock"),
+            key_col.label("sort_key"),
+        )
+        .join(Category, Category.id == Product.category_id)
+        .outerjoin(Brand, Brand.id == Product.brand_id)
+    )
+    if not query.include_unpublished:
+        stmt = stmt.where(Product.is_published)
+    if query.brands:
+        stmt = stmt.where(Product.brand_id.in_(select(Brand.id).where(Brand.slug.in_(query.brands))))
+    if query.q:
+        stmt = stmt.where(Product.title.ilike(f"%{_escape_like(query.q)}%", escape="\\"))
+    if query.max_price_paise is not None:
+        # Implied by the variant filter (the cheapest variant is at most any matching one), and
+        # lets a price-sorted listing range-scan its index instead of skipping pricier products.
+        stmt = stmt.where(Product.min_price_paise <= query.max_price_paise)
+    variant_cond = _variant_filter(query)
+    if variant_cond is not None:
+        stmt = stmt.where(variant_cond)
+    if query.in_stock is False:
+        stmt = stmt.where(~in_stock)
     if query.cursor:
         key, last_id = _decode_cursor(query.cursor, sort)
         pair = tuple_(key_col, Product.id)
         stmt = stmt.where(pair < (key, last_id) if descending else pair > (key, last_id))
-    if descending:
-        stmt = stmt.order_by(key_col.desc(), Product.id.desc())
+    order = (key_col.desc(), Product.id.desc()) if descending else (key_col.asc(), Product.id.asc())
+    fetch = query.limit + 1
+    if category_ids is not None and len(category_ids) > 1:
+        branches = [
+            stmt.where(Product.category_id == cid).order_by(*order).limit(fetch) for cid in category_ids
+        ]
+        merged = union_all(*branches).subquery("listing")
+        outer = (
+            (merged.c.sort_key.desc(), merged.c.id.desc())
+            if descending
+            else (merged.c.sort_key.asc(), merged.c.id.asc())
+        )
+        final: Any = select(merged).order_by(*outer).limit(fetch)
     else:
-        stmt = stmt.order_by(key_col.asc(), Product.id.asc())
-    rows = (await session.execute(stmt.limit(query.limit + 1))).all()
+        if category_ids is not None:
+            stmt = stmt.where(Product.category_id == category_ids[0])
+        final = stmt.order_by(*order).limit(fetch)
+    rows = (await conn.execute(final)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = [

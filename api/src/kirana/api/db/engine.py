@@ -2,19 +2,33 @@
 
 `Database` is created once per process from settings (the app's lifespan, the worker's main) and
 handed to whoever needs sessions. Services never commit; the caller that owns the unit of work does.
+
+A connection is pinged on checkout only when it sat idle in the pool for `ping_after_idle_s`
+(SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per request). A
+connection that broke while in steady use fails its statement instead; SQLAlchemy then
+invalidates it, and every pooled connection older than it, so the pool heals at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from kirana.api import metrics
 from kirana.api.db.urls import async_url
+
+_CHECKED_IN = "kirana_checked_in_at"
 
 
 class Database:
@@ -26,7 +40,9 @@ class Database:
         max_overflow: int = 10,
         statement_timeout_ms: int = 15_000,
         application_name: str = "kirana-api",
+        ping_after_idle_s: float = 10.0,
     ) -> None:
+        self.ping_after_idle_s = ping_after_idle_s
         server_settings = {"application_name": application_name}
         if statement_timeout_ms:
             server_settings["statement_timeout"] = str(statement_timeout_ms)
@@ -34,7 +50,7 @@ class Database:
             async_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=False,  # see _ping_if_idle
             pool_recycle=1800,
             connect_args={"server_settings": server_settings},
         )
@@ -56,10 +72,33 @@ class Database:
         def on_close(*_: Any) -> None:
             metrics.DB_POOL_SIZE.dec()
 
+        def stamp_checkin(_dbapi: Any, record: Any) -> None:
+            if record is not None:
+                record.info[_CHECKED_IN] = time.monotonic()
+
         event.listen(pool, "checkout", on_checkout)
+        event.listen(pool, "checkout", self._ping_if_idle)
         event.listen(pool, "checkin", on_checkin)
+        event.listen(pool, "checkin", stamp_checkin)
         event.listen(pool, "connect", on_connect)
         event.listen(pool, "close", on_close)
+
+    def _ping_if_idle(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_CHECKED_IN)
+        if idle_since is None or time.monotonic() - idle_since < self.ping_after_idle_s:
+            return  # brand new, or in steady use
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError(f"stale pooled connection: {error!r}") from error
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode: each statement is its own transaction and one round
+        trip (no BEGIN/COMMIT around it). For reads, and single statements that are atomic alone."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -77,16 +77,13 @@ class Idempotent:
         method, path = self.request.method, self.request.url.path
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         fp = service.fingerprint(method=method, path=path, body=payload)
-        async with self.db.session() as session:
-            claim = await service.claim(
-                session,
-                owner=self.owner,
-                key=self.key,
-                fingerprint=fp,
-                method=method,
-                path=path,
-                ttl=self.ttl,
-            )
+        args = {"owner": self.owner, "key": self.key, "fingerprint": fp, "method": method, "path": path}
+        claim: service.Claimed | service.Stored | None
+        async with self.db.autocommit() as conn:
+            claim = await service.try_claim(conn, **args, ttl=self.ttl)
+        if claim is None:  # a retry (or a reuse): decide under the row lock
+            async with self.db.session() as session:
+                claim = await service.claim(session, **args, ttl=self.ttl)
         if isinstance(claim, service.Stored):
             stored_headers = {k: v for k, v in claim.headers.items() if k.lower() != "content-type"}
             media = claim.headers.get("content-type", JSON)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kirana.api.db.base import utcnow
 from kirana.api.errors import Conflict, InvalidInput
@@ -75,23 +75,13 @@ class Claimed:
     id: uuid.UUID
 
 
-async def claim(
-    session: AsyncSession,
-    *,
-    owner: str,
-    key: str,
-    fingerprint: str,
-    method: str,
-    path: str,
-    ttl: timedelta,
-) -> Claimed | Stored:
-    """Take the key for this request, or say what to answer instead. Commit right after."""
-    now = utcnow()
-    claim_id = uuid.uuid4()
-    inserted = await session.scalar(
+def _insert_claim(
+    *, owner: str, key: str, fingerprint: str, method: str, path: str, ttl: timedelta, now: Any
+) -> Any:
+    return (
         insert(IdempotencyKey)
         .values(
-            id=claim_id,
+            id=uuid.uuid4(),
             owner=owner,
             key=key,
             fingerprint=fingerprint,
@@ -104,6 +94,46 @@ async def claim(
         )
         .on_conflict_do_nothing(index_elements=["owner", "key"])
         .returning(IdempotencyKey.id)
+    )
+
+
+async def try_claim(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    key: str,
+    fingerprint: str,
+    method: str,
+    path: str,
+    ttl: timedelta,
+) -> Claimed | None:
+    """The common case, a key never seen, in one statement on an autocommit connection (the
+    claim is committed, and visible to retries, when this returns). None: the key exists, so
+    ask `claim` what to do."""
+    inserted = await conn.scalar(
+        _insert_claim(
+            owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl, now=utcnow()
+        )
+    )
+    return Claimed(inserted) if inserted is not None else None
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    owner: str,
+    key: str,
+    fingerprint: str,
+    method: str,
+    path: str,
+    ttl: timedelta,
+) -> Claimed | Stored:
+    """Take the key for this request, or say what to answer instead. Commit right after."""
+    now = utcnow()
+    inserted = await session.scalar(
+        _insert_claim(
+            owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl, now=now
+        )
     )
     if inserted is not None:
         return Claimed(inserted)

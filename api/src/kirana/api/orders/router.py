@@ -1,8 +1,9 @@
 """HTTP routes of checkout and orders.
 
-Placing an order requires `orders:place` and an Idempotency-Key (a retried tap must never buy
+Placing an order requires `orders:create` and an Idempotency-Key (a retried tap must never buy
 twice); other unsafe routes accept one. Customers see their own orders; staff the orders of the
-stores in their scopes (`store:<code>`).
+stores in their scopes (`store:<code>`). Refunds move money: they need `orders:refund` and a
+recent step-up (two-factor) verification, on `/refund` and on the generic transitions route.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from kirana.api.access.deps import CurrentUser, Require
+from kirana.api.access.deps import CurrentUser, Require, StepUp, require_step_up
 from kirana.api.access.principal import Principal
 from kirana.api.cart import service as carts
 from kirana.api.deps import SessionDep, SettingsDep
@@ -25,7 +26,7 @@ from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["orders"])
-Placer = Annotated[Principal, Require("orders:place")]
+Placer = Annotated[Principal, Require("orders:create")]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -41,7 +42,7 @@ async def checkout(
     """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        order = await orders.checkout(
+        placed = await orders.checkout_order(
             session,
             user_id=principal.user_id,
             policy=policy(settings),
@@ -49,7 +50,7 @@ async def checkout(
             expected_total_paise=data.expected_total_paise,
             shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
         )
-        return await orders.render(session, order=order)
+        return orders.render_placed(placed)
 
     return await idem.run(work, body=data, status_code=201, required=True)
 
@@ -61,7 +62,7 @@ async def place(
     """Buy these lines directly ("buy now"); same guarantees as checkout."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        order = await orders.place(
+        placed = await orders.place_order(
             session,
             user_id=principal.user_id,
             lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
@@ -70,7 +71,7 @@ async def place(
             expected_total_paise=data.expected_total_paise,
             shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
         )
-        return await orders.render(session, order=order)
+        return orders.render_placed(placed)
 
     return await idem.run(work, body=data, status_code=201, required=True)
 
@@ -111,13 +112,36 @@ async def get_order(order_id: uuid.UUID, session: SessionDep, principal: Current
 
 @router.post("/orders/{order_id}/transitions", response_model=s.OrderRead)
 async def transition(
-    order_id: uuid.UUID, data: s.Transition, principal: CurrentUser, idem: IdempotentDep
+    request: Request, order_id: uuid.UUID, data: s.Transition, principal: CurrentUser, idem: IdempotentDep
 ) -> Response:
-    """Move the order on (paid, packed, shipped, ...), cancel or refund it, if allowed."""
+    """Move the order on (paid, packed, shipped, ...), cancel or refund it, if allowed.
+    A refund needs a recent step-up, as on `/refund`."""
+    if data.status is Status.refunded and principal.can("orders:refund"):
+        await require_step_up(request, principal)  # callers without the right get 403 below
 
     async def work(session: AsyncSession) -> s.OrderRead:
         order = await orders.transition(
             session, order_id=order_id, target=data.status, principal=principal, reason=data.reason
+        )
+        return await orders.render(session, order=order)
+
+    return await idem.run(work, body=data)
+
+
+@router.post("/orders/{order_id}/refund", response_model=s.OrderRead)
+async def refund(
+    order_id: uuid.UUID,
+    data: s.Refund,
+    principal: Annotated[Principal, Require("orders:refund")],
+    _stepped_up: Annotated[Principal, StepUp],  # after the permission: 403 before 401
+    idem: IdempotentDep,
+) -> Response:
+    """Refund a delivered, or a paid then cancelled, order. Needs a two-factor step-up
+    (POST /auth/step-up) within `KIRANA_STEP_UP_TTL_S`; 401 `step-up-required` otherwise."""
+
+    async def work(session: AsyncSession) -> s.OrderRead:
+        order = await orders.transition(
+            session, order_id=order_id, target=Status.refunded, principal=principal, reason=data.reason
         )
         return await orders.render(session, order=order)
 

@@ -64,6 +64,11 @@ class Transition(BaseModel):
     reason: Annotated[str, Field(max_length=500)] | None = None
 
 
+class Refund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
 class OrderLineRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     sku: str

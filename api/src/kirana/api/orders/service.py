@@ -67,6 +67,15 @@ def store_scope(store_code: str) -> str:
 # -- placing orders -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A new order with the lines and history it was created with (rendered without a re-read)."""
+
+    order: Order
+    lines: list[OrderLine]
+    history: list[OrderEvent]
+
+
 async def place(
     session: AsyncSession,
     *,
@@ -77,6 +86,29 @@ async def place(
     expected_total_paise: int | None = None,
     shipping_address: Mapping[str, Any] | None = None,
 ) -> Order:
+    """`place_order`, for callers that only need the order."""
+    placed = await place_order(
+        session,
+        user_id=user_id,
+        lines=lines,
+        policy=policy,
+        store_code=store_code,
+        expected_total_paise=expected_total_paise,
+        shipping_address=shipping_address,
+    )
+    return placed.order
+
+
+async def place_order(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    lines: Sequence[carts.Line],
+    policy: Policy,
+    store_code: str | None = None,
+    expected_total_paise: int | None = None,
+    shipping_address: Mapping[str, Any] | None = None,
+) -> Placed:
     """Re-validate prices and stock, reserve stock and create the order, all in the caller's
     transaction. Raises UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
     wanted: dict[str, int] = {}
@@ -154,9 +186,10 @@ async def place(
     )
     session.add(order)
     await session.flush()
+    order_lines = []
     for p in priced:
         variant, _, title = found[p.sku]
-        session.add(
+        order_lines.append(
             OrderLine(
                 order_id=order.id,
                 variant_id=variant.id,
@@ -172,19 +205,22 @@ async def place(
                 line_total_paise=p.line_total_paise,
             )
         )
-    session.add(
-        OrderEvent(
-            order_id=order.id,
-            from_status=None,
-            to_status=order.status,
-            actor_id=user_id,
-            actor_kind="customer",
-        )
+    event = OrderEvent(
+        order_id=order.id,
+        from_status=None,
+        to_status=order.status,
+        actor_id=user_id,
+        actor_kind="customer",
+        created_at=now,
     )
+    session.add_all([*order_lines, event])
     await session.flush()
-    await changes.record(session, entity=changes.ORDER, entity_id=order.id, user_id=user_id)
-    await changes.record_many(
-        session, entity=changes.PRODUCT, entity_ids=[found[sku][0].product_id for sku in wanted]
+    await changes.record_mixed(
+        session,
+        [
+            changes.Change(changes.ORDER, order.id, user_id=user_id),
+            *(changes.Change(changes.PRODUCT, found[sku][0].product_id) for sku in wanted),
+        ],
     )
     outbox.emit(
         session,
@@ -201,7 +237,7 @@ async def place(
             else None,
         },
     )
-    return order
+    return Placed(order, order_lines, [event])
 
 
 async def checkout(
@@ -214,11 +250,32 @@ async def checkout(
     shipping_address: Mapping[str, Any] | None = None,
 ) -> Order:
     """Place an order for everything in the user's cart, then close the cart."""
+    placed = await checkout_order(
+        session,
+        user_id=user_id,
+        policy=policy,
+        store_code=store_code,
+        expected_total_paise=expected_total_paise,
+        shipping_address=shipping_address,
+    )
+    return placed.order
+
+
+async def checkout_order(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    policy: Policy,
+    store_code: str | None = None,
+    expected_total_paise: int | None = None,
+    shipping_address: Mapping[str, Any] | None = None,
+) -> Placed:
+    """`checkout`, returning the new order with its lines and history."""
     cart = await carts.user_cart(session, user_id=user_id, create=False, lock=True)
     lines = await carts.lines_of(session, cart=cart) if cart else []
     if cart is None or not lines:
         raise InvalidState("the cart is empty")
-    order = await place(
+    placed = await place_order(
         session,
         user_id=user_id,
         lines=lines,
@@ -228,7 +285,7 @@ async def checkout(
         shipping_address=shipping_address,
     )
     await carts.clear(session, cart=cart)
-    return order
+    return placed
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -260,6 +317,15 @@ async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
             select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
         )
     ).all()
+    return _read_model(order, lines, history)
+
+
+def render_placed(placed: Placed) -> s.OrderRead:
+    """What `render` would read back, from the rows the placement just wrote."""
+    return _read_model(placed.order, sorted(placed.lines, key=lambda x: x.sku), placed.history)
+
+
+def _read_model(order: Order, lines: Sequence[OrderLine], history: Sequence[OrderEvent]) -> s.OrderRead:
     return s.OrderRead(
         id=order.id,
         number=order.number,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +49,24 @@ async def record_many(
     rows = [
         {"entity": entity, "entity_id": eid, "user_id": user_id, "deleted": deleted}
         for eid in dict.fromkeys(entity_ids)
+    ]
+    if rows:
+        await session.execute(insert(SyncChange), rows)
+
+
+@dataclass(frozen=True)
+class Change:
+    entity: str
+    entity_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    deleted: bool = False
+
+
+async def record_mixed(session: AsyncSession, items: Iterable[Change]) -> None:
+    """Several changes of different entities in one INSERT (one round trip)."""
+    rows = [
+        {"entity": c.entity, "entity_id": c.entity_id, "user_id": c.user_id, "deleted": c.deleted}
+        for c in dict.fromkeys(items)
     ]
     if rows:
         await session.execute(insert(SyncChange), rows)

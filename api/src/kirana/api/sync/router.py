@@ -42,5 +42,5 @@ async def push(
         user_id=principal.user_id,
         mutations=data.mutations,
         policy=orders.policy_from(settings),
-        may_place=principal.can("orders:place"),
+        may_place=principal.can("orders:create"),
     )

@@ -219,7 +219,7 @@ async def _push_one(
         return s.MutationResult.model_validate({**stored.result, "replayed": True})
     try:
         if m.type == "order.place" and not may_place:
-            raise PermissionDenied("requires orders:place")
+            raise PermissionDenied("requires orders:create")
         async with session.begin_nested():
             data = await _apply(session, user_id=user_id, m=m, policy=policy)
         result = s.MutationResult(client_mutation_id=m.client_mutation_id, status="applied", data=data)

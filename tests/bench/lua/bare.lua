@@ -1,0 +1,1 @@
+-- The bare limit: plain GETs of the URL given to wrk (only the shared reporting code).

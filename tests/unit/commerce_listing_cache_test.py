@@ -1,0 +1,73 @@
+"""The listing cache: reuse within the TTL, one query for concurrent misses, and no page computed
+before an invalidation is ever stored."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kirana.api.catalog.listing_cache import ListingCache
+
+
+def _computer(calls: list[str], body: bytes, gate: asyncio.Event | None = None):  # type: ignore[no-untyped-def]
+    async def compute() -> tuple[bytes, str]:
+        calls.append(body.decode())
+        if gate is not None:
+            await gate.wait()
+        return body, f'"{body.decode()}"'
+
+    return compute
+
+
+async def test_pages_are_reused_until_the_ttl_and_then_recomputed() -> None:
+    cache = ListingCache(ttl_s=0.05)
+    calls: list[str] = []
+    first = await cache.get("sort=newest", _computer(calls, b"v1"))
+    again = await cache.get("sort=newest", _computer(calls, b"v2"))
+    assert (first.body, again.body, calls) == (b"v1", b"v1", ["v1"])
+    await asyncio.sleep(0.06)
+    later = await cache.get("sort=newest", _computer(calls, b"v2"))
+    assert later.body == b"v2" and later.etag == '"v2"'
+
+
+async def test_concurrent_misses_share_one_query() -> None:
+    cache = ListingCache(ttl_s=10)
+    calls: list[str] = []
+    gate = asyncio.Event()
+    tasks = [asyncio.create_task(cache.get("k", _computer(calls, b"page", gate))) for _ in range(20)]
+    await asyncio.sleep(0)
+    gate.set()
+    pages = await asyncio.gather(*tasks)
+    assert calls == ["page"] and {p.body for p in pages} == {b"page"}
+
+
+async def test_a_page_computed_across_an_invalidation_is_not_stored() -> None:
+    cache = ListingCache(ttl_s=10)
+    calls: list[str] = []
+    gate = asyncio.Event()
+    slow = asyncio.create_task(cache.get("k", _computer(calls, b"old", gate)))
+    await asyncio.sleep(0)
+    cache.invalidate()  # a catalog write began while "old" was being read
+    joined = await cache.get("k", _computer(calls, b"new"))  # does not join the older query
+    gate.set()
+    assert (await slow).body == b"old" and joined.body == b"new"
+    assert (await cache.get("k", _computer(calls, b"newer"))).body == b"new"
+    assert calls == ["old", "new"]
+
+
+async def test_errors_reach_every_waiter_and_are_not_cached() -> None:
+    cache = ListingCache(ttl_s=10)
+
+    async def boom() -> tuple[bytes, str]:
+        await asyncio.sleep(0)
+        raise LookupError("no category")
+
+    results = await asyncio.gather(*(cache.get("k", boom) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+    assert (await cache.get("k", _computer([], b"ok"))).body == b"ok"
+
+
+@pytest.mark.parametrize(("ttl", "enabled"), [(0, False), (0.5, True)])
+def test_a_zero_ttl_disables_the_cache(ttl: float, enabled: bool) -> None:
+    assert ListingCache(ttl_s=ttl).enabled is enabled
