@@ -137,8 +137,21 @@ def _kubeconfig() -> Path:
 
 
 def run() -> list[Result]:
-    """For `python -m tests.bench.run operator` (tests/bench/run.py)."""
-    f = measure(_kubeconfig())
+    """For `python -m tests.bench.run operator` (tests/bench/run.py): uses a running testbed, or
+    starts one for the run and stops it afterwards."""
+    kubeconfig = _kubeconfig()
+    started_here = False
+    if not k8s.is_ready(kubeconfig):
+        if "KIRANA_TEST_KUBECONFIG" in os.environ:
+            raise RuntimeError(f"KIRANA_TEST_KUBECONFIG={kubeconfig} does not reach an API server")
+        k8s.run_script("build.sh")
+        k8s.run_script("up.sh")
+        started_here = True
+    try:
+        f = measure(kubeconfig)
+    finally:
+        if started_here:
+            k8s.run_script("down.sh")
     lat, rss = f["first_action_seconds"], f["rss_mib_with_50_releases"]
     return [
         Result(

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "http": "tests.bench.bench_http",
     "commerce": "tests.bench.bench_commerce",
     "permissions": "tests.bench.bench_permissions",
+    "operator": "tests.bench.bench_operator",
 }
 RESULTS = REPO / "bench" / "results"
 console = Console()
