@@ -76,3 +76,29 @@ def test_unreachable_database_is_a_clear_error() -> None:
     assert result.returncode == 1
     assert "database error" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_owner_bootstraps_once_and_is_audited(database_url: str) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url, "KIRANA_OWNER_PASSWORD": "a-long-owner-passphrase"}
+    weak = kirana(
+        "accounts",
+        "create-owner",
+        "--email",
+        "boss@example.com",
+        env=env | {"KIRANA_OWNER_PASSWORD": "short"},
+    )
+    assert weak.returncode == 1 and "at least" in weak.stderr
+
+    made = kirana(
+        "accounts", "create-owner", "--email", "Boss@Example.com", "--name", "Boss", "--json", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    user_id = json.loads(made.stdout)["user_id"]
+
+    again = kirana("accounts", "create-owner", "--email", "other@example.com", env=env)
+    assert again.returncode == 1 and "already has an owner" in again.stderr
+
+    audit = kirana("audit", "verify", "--json", env=env)
+    assert audit.returncode == 0 and json.loads(audit.stdout)["ok"] is True
+    exported = [json.loads(line) for line in kirana("audit", "export", env=env).stdout.splitlines()]
+    assert any(e["action"] == "access.owner_bootstrapped" and e["target_id"] == user_id for e in exported)

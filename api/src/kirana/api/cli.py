@@ -313,6 +313,51 @@ def catalog_generate(
     )
 
 
+accounts_app = typer.Typer(help="Accounts that must exist before anyone can sign in.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+
+@accounts_app.command("create-owner")
+def accounts_create_owner(
+    email: Annotated[str, typer.Option(help="The owner's email (their sign-in).")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    phone: Annotated[str | None, typer.Option(help="Indian mobile number, for SMS 2FA.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the shop's first owner; refused once an owner exists.
+
+    The password comes from KIRANA_OWNER_PASSWORD or is asked for (hidden, twice). The owner must
+    enrol TOTP before using admin permissions.
+    """
+    import asyncio
+
+    from kirana.api.accounts import bootstrap
+    from kirana.api.db.engine import Database
+    from kirana.api.errors import KiranaError
+
+    settings = settings_or_exit()
+    if not settings.database_url:
+        fail("KIRANA_DATABASE_URL is not set", 2)
+    password = os.environ.get("KIRANA_OWNER_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True, err=True
+    )
+
+    async def create() -> str:
+        db = Database(settings.database_url, pool_size=1, max_overflow=0)
+        try:
+            return str(
+                await bootstrap.create_owner(db, email=email, password=password, name=name, phone=phone)
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        user_id = asyncio.run(create())
+    except KiranaError as exc:
+        fail(exc.detail)
+    emit({"user_id": user_id, "email": email}, as_json, f"owner {email} created ({user_id}); enrol TOTP next")
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (KIRANA_HOST).")] = None,
