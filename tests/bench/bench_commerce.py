@@ -283,6 +283,11 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
                 "FROM catalog_variants WHERE stock = 10000000"
             )
             conn.execute("CREATE UNIQUE INDEX ON pgbench_hot (n)")
+            # The account pgbench_order.sql orders for (orders reference users).
+            conn.execute(
+                "INSERT INTO users (id, email, password_hash) VALUES "
+                "('00000000-0000-4000-8000-000000000001', 'pgbench@example.com', '!') ON CONFLICT DO NOTHING"
+            )
             conn.execute("VACUUM ANALYZE")
             skus = [r[0] for r in conn.execute("SELECT sku FROM pgbench_hot ORDER BY n")]
         (tmp / "skus.txt").write_text("\n".join(skus) + "\n")
