@@ -30,6 +30,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -303,12 +304,36 @@ class JobRunner:
 
 
 class OperatorProcess:
-    """`kopf run -m kirana.operator.handlers` for one namespace, as the chart would run it."""
+    """The operator as a local process: by default `kopf run --standalone` for one namespace.
 
-    def __init__(self, kubeconfig: Path, namespace: str, log_dir: Path) -> None:
+    `argv` and `env` replace the command line and add environment, e.g. the chart's Deployment
+    container run as is (tests/e2e/test_operator_chart.py).
+    """
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_dir: Path,
+        *,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "operator",
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
+        self.argv = argv or [
+            str(BIN / "kopf"),
+            "run",
+            "--standalone",
+            "--namespace",
+            namespace,
+            "-m",
+            "kirana.operator.handlers",
+        ]
+        self.extra_env = env or {}
+        self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.metrics_port = 0
@@ -317,23 +342,22 @@ class OperatorProcess:
         self.starts += 1
         self.metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KIRANA_", "KUBECONFIG"))}
+        env |= self.extra_env
         env |= {"KUBECONFIG": str(self.kubeconfig), "KIRANA_OPERATOR_METRICS_PORT": str(self.metrics_port)}
-        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("wb")
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "kopf"),
-                "run",
-                "--standalone",
-                "--namespace",
-                self.namespace,
-                "-m",
-                "kirana.operator.handlers",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+    def metric(self, name: str) -> float:
+        """The sum of every sample of one metric on this process' /metrics (0 if absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as when a node dies."""
@@ -351,7 +375,9 @@ class OperatorProcess:
                 self.proc.wait(10)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
+        )
 
 
 # -- helpers for tests ---------------------------------------------------------------------------------
@@ -570,7 +596,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
 
 
 @pytest.fixture
-def shop(
+def shop_world(
     api: client.ApiClient,
     kubeconfig: Path,
     namespace: str,
@@ -579,7 +605,12 @@ def shop(
     images: Images,
     tmp_path: Path,
 ) -> Iterator[Shop]:
-    """A namespace with a database Secret, the job runner and a running operator."""
+    """A namespace with a database Secret, a backup PVC and the job runner; no operator started.
+
+    `shop.operator` is a standalone operator for the namespace; a test may replace it (before
+    starting it) with another process, e.g. the chart's Deployment run as its ServiceAccount.
+    The operator is stopped at the end after the ShopReleases are deleted.
+    """
     db = f"shop_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db}"')
@@ -589,18 +620,24 @@ def shop(
     operator = OperatorProcess(kubeconfig, namespace, tmp_path)
     with JobRunner(api, namespace, images=images, storage=tmp_path / "storage") as runner:
         world = Shop(api, namespace, url, tmp_path / "storage", images, operator, runner)
-        operator.start()
         try:
             yield world
         finally:
             _delete_releases(world)
-            operator.stop()
+            world.operator.stop()
             with contextlib.suppress(ApiException):
                 client.CoreV1Api(api).delete_persistent_volume(pv)
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{db}%",)).fetchall()
         for (name,) in rows:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def shop(shop_world: Shop) -> Shop:
+    """`shop_world` with a running standalone operator."""
+    shop_world.operator.start()
+    return shop_world
 
 
 def _delete_releases(world: Shop) -> None:

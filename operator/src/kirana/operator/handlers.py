@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +26,18 @@ from kirana.operator.spec import GROUP, KIND, PLURAL, VERSION
 MANAGED = {"app.kubernetes.io/managed-by": resources.MANAGED_BY}
 ERROR_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 RECONCILE_THREADS = 4
+PRIORITY_EPOCH_END = 4_102_444_800  # 2100-01-01 UTC: priorities stay positive until then
+
+
+def peering_priority(started_at: float, jitter: int) -> int:
+    """A replica's kopf priority: the earlier it started, the higher.
+
+    kopf pauses *every* replica that sees a live peer of equal priority, so the replicas of the
+    chart's Deployment (same command line) must not share the default 0. Seniority keeps the
+    active replica active while a new one joins (a rollout of the operator hands over once, when
+    the old replica leaves); the jitter (0..999) separates replicas started in the same ms.
+    """
+    return int((PRIORITY_EPOCH_END - started_at) * 1000) * 1000 + jitter
 
 
 @kopf.on.startup()
@@ -36,6 +49,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
+    if settings.peering.priority == 0:  # `kopf run --priority N` (or --dev) still wins
+        settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
+    settings.peering.lifetime = int(os.environ.get("KIRANA_OPERATOR_PEERING_LIFETIME", "60"))
     settings.persistence.finalizer = "kirana.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kirana.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kirana.dev")
