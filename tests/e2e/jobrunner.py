@@ -48,7 +48,10 @@ from kirana.api.devstack import EmbeddedPostgres, free_port
 from . import k8s
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "charts" / "kirana-operator" / "crds" / "shopreleases.kirana.dev.yaml"
+CRDS = [
+    REPO / "charts" / "kirana-operator" / "crds" / "shopreleases.kirana.dev.yaml",
+    REPO / "charts" / "kirana-operator" / "crds" / "shopbackups.kirana.dev.yaml",
+]
 SIMULATE = "testbed.kirana.dev/simulate"
 EXTERNAL = {SIMULATE: "external"}
 GROUP, VERSION, PLURAL = "kirana.dev", "v1alpha1", "shopreleases"
@@ -146,6 +149,7 @@ class Run:
     exit_code: int
     stdout: str
     stderr: str
+    started: float = 0.0  # time.monotonic() when the command began
 
 
 class JobRunner:
@@ -243,13 +247,16 @@ class JobRunner:
         env.update(self.images.for_image(container.image))
         argv = [local_path(a) for a in [*(container.command or []), *(container.args or [])]]
         timeout = 600
+        started = time.monotonic()
         try:
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=scratch)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as exc:
             code, out, err = 124, str(exc.stdout or ""), f"timed out after {timeout}s"
         job = next((o.name for o in pod.metadata.owner_references or [] if o.kind == "Job"), "")
-        return Run(pod=pod.metadata.name, job=job, argv=argv, exit_code=code, stdout=out, stderr=err)
+        return Run(
+            pod=pod.metadata.name, job=job, argv=argv, exit_code=code, stdout=out, stderr=err, started=started
+        )
 
     def _report(self, pod: Any, run: Run) -> None:
         ok = run.exit_code == 0
@@ -384,21 +391,20 @@ class OperatorProcess:
 
 
 def install_crd(api: client.ApiClient) -> None:
-    body = yaml.safe_load(CRD.read_text())
+    """Server-side apply the chart's ShopRelease and ShopBackup CRDs and wait until served."""
     ext = client.ApiextensionsV1Api(api)
-    ext.patch_custom_resource_definition(
-        body["metadata"]["name"],
-        body,
-        field_manager="kirana-e2e",
-        force=True,
-        _content_type="application/apply-patch+yaml",
-    )
+    for path in CRDS:
+        body = yaml.safe_load(path.read_text())
+        name = body["metadata"]["name"]
+        ext.patch_custom_resource_definition(
+            name, body, field_manager="kirana-e2e", force=True, _content_type="application/apply-patch+yaml"
+        )
 
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(body["metadata"]["name"])
-        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+        def established(name: str = name) -> bool:
+            crd = ext.read_custom_resource_definition(name)
+            return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
 
-    k8s.wait_for("the ShopRelease CRD to be established", established, timeout=30)
+        k8s.wait_for(f"the CRD {name} to be established", established, timeout=30)
 
 
 def shoprelease(name: str, version: str, **spec: Any) -> dict[str, Any]:
@@ -641,29 +647,32 @@ def shop(shop_world: Shop) -> Shop:
 
 
 def _delete_releases(world: Shop) -> None:
-    """Delete ShopReleases while the operator still runs, so its finalizer is released."""
-    with contextlib.suppress(ApiException):
-        world.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)
+    """Delete ShopReleases and ShopBackups while the operator still runs, so it releases finalizers."""
+    for plural in (PLURAL, "shopbackups"):
+        with contextlib.suppress(ApiException):
+            world.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, world.namespace, plural)
 
     def gone() -> bool:
         items = world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)["items"]
-        return not items
+        backups = world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, "shopbackups")
+        return not items and not backups["items"]
 
     try:
         k8s.wait_for("ShopReleases to be deleted", gone, timeout=30)
     except AssertionError:
-        for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)[
-            "items"
-        ]:
-            with contextlib.suppress(ApiException):
-                world.custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    world.namespace,
-                    PLURAL,
-                    item["metadata"]["name"],
-                    {"metadata": {"finalizers": None}},
-                )
+        for plural in (PLURAL, "shopbackups"):
+            for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, plural)[
+                "items"
+            ]:
+                with contextlib.suppress(ApiException):
+                    world.custom.patch_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        world.namespace,
+                        plural,
+                        item["metadata"]["name"],
+                        {"metadata": {"finalizers": None}},
+                    )
 
 
 class DeploymentWatch:
