@@ -163,6 +163,8 @@ class JobRunner:
         self.runs: list[Run] = []
         self._seen: set[str] = set()
         self._stop = threading.Event()
+        self._go = threading.Event()  # cleared by hold(): pods wait, Running, until release()
+        self._go.set()
         self._thread = threading.Thread(target=self._loop, name=f"jobrunner-{namespace}", daemon=True)
 
     def __enter__(self) -> JobRunner:
@@ -172,6 +174,13 @@ class JobRunner:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+    def hold(self) -> None:
+        """Keep the next Job pods Running (their command not yet run) until `release()`."""
+        self._go.clear()
+
+    def release(self) -> None:
+        self._go.set()
 
     def _loop(self) -> None:
         selector = f"{SIMULATE}=external"
@@ -205,6 +214,9 @@ class JobRunner:
         if not pod.status or pod.status.phase != "Running":
             return
         self._seen.add(uid)
+        while not self._go.wait(0.2):
+            if self._stop.is_set():
+                return
         run = self.run_pod(pod)
         self.runs.append(run)
         self._report(pod, run)

@@ -679,20 +679,20 @@ def decide(
     elif degraded:
         running = st.current_version or "nothing"
         ready = ("ReleaseFailed", f"release of {spec.version} failed; {running} is running")
-    elif in_flight:
-        ready = ("Releasing", f"release of {spec.version} in progress")
     elif run.paused_at_boundary or hands_off:
         ready = ("Paused", "the release is paused")
+    elif in_flight:
+        ready = ("Releasing", f"release of {spec.version} in progress")
     else:
         ready = ("PodsNotReady", "not every api and workers pod is ready")
     if restoring:
         assert restore is not None
         progressing = ("Restore", f"{restore.step.value} of restore {restore.request_id}")
+    elif run.paused_at_boundary or hands_off:
+        progressing = ("Paused", "spec.paused is true; nothing new starts")
     elif in_flight:
         assert rel is not None
         progressing = (rel.step.value, f"{rel.step.value} of {rel.version}")
-    elif run.paused_at_boundary or hands_off:
-        progressing = ("Paused", "spec.paused is true; nothing new starts")
     else:
         progressing = ("Idle", "no release in progress")
     backup_failed = failure is not None and failure.step == Step.BACKUP and (degraded or in_flight)
@@ -719,7 +719,15 @@ def decide(
         degraded_c = (False, "Healthy", "no failed release")
     conditions = (
         _condition(old, "Ready", ready[0] == "ReleaseLive", ready[0], ready[1], gen, now_s),
-        _condition(old, "Progressing", in_flight or restoring, progressing[0], progressing[1], gen, now_s),
+        _condition(
+            old,
+            "Progressing",
+            (in_flight and not run.paused_at_boundary) or restoring,
+            progressing[0],
+            progressing[1],
+            gen,
+            now_s,
+        ),
         _condition(old, "BackedUp", backed[0], backed[1], backed[2], gen, now_s),
         _condition(old, "Migrated", migrated[0], migrated[1], migrated[2], gen, now_s),
         _condition(old, "Degraded", degraded_c[0], degraded_c[1], degraded_c[2], gen, now_s),
