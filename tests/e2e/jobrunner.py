@@ -30,6 +30,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,10 @@ from kirana.api.devstack import EmbeddedPostgres, free_port
 from . import k8s
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "charts" / "kirana-operator" / "crds" / "shopreleases.kirana.dev.yaml"
+CRDS = [
+    REPO / "charts" / "kirana-operator" / "crds" / "shopreleases.kirana.dev.yaml",
+    REPO / "charts" / "kirana-operator" / "crds" / "shopbackups.kirana.dev.yaml",
+]
 SIMULATE = "testbed.kirana.dev/simulate"
 EXTERNAL = {SIMULATE: "external"}
 GROUP, VERSION, PLURAL = "kirana.dev", "v1alpha1", "shopreleases"
@@ -145,6 +149,7 @@ class Run:
     exit_code: int
     stdout: str
     stderr: str
+    started: float = 0.0  # time.monotonic() when the command began
 
 
 class JobRunner:
@@ -158,6 +163,8 @@ class JobRunner:
         self.runs: list[Run] = []
         self._seen: set[str] = set()
         self._stop = threading.Event()
+        self._go = threading.Event()  # cleared by hold(): pods wait, Running, until release()
+        self._go.set()
         self._thread = threading.Thread(target=self._loop, name=f"jobrunner-{namespace}", daemon=True)
 
     def __enter__(self) -> JobRunner:
@@ -167,6 +174,13 @@ class JobRunner:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+    def hold(self) -> None:
+        """Keep the next Job pods Running (their command not yet run) until `release()`."""
+        self._go.clear()
+
+    def release(self) -> None:
+        self._go.set()
 
     def _loop(self) -> None:
         selector = f"{SIMULATE}=external"
@@ -200,6 +214,9 @@ class JobRunner:
         if not pod.status or pod.status.phase != "Running":
             return
         self._seen.add(uid)
+        while not self._go.wait(0.2):
+            if self._stop.is_set():
+                return
         run = self.run_pod(pod)
         self.runs.append(run)
         self._report(pod, run)
@@ -242,13 +259,16 @@ class JobRunner:
         env.update(self.images.for_image(container.image))
         argv = [local_path(a) for a in [*(container.command or []), *(container.args or [])]]
         timeout = 600
+        started = time.monotonic()
         try:
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=scratch)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as exc:
             code, out, err = 124, str(exc.stdout or ""), f"timed out after {timeout}s"
         job = next((o.name for o in pod.metadata.owner_references or [] if o.kind == "Job"), "")
-        return Run(pod=pod.metadata.name, job=job, argv=argv, exit_code=code, stdout=out, stderr=err)
+        return Run(
+            pod=pod.metadata.name, job=job, argv=argv, exit_code=code, stdout=out, stderr=err, started=started
+        )
 
     def _report(self, pod: Any, run: Run) -> None:
         ok = run.exit_code == 0
@@ -303,12 +323,36 @@ class JobRunner:
 
 
 class OperatorProcess:
-    """`kopf run -m kirana.operator.handlers` for one namespace, as the chart would run it."""
+    """The operator as a local process: by default `kopf run --standalone` for one namespace.
 
-    def __init__(self, kubeconfig: Path, namespace: str, log_dir: Path) -> None:
+    `argv` and `env` replace the command line and add environment, e.g. the chart's Deployment
+    container run as is (tests/e2e/test_operator_chart.py).
+    """
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_dir: Path,
+        *,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "operator",
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
+        self.argv = argv or [
+            str(BIN / "kopf"),
+            "run",
+            "--standalone",
+            "--namespace",
+            namespace,
+            "-m",
+            "kirana.operator.handlers",
+        ]
+        self.extra_env = env or {}
+        self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.metrics_port = 0
@@ -317,23 +361,22 @@ class OperatorProcess:
         self.starts += 1
         self.metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KIRANA_", "KUBECONFIG"))}
+        env |= self.extra_env
         env |= {"KUBECONFIG": str(self.kubeconfig), "KIRANA_OPERATOR_METRICS_PORT": str(self.metrics_port)}
-        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("wb")
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "kopf"),
-                "run",
-                "--standalone",
-                "--namespace",
-                self.namespace,
-                "-m",
-                "kirana.operator.handlers",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+    def metric(self, name: str) -> float:
+        """The sum of every sample of one metric on this process' /metrics (0 if absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as when a node dies."""
@@ -351,28 +394,29 @@ class OperatorProcess:
                 self.proc.wait(10)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
+        )
 
 
 # -- helpers for tests ---------------------------------------------------------------------------------
 
 
 def install_crd(api: client.ApiClient) -> None:
-    body = yaml.safe_load(CRD.read_text())
+    """Server-side apply the chart's ShopRelease and ShopBackup CRDs and wait until served."""
     ext = client.ApiextensionsV1Api(api)
-    ext.patch_custom_resource_definition(
-        body["metadata"]["name"],
-        body,
-        field_manager="kirana-e2e",
-        force=True,
-        _content_type="application/apply-patch+yaml",
-    )
+    for path in CRDS:
+        body = yaml.safe_load(path.read_text())
+        name = body["metadata"]["name"]
+        ext.patch_custom_resource_definition(
+            name, body, field_manager="kirana-e2e", force=True, _content_type="application/apply-patch+yaml"
+        )
 
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(body["metadata"]["name"])
-        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+        def established(name: str = name) -> bool:
+            crd = ext.read_custom_resource_definition(name)
+            return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
 
-    k8s.wait_for("the ShopRelease CRD to be established", established, timeout=30)
+        k8s.wait_for(f"the CRD {name} to be established", established, timeout=30)
 
 
 def shoprelease(name: str, version: str, **spec: Any) -> dict[str, Any]:
@@ -570,7 +614,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
 
 
 @pytest.fixture
-def shop(
+def shop_world(
     api: client.ApiClient,
     kubeconfig: Path,
     namespace: str,
@@ -579,7 +623,12 @@ def shop(
     images: Images,
     tmp_path: Path,
 ) -> Iterator[Shop]:
-    """A namespace with a database Secret, the job runner and a running operator."""
+    """A namespace with a database Secret, a backup PVC and the job runner; no operator started.
+
+    `shop.operator` is a standalone operator for the namespace; a test may replace it (before
+    starting it) with another process, e.g. the chart's Deployment run as its ServiceAccount.
+    The operator is stopped at the end after the ShopReleases are deleted.
+    """
     db = f"shop_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db}"')
@@ -589,12 +638,11 @@ def shop(
     operator = OperatorProcess(kubeconfig, namespace, tmp_path)
     with JobRunner(api, namespace, images=images, storage=tmp_path / "storage") as runner:
         world = Shop(api, namespace, url, tmp_path / "storage", images, operator, runner)
-        operator.start()
         try:
             yield world
         finally:
             _delete_releases(world)
-            operator.stop()
+            world.operator.stop()
             with contextlib.suppress(ApiException):
                 client.CoreV1Api(api).delete_persistent_volume(pv)
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
@@ -603,30 +651,40 @@ def shop(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def shop(shop_world: Shop) -> Shop:
+    """`shop_world` with a running standalone operator."""
+    shop_world.operator.start()
+    return shop_world
+
+
 def _delete_releases(world: Shop) -> None:
-    """Delete ShopReleases while the operator still runs, so its finalizer is released."""
-    with contextlib.suppress(ApiException):
-        world.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)
+    """Delete ShopReleases and ShopBackups while the operator still runs, so it releases finalizers."""
+    for plural in (PLURAL, "shopbackups"):
+        with contextlib.suppress(ApiException):
+            world.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, world.namespace, plural)
 
     def gone() -> bool:
         items = world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)["items"]
-        return not items
+        backups = world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, "shopbackups")
+        return not items and not backups["items"]
 
     try:
         k8s.wait_for("ShopReleases to be deleted", gone, timeout=30)
     except AssertionError:
-        for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, PLURAL)[
-            "items"
-        ]:
-            with contextlib.suppress(ApiException):
-                world.custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    world.namespace,
-                    PLURAL,
-                    item["metadata"]["name"],
-                    {"metadata": {"finalizers": None}},
-                )
+        for plural in (PLURAL, "shopbackups"):
+            for item in world.custom.list_namespaced_custom_object(GROUP, VERSION, world.namespace, plural)[
+                "items"
+            ]:
+                with contextlib.suppress(ApiException):
+                    world.custom.patch_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        world.namespace,
+                        plural,
+                        item["metadata"]["name"],
+                        {"metadata": {"finalizers": None}},
+                    )
 
 
 class DeploymentWatch:

@@ -12,17 +12,21 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from kubernetes import client
 
 from kirana.api.devstack import free_port
 
 from .jobrunner import (  # noqa: F401 - fixtures
+    DeploymentWatch,
     Shop,
     crd_installed,
     images,
     pg_server,
     shop,
+    shop_world,
     shoprelease,
 )
 
@@ -142,3 +146,37 @@ def test_operator_killed_mid_release_completes_after_restart(shop: Shop) -> None
     assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
     assert shop.deployment_images(NAME) == {"api": "kirana-api:2.0.0", "workers": "kirana-api:2.0.0"}
     assert status["history"][0]["version"] == "2.0.0" and status["history"][0]["outcome"] == "Succeeded"
+
+
+def test_rollout_stuck_past_its_deadline_rolls_back_and_restores(shop: Shop) -> None:
+    # Every pod states its CPU request, so a quota can hold the api at exactly 2 pods.
+    cpu = {"resources": {"requests": {"cpu": "100m"}}}
+    free = {"resources": {"requests": {"cpu": "0"}}}
+    common: dict[str, Any] = {"api": cpu, "workers": free, "jobs": free}
+    shop.apply(shoprelease(NAME, "1.0.0", **common))
+    shop.wait_phase(NAME, "Ready")
+    v1_revision = shop.schema_revision()
+    # No room for the surge pod a zero-downtime rollout needs: v2 can never make progress.
+    client.CoreV1Api(shop.api).create_namespaced_resource_quota(
+        shop.namespace,
+        {"metadata": {"name": "no-surge"}, "spec": {"hard": {"requests.cpu": "200m"}}},
+    )
+
+    with DeploymentWatch(shop.api, shop.namespace, f"{NAME}-api") as api_watch:
+        shop.apply(shoprelease(NAME, "2.0.0", rollout={"progressDeadlineSeconds": 30}, **common))
+        shop.wait_phase(NAME, "Degraded", timeout=240)
+
+    degraded = shop.condition(NAME, "Degraded")
+    assert degraded["reason"] == "RolloutStuck" and "made no progress" in degraded["message"]
+    # The migration had run, so the failure policy (Restore) put v1's schema back.
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", "db restore"]
+    assert shop.schema_revision() == v1_revision
+    assert not shop.table_exists("e2e_release_marker")
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert shop.pod_images() == {"kirana-api:1.0.0"}
+    low = [s for s in api_watch.samples if s[3] < 2]
+    assert api_watch.samples and not low, f"the api lost capacity while stuck: {low}"
+    reasons = shop.event_reasons(NAME)
+    assert (
+        reasons.index("RolloutStuck") < reasons.index("RollbackCompleted") < reasons.index("DatabaseRepaired")
+    )

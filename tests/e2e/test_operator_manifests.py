@@ -22,6 +22,7 @@ from .jobrunner import (  # noqa: F401 - fixtures
     images,
     pg_server,
     shop,
+    shop_world,
     shoprelease,
 )
 

@@ -18,6 +18,7 @@ from .jobrunner import (  # noqa: F401 - fixtures
     images,
     pg_server,
     shop,
+    shop_world,
     shoprelease,
 )
 
@@ -101,3 +102,28 @@ def test_failing_migration_rolls_back_and_leaves_v1_running(shop: Shop) -> None:
     assert shop.pod_images() == {"kirana-api:1.0.0"}
     assert status["history"][0]["outcome"] == "Failed"
     assert "ReleaseFailed" in shop.event_reasons(NAME)
+
+
+def test_pause_stops_at_the_next_step_boundary(shop: Shop) -> None:
+    install_v1(shop)
+    v1_revision = shop.schema_revision()
+    shop.runner.hold()  # the backup Job's pod stays Running until released
+    shop.apply(shoprelease(NAME, "2.0.0"))
+    shop.wait_phase(NAME, "BackingUp")
+    shop.apply(shoprelease(NAME, "2.0.0", paused=True))
+    shop.runner.release()
+
+    # The running step (the backup) finishes; the next one (the migration) does not begin.
+    obj = shop.wait_phase(NAME, "Paused", timeout=60)
+    release = obj["status"]["release"]
+    assert release["step"] == "Migrate" and "stepStartedAt" not in release
+    assert obj["status"]["lastBackup"]["schemaRevision"] == v1_revision
+    assert shop.runner.commands() == ["db migrate", "db backup"]
+    assert shop.schema_revision() == v1_revision
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert shop.condition(NAME, "Ready")["reason"] == "Paused"
+
+    shop.apply(shoprelease(NAME, "2.0.0", paused=False))
+    status = shop.wait_phase(NAME, "Ready", timeout=120)["status"]
+    assert status["currentVersion"] == "2.0.0"
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]

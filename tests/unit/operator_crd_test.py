@@ -12,7 +12,13 @@ from pydantic import BaseModel
 
 from kirana.operator.plan import resources as res
 from kirana.operator.plan.model import Owner
-from kirana.operator.spec import ShopReleaseSpec, ShopReleaseStatus, parse_spec
+from kirana.operator.spec import (
+    ShopBackupSpec,
+    ShopBackupStatus,
+    ShopReleaseSpec,
+    ShopReleaseStatus,
+    parse_spec,
+)
 
 CRD = (
     Path(__file__).resolve().parents[2]
@@ -56,6 +62,13 @@ def test_spec_schema_matches_the_model() -> None:
 
 def test_status_schema_matches_the_model() -> None:
     assert mismatches(ShopReleaseStatus, SCHEMA["properties"]["status"], "status") == []
+
+
+def test_shopbackup_schema_matches_the_model() -> None:
+    crd = yaml.safe_load((CRD.parent / "shopbackups.kirana.dev.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    assert mismatches(ShopBackupSpec, schema["spec"], "spec") == []
+    assert mismatches(ShopBackupStatus, schema["status"], "status") == []
 
 
 def test_printer_columns() -> None:

@@ -370,3 +370,10 @@ def test_an_unreachable_prometheus_fails_the_gate() -> None:
     gate = PrometheusGate(url="http://p", query="q", threshold=1)
     ok, why = gate_passes(gate, HealthSample(value=None, error="connection refused"))
     assert not ok and "connection refused" in why
+
+
+def test_conditions_of_a_release_paused_at_a_boundary_say_paused() -> None:
+    d = decide(OWNER, spec(paused=True), releasing(Step.MIGRATE, started=None), V1_LIVE, NOW)
+    conditions = {c.type: c for c in d.status.conditions}
+    assert (conditions["Ready"].status, conditions["Ready"].reason) == ("False", "Paused")
+    assert (conditions["Progressing"].status, conditions["Progressing"].reason) == ("False", "Paused")

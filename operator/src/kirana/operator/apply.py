@@ -24,6 +24,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from kirana.operator.plan import backup as backup_planner
 from kirana.operator.plan import release as planner
 from kirana.operator.plan import resources as res
 from kirana.operator.plan.model import (
@@ -36,11 +37,15 @@ from kirana.operator.plan.model import (
     Owner,
 )
 from kirana.operator.spec import (
+    BACKUP_KIND,
+    BACKUP_PLURAL,
     GROUP,
     KIND,
     PLURAL,
     VERSION,
     PrometheusGate,
+    RestoreStep,
+    ShopBackupStatus,
     ShopReleaseSpec,
     Step,
     dump,
@@ -139,6 +144,7 @@ PATHS = {
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "Event": "/api/v1/namespaces/{ns}/events",
     KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
+    BACKUP_KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{BACKUP_PLURAL}",
 }
 
 
@@ -236,9 +242,8 @@ def _job_pod_output(c: Kube, namespace: str, job: str, phase: str) -> tuple[dict
     return result, last
 
 
-def observe_jobs(
-    c: Kube, owner: Owner, status_key: str | None, result_steps: tuple[str, ...]
-) -> dict[str, JobState]:
+def observe_jobs(c: Kube, owner: Owner, results_of: set[str]) -> dict[str, JobState]:
+    """The release's Jobs; the command output is read only for finished Jobs in `results_of`."""
     listing = c.request(
         "GET", path_of("Job", owner.namespace), query={"labelSelector": f"{res.RELEASE_LABEL}={owner.name}"}
     )
@@ -257,12 +262,11 @@ def observe_jobs(
         else:
             out[name] = JobState(name=name, phase=JobPhase.RUNNING)
             continue
-        step = (j["metadata"].get("labels") or {}).get(res.STEP_LABEL, "")
         result: dict[str, Any] | None = None
         message = ""
         if phase == JobPhase.FAILED:
             message = conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
-        if status_key and name.endswith(f"-{status_key}") and step in result_steps:
+        if name in results_of:
             result, last = _job_pod_output(c, owner.namespace, name, phase.value)
             if phase == JobPhase.FAILED and last:
                 message = last
@@ -295,17 +299,33 @@ def sample_health(gate: PrometheusGate) -> HealthSample:
 def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, Any] | None) -> Observed:
     status = parse_status(status_raw)
     rel = status.release
-    in_flight = rel is not None and rel.outcome is None
-    key = rel.key if rel is not None and in_flight else None
-    steps = RESULT_STEPS.get(rel.step, ()) if rel is not None and in_flight else ()
-    jobs = observe_jobs(c, owner, key, steps)
+    results_of: set[str] = set()
+    if rel is not None and rel.outcome is None:
+        results_of |= {res.job_name(owner, step, rel.key) for step in RESULT_STEPS.get(rel.step, ())}
+    restore = status.last_restore
+    restoring = restore is not None and restore.outcome is None
+    if restore is not None and restoring and restore.step == RestoreStep.RESTORE:
+        results_of.add(planner.restore_job_name(owner, restore.request_id))
+    jobs = observe_jobs(c, owner, results_of)
+    source = None
+    wanted = spec.restore is not None and (restore is None or restore.request_id != spec.restore.request_id)
+    if spec.restore is not None and wanted and not restoring:
+        raw = c.get(path_of(BACKUP_KIND, owner.namespace, spec.restore.backup_name))
+        if raw is not None:
+            source = ShopBackupStatus.model_validate(raw.get("status") or {})
     api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
     workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
     health = None
     gate = spec.rollout.health_gate.prometheus
     if gate and planner.wants_health_sample(spec, status):
         health = sample_health(gate)
-    return Observed(jobs=jobs, api=_deployment_state(api), workers=_deployment_state(workers), health=health)
+    return Observed(
+        jobs=jobs,
+        api=_deployment_state(api),
+        workers=_deployment_state(workers),
+        health=health,
+        restore_source=source,
+    )
 
 
 # -- act --------------------------------------------------------------------------------------------
@@ -336,8 +356,8 @@ def post_event(c: Kube, obj: dict[str, Any], type_: str, reason: str, message: s
         # Named like client-go's recorder (name.<unix nanos in hex>): sorting by name keeps their order.
         "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
         "involvedObject": {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
+            "apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": obj.get("kind", KIND),
             "name": meta["name"],
             "namespace": meta["namespace"],
             "uid": meta["uid"],
@@ -418,9 +438,79 @@ def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -
             return Result(requeue_after=1.0, phase=decision.status.phase.value)
         raise
     # Something moved: look again soon, since the next step may already be possible.
-    requeue = 0.2 if changed and decision.status.release and decision.status.release.outcome is None else None
+    st = decision.status
+    busy = (st.release is not None and st.release.outcome is None) or (
+        st.last_restore is not None and st.last_restore.outcome is None
+    )
+    requeue = 0.2 if changed and busy else None
     return Result(
         requeue_after=requeue if requeue is not None else decision.requeue_after,
         phase=decision.status.phase.value,
         changed=changed,
     )
+
+
+# -- ShopBackup ---------------------------------------------------------------------------------------
+
+
+def _job_state(c: Kube, namespace: str, name: str) -> JobState | None:
+    j = c.get(path_of("Job", namespace, name))
+    if j is None:
+        return None
+    conds = {
+        cd["type"]: cd for cd in (j.get("status") or {}).get("conditions") or [] if cd.get("status") == "True"
+    }
+    if "Complete" in conds:
+        result, _ = _job_pod_output(c, namespace, name, "Succeeded")
+        return JobState(name=name, phase=JobPhase.SUCCEEDED, result=result)
+    if "Failed" in conds:
+        _, last = _job_pod_output(c, namespace, name, "Failed")
+        message = last or conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
+        return JobState(name=name, phase=JobPhase.FAILED, message=message)
+    return JobState(name=name, phase=JobPhase.RUNNING)
+
+
+def reconcile_backup(c: Kube, namespace: str, name: str, now: datetime | None = None) -> Result:
+    """Observe, plan, act for one ShopBackup."""
+    obj = c.get(path_of(BACKUP_KIND, namespace, name))
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return Result(requeue_after=None)
+    meta = obj["metadata"]
+    owner = Owner(name=name, namespace=namespace, uid=meta["uid"], kind=BACKUP_KIND)
+    status = ShopBackupStatus.model_validate(obj.get("status") or {})
+    release_name = ((obj.get("spec") or {}).get("releaseRef") or {}).get("name", "")
+    view = None
+    raw = read(c, namespace, release_name) if release_name else None
+    if raw is not None:
+        try:
+            view = backup_planner.ReleaseView(
+                owner=Owner(name=release_name, namespace=namespace, uid=raw["metadata"]["uid"]),
+                spec=parse_spec(raw.get("spec") or {}),
+                status=parse_status(raw.get("status")),
+            )
+        except ValidationError as exc:
+            raise InvalidSpec(str(exc)) from exc
+    job_name = status.job or res.on_demand_job_name(name)
+    job = _job_state(c, namespace, job_name) if status.job else None
+    decision = backup_planner.decide_backup(owner, status, view, job, now or datetime.now(UTC))
+    for j in decision.create_jobs:
+        if _create_job(c, j):
+            log.info("created Job %s/%s", namespace, j["metadata"]["name"])
+    new_status = dump(decision.status)
+    changed = new_status != dump(status)
+    if changed:
+        body = {**{k: obj[k] for k in ("apiVersion", "kind", "spec") if k in obj}}
+        body["metadata"] = {"name": name, "namespace": namespace, "resourceVersion": meta["resourceVersion"]}
+        body["status"] = new_status
+        try:
+            c.request("PUT", path_of(BACKUP_KIND, namespace, name) + "/status", body=body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return Result(requeue_after=1.0, phase=decision.status.phase.value)
+            raise
+    for ev in decision.events:
+        post_event(c, obj, ev.type, ev.reason, ev.message)
+    requeue = decision.requeue_after
+    if changed and requeue is not None:
+        requeue = 0.2
+    return Result(requeue_after=requeue, phase=decision.status.phase.value, changed=changed)

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,11 +22,23 @@ import kopf
 
 from kirana.operator import apply, metrics
 from kirana.operator.plan import resources
-from kirana.operator.spec import GROUP, KIND, PLURAL, VERSION
+from kirana.operator.spec import BACKUP_PLURAL, GROUP, PLURAL, VERSION
 
 MANAGED = {"app.kubernetes.io/managed-by": resources.MANAGED_BY}
 ERROR_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 RECONCILE_THREADS = 4
+PRIORITY_EPOCH_END = 4_102_444_800  # 2100-01-01 UTC: priorities stay positive until then
+
+
+def peering_priority(started_at: float, jitter: int) -> int:
+    """A replica's kopf priority: the earlier it started, the higher.
+
+    kopf pauses *every* replica that sees a live peer of equal priority, so the replicas of the
+    chart's Deployment (same command line) must not share the default 0. Seniority keeps the
+    active replica active while a new one joins (a rollout of the operator hands over once, when
+    the old replica leaves); the jitter (0..999) separates replicas started in the same ms.
+    """
+    return int((PRIORITY_EPOCH_END - started_at) * 1000) * 1000 + jitter
 
 
 @kopf.on.startup()
@@ -36,6 +50,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
+    if settings.peering.priority == 0:  # `kopf run --priority N` (or --dev) still wins
+        settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
+    settings.peering.lifetime = int(os.environ.get("KIRANA_OPERATOR_PEERING_LIFETIME", "60"))
     settings.persistence.finalizer = "kirana.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kirana.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kirana.dev")
@@ -53,6 +70,7 @@ def _wake(memo: kopf.Memo, uid: str | None) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, BACKUP_PLURAL)
 async def release_changed(uid: str, memo: kopf.Memo, **_: Any) -> None:
     _wake(memo, uid)
 
@@ -61,14 +79,36 @@ async def release_changed(uid: str, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     for ref in body.metadata.get("ownerReferences") or []:
-        if ref.get("kind") == KIND:
-            _wake(memo, ref.get("uid"))
+        _wake(memo, ref.get("uid"))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def release_loop(
     name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any
 ) -> None:
+    await _loop(apply.reconcile, name, namespace, uid, stopped, memo, logger, phases=True)
+
+
+@kopf.daemon(GROUP, VERSION, BACKUP_PLURAL, cancellation_timeout=10)
+async def backup_loop(
+    name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any
+) -> None:
+    await _loop(apply.reconcile_backup, name, namespace, uid, stopped, memo, logger, phases=False)
+
+
+async def _loop(
+    reconcile: Callable[[apply.Kube, str, str], apply.Result],
+    name: str,
+    namespace: str | None,
+    uid: str,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: Any,
+    *,
+    phases: bool,
+) -> None:
+    """Reconcile one object until it is gone: after each pass, sleep until its requeue time or a
+    wake-up (an event on it or on an object it owns). Errors are counted and retried with backoff."""
     wake: asyncio.Event = memo.wakeups.setdefault(uid, asyncio.Event())
     errors = 0
     try:
@@ -78,7 +118,7 @@ async def release_loop(
             try:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(
-                    memo.executor, apply.reconcile, memo.clients, namespace or "", name
+                    memo.executor, reconcile, memo.clients, namespace or "", name
                 )
             except apply.InvalidSpec as exc:
                 metrics.RECONCILE_FAILURES.labels("InvalidSpec").inc()
@@ -92,11 +132,14 @@ async def release_loop(
             else:
                 errors = 0
                 delay = result.requeue_after
-                if result.phase:
+                if phases and result.phase:
                     metrics.PHASES.set(uid, result.phase)
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
             if delay is None:
-                return
+                # Finished (a completed ShopBackup) or gone: park until something changes.
+                if phases:
+                    return
+                delay = 3600.0
             deadline = time.monotonic() + delay
             while not stopped and not wake.is_set() and time.monotonic() < deadline:
                 timeout = min(1.0, max(0.0, deadline - time.monotonic()))
@@ -104,4 +147,5 @@ async def release_loop(
                     await asyncio.wait_for(wake.wait(), timeout=timeout)
     finally:
         memo.wakeups.pop(uid, None)
-        metrics.PHASES.forget(uid)
+        if phases:
+            metrics.PHASES.forget(uid)

@@ -21,6 +21,8 @@ GROUP = "kirana.dev"
 VERSION = "v1alpha1"
 PLURAL = "shopreleases"
 KIND = "ShopRelease"
+BACKUP_KIND = "ShopBackup"
+BACKUP_PLURAL = "shopbackups"
 BACKUP_MOUNT = "/backups"
 
 
@@ -137,6 +139,13 @@ class FailurePolicy(Model):
     database: DatabasePolicy = DatabasePolicy.RESTORE
 
 
+class RestoreRequest(Model):
+    """Restore the database from a Completed ShopBackup; a new requestId asks again."""
+
+    backup_name: str
+    request_id: str
+
+
 class ShopReleaseSpec(Model):
     version: str
     image: Image = Image()
@@ -150,6 +159,7 @@ class ShopReleaseSpec(Model):
     rollout: RolloutSpec = RolloutSpec()
     failure_policy: FailurePolicy = FailurePolicy()
     history_limit: int = 10
+    restore: RestoreRequest | None = None
 
     @property
     def image_ref(self) -> str:
@@ -185,6 +195,7 @@ class Phase(StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     PAUSED = "Paused"
+    RESTORING = "Restoring"
 
 
 class Condition(Model):
@@ -239,6 +250,27 @@ class HistoryEntry(Model):
     reason: str = ""
 
 
+class RestoreStep(StrEnum):
+    SCALE_DOWN = "ScaleDown"
+    RESTORE = "Restore"
+    SCALE_UP = "ScaleUp"
+
+
+class RestoreRecord(Model):
+    """The restore in flight (or the last one, once `outcome` is set)."""
+
+    request_id: str
+    backup_name: str
+    path: str | None = None
+    step: RestoreStep
+    started_at: str
+    finished_at: str | None = None
+    schema_revision: str | None = None
+    previous_database: str | None = None
+    outcome: Outcome | None = None
+    message: str = ""
+
+
 class ShopReleaseStatus(Model):
     model_config = ConfigDict(extra="ignore")  # kopf keeps its own keys in status
 
@@ -250,8 +282,42 @@ class ShopReleaseStatus(Model):
     schema_revision: str | None = None
     release: Release | None = None
     last_backup: BackupRecord | None = None
+    last_restore: RestoreRecord | None = None
     history: tuple[HistoryEntry, ...] = ()
     conditions: tuple[Condition, ...] = ()
+
+
+# -- ShopBackup: one on-demand backup of a ShopRelease's database -------------------------------------
+
+
+class ReleaseRef(Model):
+    name: str
+
+
+class ShopBackupSpec(Model):
+    release_ref: ReleaseRef
+
+
+class BackupPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class ShopBackupStatus(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    phase: BackupPhase = BackupPhase.PENDING
+    job: str | None = None
+    path: str | None = None
+    image: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    schema_revision: str | None = None
+    message: str = ""
 
 
 def release_key(version: str, image: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kirana.operator.spec import ShopReleaseStatus
+from kirana.operator.spec import KIND, ShopBackupStatus, ShopReleaseStatus
 
 
 class JobPhase(StrEnum):
@@ -65,16 +65,20 @@ class Observed:
     api: DeploymentState | None = None
     workers: DeploymentState | None = None
     health: HealthSample | None = None
+    # The ShopBackup named by spec.restore while a restore is requested or in flight
+    # (None: not asked for, or no such ShopBackup).
+    restore_source: ShopBackupStatus | None = None
 
 
 @dataclass(frozen=True)
 class Owner:
-    """The ShopRelease that owns every object the operator creates for it."""
+    """The object (a ShopRelease, or a ShopBackup for its Job) that owns what is created for it."""
 
     name: str
     namespace: str
     uid: str
     generation: int = 1
+    kind: str = KIND
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from kirana.operator.plan.model import (
     Owner,
 )
 from kirana.operator.spec import (
+    BackupPhase,
     BackupRecord,
     Comparison,
     Condition,
@@ -39,6 +40,8 @@ from kirana.operator.spec import (
     Phase,
     PrometheusGate,
     Release,
+    RestoreRecord,
+    RestoreStep,
     ShopReleaseSpec,
     ShopReleaseStatus,
     Step,
@@ -426,6 +429,124 @@ class _Run:
                 return
 
 
+def restore_job_name(owner: Owner, request_id: str) -> str:
+    return res.job_name(owner, "restore", "r" + release_key("restore", request_id)[:7])
+
+
+def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
+    """spec.restore: scale the app to 0, `kirana db restore <backup>`, scale back; one per requestId.
+
+    Starts only between releases (never races one) and not while paused; once started it runs to
+    the end. Refuses, before touching anything, a backup that is not Completed or whose schema
+    revision differs from the database's (the running code expects the current revision).
+    """
+    spec, status, observed = run.spec, run.status, run.observed
+    rec, req = status.last_restore, spec.restore
+    if rec is None or rec.outcome is not None:
+        wanted = req is not None and (rec is None or rec.request_id != req.request_id)
+        if not wanted or release_in_flight or spec.paused:
+            return rec
+        assert req is not None
+        rec = RestoreRecord(
+            request_id=req.request_id,
+            backup_name=req.backup_name,
+            step=RestoreStep.SCALE_DOWN,
+            started_at=iso(run.now),
+        )
+        source = observed.restore_source
+        refusal = ""
+        if not status.current_image:
+            refusal = "nothing is installed yet"
+        elif source is None:
+            refusal = f"ShopBackup {req.backup_name} does not exist"
+        elif source.phase != BackupPhase.COMPLETED or not source.path:
+            refusal = f"ShopBackup {req.backup_name} is {source.phase}, not Completed"
+        elif (
+            source.schema_revision
+            and status.schema_revision
+            and source.schema_revision != status.schema_revision
+        ):
+            refusal = (
+                f"ShopBackup {req.backup_name} is at schema revision {source.schema_revision} but the "
+                f"database of {status.current_version} is at {status.schema_revision}; restoring it would "
+                "run code against a schema it does not expect (release the matching version first)"
+            )
+        if refusal:
+            run.event("RestoreFailed", f"restore {req.request_id} refused: {refusal}", warning=True)
+            return rec.model_copy(
+                update={
+                    "outcome": Outcome.FAILED,
+                    "finished_at": iso(run.now),
+                    "message": f"refused: {refusal}",
+                }
+            )
+        assert source is not None
+        rec = rec.model_copy(update={"path": source.path, "message": "scaling the app down"})
+        run.event(
+            "RestoreStarted", f"restoring {source.path} (request {req.request_id}): scaling the app down"
+        )
+    run.requeue = IN_FLIGHT_REQUEUE_S
+    if rec.step == RestoreStep.SCALE_DOWN:
+        down = all(
+            d is not None and d.replicas == 0 and d.total == 0 for d in (observed.api, observed.workers)
+        )
+        if not down:
+            return rec
+        rec = rec.model_copy(update={"step": RestoreStep.RESTORE, "message": "restoring the database"})
+    if rec.step == RestoreStep.RESTORE:
+        name = restore_job_name(run.owner, rec.request_id)
+        job = observed.jobs.get(name)
+        if job is None or job.phase == JobPhase.RUNNING:
+            assert status.current_image and rec.path
+            run.create_jobs.append(
+                res.db_job(
+                    run.owner,
+                    spec,
+                    step="restore",
+                    key=name.rsplit("-", 1)[1],
+                    image=status.current_image,
+                    version=status.current_version or spec.version,
+                    args=["db", "restore", rec.path, "--json"],
+                    timeout_seconds=spec.backup.timeout_seconds,
+                )
+            )
+            return rec
+        if job.phase == JobPhase.FAILED:
+            message = f"restore Job {name} failed: {job.message}; the database was left as it was"
+            rec = rec.model_copy(update={"step": RestoreStep.SCALE_UP, "outcome": None, "message": message})
+            run.event("RestoreFailed", message, warning=True)
+        else:
+            r = job.result or {}
+            revision = r.get("schema_revision") or status.schema_revision
+            previous = r.get("previous_database")
+            message = f"database restored from {rec.path} (revision {revision})"
+            if previous:
+                message += f"; the replaced database is kept as {previous}"
+            rec = rec.model_copy(
+                update={
+                    "step": RestoreStep.SCALE_UP,
+                    "schema_revision": revision,
+                    "previous_database": previous,
+                    "message": message,
+                }
+            )
+            run.update_status(schema_revision=revision)
+            run.event("DatabaseRestored", message)
+    if rec.step == RestoreStep.SCALE_UP:
+        image = status.current_image or ""
+        up = _ready(observed.api, image, spec.api.replicas) and _ready(
+            observed.workers, image, spec.workers.replicas
+        )
+        if not up:
+            return rec
+        failed = rec.message.startswith("restore Job")
+        outcome = Outcome.FAILED if failed else Outcome.SUCCEEDED
+        rec = rec.model_copy(update={"outcome": outcome, "finished_at": iso(run.now)})
+        if not failed:
+            run.event("RestoreCompleted", f"{rec.message}; the app is back at full strength")
+    return rec
+
+
 def _app_target(status: ShopReleaseStatus, rel: Release | None) -> tuple[str, str] | None:
     """The (image, version) the api and workers Deployments should run right now."""
     current = (status.current_image, status.current_version)
@@ -472,7 +593,12 @@ def decide(
     rel = status.release
     failed_same = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
 
-    if (rel is None or rel.outcome is not None) and wanted != current and not failed_same:
+    release_in_flight = rel is not None and rel.outcome is None
+    restore = _plan_restore(run, release_in_flight)
+    run.update_status(last_restore=restore)
+    restoring = restore is not None and restore.outcome is None
+
+    if (rel is None or rel.outcome is not None) and wanted != current and not failed_same and not restoring:
         if spec.paused:
             run.paused_at_boundary = True
         else:
@@ -497,12 +623,14 @@ def decide(
     target = _app_target(run.status, rel)
     applies: list[dict[str, Any]] = []
     deletes: list[tuple[str, str]] = []
-    hands_off = spec.paused and not in_flight
+    hands_off = spec.paused and not in_flight and not restoring
     if target and not hands_off:
         image, version = target
+        scaled_down = restoring and restore is not None and restore.step != RestoreStep.SCALE_UP
+        replicas = 0 if scaled_down else None
         applies += [
-            res.api_deployment(owner, spec, image, version),
-            res.workers_deployment(owner, spec, image, version),
+            res.api_deployment(owner, spec, image, version, replicas),
+            res.workers_deployment(owner, spec, image, version, replicas),
             res.api_service(owner),
             res.disruption_budget(owner, "api", res.api_name(owner)),
             res.disruption_budget(owner, "workers", res.workers_name(owner)),
@@ -526,7 +654,9 @@ def decide(
         and _ready(observed.workers, target[0], spec.workers.replicas)
     )
     live = not in_flight and not degraded and current_matches(st, wanted)
-    if run.paused_at_boundary or hands_off:
+    if restoring:
+        phase = Phase.RESTORING
+    elif run.paused_at_boundary or hands_off:
         phase = Phase.PAUSED
     elif in_flight:
         assert rel is not None
@@ -541,22 +671,28 @@ def decide(
         phase = Phase.PENDING
     failure = rel.failure if rel is not None else None
     old = status.conditions
-    if live and app_ready:
+    if restoring:
+        assert restore is not None
+        ready = ("Restoring", f"restore {restore.request_id}: {restore.message}")
+    elif live and app_ready:
         ready = ("ReleaseLive", f"{spec.version} is live; every pod is ready")
     elif degraded:
         running = st.current_version or "nothing"
         ready = ("ReleaseFailed", f"release of {spec.version} failed; {running} is running")
-    elif in_flight:
-        ready = ("Releasing", f"release of {spec.version} in progress")
     elif run.paused_at_boundary or hands_off:
         ready = ("Paused", "the release is paused")
+    elif in_flight:
+        ready = ("Releasing", f"release of {spec.version} in progress")
     else:
         ready = ("PodsNotReady", "not every api and workers pod is ready")
-    if in_flight:
-        assert rel is not None
-        progressing = (rel.step.value, f"{rel.step.value} of {rel.version}")
+    if restoring:
+        assert restore is not None
+        progressing = ("Restore", f"{restore.step.value} of restore {restore.request_id}")
     elif run.paused_at_boundary or hands_off:
         progressing = ("Paused", "spec.paused is true; nothing new starts")
+    elif in_flight:
+        assert rel is not None
+        progressing = (rel.step.value, f"{rel.step.value} of {rel.version}")
     else:
         progressing = ("Idle", "no release in progress")
     backup_failed = failure is not None and failure.step == Step.BACKUP and (degraded or in_flight)
@@ -583,7 +719,15 @@ def decide(
         degraded_c = (False, "Healthy", "no failed release")
     conditions = (
         _condition(old, "Ready", ready[0] == "ReleaseLive", ready[0], ready[1], gen, now_s),
-        _condition(old, "Progressing", in_flight, progressing[0], progressing[1], gen, now_s),
+        _condition(
+            old,
+            "Progressing",
+            (in_flight and not run.paused_at_boundary) or restoring,
+            progressing[0],
+            progressing[1],
+            gen,
+            now_s,
+        ),
         _condition(old, "BackedUp", backed[0], backed[1], backed[2], gen, now_s),
         _condition(old, "Migrated", migrated[0], migrated[1], migrated[2], gen, now_s),
         _condition(old, "Degraded", degraded_c[0], degraded_c[1], degraded_c[2], gen, now_s),
@@ -596,7 +740,7 @@ def decide(
             "conditions": conditions,
         }
     )
-    requeue = run.requeue if in_flight else STEADY_REQUEUE_S
+    requeue = run.requeue if in_flight or restoring else STEADY_REQUEUE_S
     return Decision(
         status=st,
         create_jobs=tuple(run.create_jobs),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kirana.operator.plan.model import Owner
-from kirana.operator.spec import BACKUP_MOUNT, GROUP, KIND, VERSION, Resources, ShopReleaseSpec
+from kirana.operator.spec import BACKUP_MOUNT, GROUP, VERSION, Resources, ShopReleaseSpec
 
 MANAGED_BY = "kirana-operator"
 RELEASE_LABEL = "kirana.dev/release"
@@ -18,11 +18,12 @@ STEP_LABEL = "kirana.dev/step"
 BACKUP_PATH_ANNOTATION = "kirana.dev/backup-path"
 UID = 10001
 
-# The retention script of the scheduled backup CronJob. Backups live in one directory per origin
-# (scheduled/, pre-upgrade/); the newest of each is never pruned, whatever the retention says.
+# Backup, then retention: the script of the scheduled backup CronJob and of on-demand ShopBackup
+# Jobs (which set BACKUP_OUT). Backups live in one directory per origin (scheduled/, pre-upgrade/,
+# on-demand/); the newest of each is never pruned, whatever the retention says.
 PRUNE_SCRIPT = """set -eu
-kirana db backup --json
-for dir in "$BACKUP_ROOT/scheduled" "$BACKUP_ROOT/pre-upgrade"; do
+kirana db backup ${BACKUP_OUT:+--out "$BACKUP_OUT"} --json
+for dir in "$BACKUP_ROOT/scheduled" "$BACKUP_ROOT/pre-upgrade" "$BACKUP_ROOT/on-demand"; do
   [ -d "$dir" ] || continue
   n=0
   for f in $(cd "$dir" && ls -1t -- *.dump 2>/dev/null); do
@@ -53,6 +54,14 @@ def job_name(owner: Owner, step: str, key: str) -> str:
     return f"{owner.name}-{step}-{key}"
 
 
+def on_demand_backup_path(backup_name: str) -> str:
+    return f"{BACKUP_MOUNT}/on-demand/{backup_name}.dump"
+
+
+def on_demand_job_name(backup_name: str) -> str:
+    return f"shopbackup-{backup_name}"
+
+
 def pre_upgrade_backup_path(owner: Owner, version: str, key: str) -> str:
     return f"{BACKUP_MOUNT}/pre-upgrade/{owner.name}-{version}-{key}.dump"
 
@@ -81,7 +90,7 @@ def selector(owner: Owner, component: str) -> dict[str, str]:
 def owner_reference(owner: Owner) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
+        "kind": owner.kind,
         "name": owner.name,
         "uid": owner.uid,
         "controller": True,
@@ -172,7 +181,9 @@ def _pod_spec(
     return pod
 
 
-def api_deployment(owner: Owner, spec: ShopReleaseSpec, image: str, version: str) -> dict[str, Any]:
+def api_deployment(
+    owner: Owner, spec: ShopReleaseSpec, image: str, version: str, replicas: int | None = None
+) -> dict[str, Any]:
     port = spec.api.port
     ro = spec.rollout
     container = {
@@ -198,17 +209,19 @@ def api_deployment(owner: Owner, spec: ShopReleaseSpec, image: str, version: str
         # Keep serving while endpoints and load balancers stop sending new requests.
         "lifecycle": {"preStop": {"sleep": {"seconds": ro.pre_stop_seconds}}},
     }
-    return _deployment(owner, spec, api_name(owner), "api", image, version, spec.api.replicas, container)
+    count = spec.api.replicas if replicas is None else replicas
+    return _deployment(owner, spec, api_name(owner), "api", image, version, count, container)
 
 
-def workers_deployment(owner: Owner, spec: ShopReleaseSpec, image: str, version: str) -> dict[str, Any]:
+def workers_deployment(
+    owner: Owner, spec: ShopReleaseSpec, image: str, version: str, replicas: int | None = None
+) -> dict[str, Any]:
     container = {
         "command": ["python", "-m", "kirana.workers"],
         "resources": _resources(spec.workers.resources),
     }
-    return _deployment(
-        owner, spec, workers_name(owner), "workers", image, version, spec.workers.replicas, container
-    )
+    count = spec.workers.replicas if replicas is None else replicas
+    return _deployment(owner, spec, workers_name(owner), "workers", image, version, count, container)
 
 
 def _deployment(
@@ -343,5 +356,40 @@ def backup_cronjob(owner: Owner, spec: ShopReleaseSpec, image: str, version: str
                     },
                 },
             },
+        },
+    }
+
+
+def on_demand_backup_job(
+    backup: Owner, release: Owner, spec: ShopReleaseSpec, image: str, version: str
+) -> dict[str, Any]:
+    """The Job of a ShopBackup: `kirana db backup --out on-demand/<name>.dump`, then retention.
+
+    Owned by the ShopBackup (deleting it deletes the Job, never the archive); labelled with the
+    release so `kubectl get jobs -l kirana.dev/release=<name>` shows every Job of a shop.
+    """
+    ret = spec.backup.retention
+    name = on_demand_job_name(backup.name)
+    meta = metadata(backup, name, "on-demand-backup", version)
+    meta["labels"][RELEASE_LABEL] = release.name
+    meta["labels"][STEP_LABEL] = "on-demand-backup"
+    container = {"command": ["sh", "-c", PRUNE_SCRIPT], "resources": _resources(spec.jobs.resources)}
+    pod = _pod_spec(spec, image, container, backups=True, restart="Never")
+    pod["containers"][0]["env"] = [
+        *pod["containers"][0]["env"],
+        {"name": "BACKUP_ROOT", "value": BACKUP_MOUNT},
+        {"name": "BACKUP_OUT", "value": on_demand_backup_path(backup.name)},
+        {"name": "RETAIN_COUNT", "value": str(ret.count)},
+        {"name": "RETAIN_MINUTES", "value": str(ret.max_age_days * 24 * 60)},
+    ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.backup.timeout_seconds,
+            "ttlSecondsAfterFinished": spec.jobs.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": {**spec.jobs.pod_labels, **meta["labels"]}}, "spec": pod},
         },
     }
