@@ -46,7 +46,7 @@ test-integration: install ## Integration tests on real PostgreSQL and Redis
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
 
 .PHONY: test-e2e
-test-e2e: install testbed-build ## E2E tests on the Kubernetes testbed (started if not running)
+test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (started if not running)
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
@@ -58,6 +58,7 @@ lint: install ## ruff, mypy (strict on src/), import-linter, hadolint (Dockerfil
 	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
 	.local/bin/actionlint
+	$(MAKE) --no-print-directory chart-lint
 
 .PHONY: fmt
 fmt: install ## Format the code (ruff)
