@@ -127,3 +127,42 @@ def test_pause_stops_at_the_next_step_boundary(shop: Shop) -> None:
     status = shop.wait_phase(NAME, "Ready", timeout=120)["status"]
     assert status["currentVersion"] == "2.0.0"
     assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
+
+
+def test_metrics_then_deleting_the_release_removes_everything_it_owns(shop: Shop) -> None:
+    from kubernetes import client
+
+    from . import k8s
+
+    install_v1(shop)
+    op = shop.operator
+    assert op.metric('kirana_operator_releases{phase="Ready"}') == 1
+    assert op.metric("kirana_operator_reconcile_duration_seconds_count") > 0
+
+    apps, batch = client.AppsV1Api(shop.api), client.BatchV1Api(shop.api)
+    assert len(apps.list_namespaced_deployment(shop.namespace).items) == 2
+    shop.custom.delete_namespaced_custom_object(
+        "kirana.dev", "v1alpha1", shop.namespace, "shopreleases", NAME
+    )
+
+    def gone() -> bool:
+        releases = shop.custom.list_namespaced_custom_object(
+            "kirana.dev", "v1alpha1", shop.namespace, "shopreleases"
+        )
+        return (
+            not releases["items"]
+            and not apps.list_namespaced_deployment(shop.namespace).items
+            and not [
+                j
+                for j in batch.list_namespaced_job(shop.namespace).items
+                if not j.metadata.deletion_timestamp
+            ]
+        )
+
+    # The finalizer is released and the garbage collector follows the owner references.
+    k8s.wait_for("the release and what it owns to be deleted", gone, timeout=60)
+    k8s.wait_for(
+        "the phase gauge to forget the release",
+        lambda: op.metric('kirana_operator_releases{phase="Ready"}') == 0,
+        timeout=30,
+    )
