@@ -3,6 +3,8 @@ guest cart -> sign in with the cart token -> checkout -> own orders only -> staf
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 
 import pytest
@@ -113,3 +115,29 @@ async def test_the_documented_demo_accounts_can_sign_in(app: FastAPI, client: As
     ):
         r = await client.post("/auth/login", json={"identifier": email, "password": password})
         assert r.status_code == 200, r.text
+
+
+def _cursor(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"cursor": _cursor({"s": "newest", "k": "2030-01-01T00:00:00+00:00", "i": 5})},  # id not a UUID
+        {"sort": "price_asc", "cursor": _cursor({"s": "price_asc", "k": 10**20, "i": str(uuid.uuid4())})},
+        {"sort": "price_asc", "cursor": _cursor({"s": "price_asc", "k": True, "i": str(uuid.uuid4())})},
+    ],
+)
+async def test_forged_catalog_cursors_are_422_not_500(client: AsyncClient, query: dict[str, str]) -> None:
+    r = await client.get("/v1/catalog/products", params=query)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_forged_order_cursor_is_422_not_500(app: FastAPI, client: AsyncClient) -> None:
+    asha = await login(client, await make_user(app))
+    r = await client.get(
+        "/v1/orders", params={"cursor": _cursor(["2030-01-01T00:00:00+00:00", 5])}, headers=asha.headers
+    )
+    assert r.status_code == 422, r.text

@@ -57,7 +57,7 @@ async def events(
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     before = None
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
             raise InvalidInput("cursor is not one this API gave out")
         before = int(cursor)
     rows, nxt = await audit.page(session, filters=filters, before_seq=before, limit=limit)

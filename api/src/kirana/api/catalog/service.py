@@ -455,7 +455,7 @@ def _decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key, last_id, cursor_sort = data["k"], uuid.UUID(data["i"]), data["s"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise InvalidInput("the cursor is malformed; start again without one") from None
     if cursor_sort != sort.value:
         raise InvalidInput(f"this cursor belongs to sort={cursor_sort}; keep the sort while paging")
@@ -466,7 +466,7 @@ def _decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
             raise InvalidInput("the cursor is malformed; start again without one") from None
     elif (
         sort in (s.Sort.price_asc, s.Sort.price_desc)
-        and not isinstance(key, int)
+        and not (isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 2**63)
         or sort is s.Sort.title_asc
         and not isinstance(key, str)
     ):

@@ -361,7 +361,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
         created, oid = json.loads(raw)
         return datetime.fromisoformat(created), uuid.UUID(oid)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, AttributeError, binascii.Error):
         raise InvalidInput("the cursor is malformed; start again without one") from None
 
 
