@@ -75,3 +75,34 @@ async def test_metrics_add_up_across_worker_processes(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _failed_login_ip(env: dict[str, str], database_url: str) -> str:
+    import psycopg
+
+    proc, base = start_server(env)
+    try:
+        r = httpx.post(
+            base + "/auth/login",
+            json={"identifier": "nobody@example.com", "password": "wrong-password-123"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert r.status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT actor_ip FROM audit_log WHERE action = 'auth.login' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_client_ip_comes_from_trusted_proxies_only(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    base_env = _env(database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="0")
+    # The test client connects from 127.0.0.1: trusted by default, so its forwarded address counts.
+    assert _failed_login_ip(base_env, database_url) == "203.0.113.9"
+    # A proxy we do not trust cannot choose the client's address (or dodge per-IP limits).
+    untrusted = base_env | {"KIRANA_FORWARDED_ALLOW_IPS": "10.1.2.3"}
+    assert _failed_login_ip(untrusted, database_url) == "127.0.0.1"

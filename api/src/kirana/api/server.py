@@ -62,6 +62,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             server_header=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
             timeout_keep_alive=30,

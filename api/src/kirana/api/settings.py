@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the ingress or load
+    # balancer): comma-separated IPs or CIDRs, or "*" when only the proxy can reach the pods.
+    # Without it every client looks like the proxy, and per-IP rate limits hit the whole shop.
+    forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     cors_origins: list[str] = []
     # Graceful shutdown: after SIGTERM, /readyz fails for `drain_seconds` while traffic is still
