@@ -202,3 +202,15 @@ async def test_category_tree_and_guarded_deletes(
     assert (await client.delete("/v1/catalog/categories/dal")).status_code == 409
     r = await client.post("/v1/catalog/categories", json={"slug": "dal", "name": "Again"})
     assert r.status_code == 409
+
+
+async def test_stock_changes_only_by_delta_so_reservations_are_never_double_counted(
+    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+) -> None:
+    await shop.product(sku="OIL-1L", stock=10)
+    login(staff())
+    r = await client.patch("/v1/catalog/variants/OIL-1L", json={"stock": 50})
+    assert r.status_code == 422
+    assert any(e["field"].endswith("stock") for e in r.json()["errors"])
+    r = await client.post("/v1/catalog/variants/OIL-1L/stock", json={"delta": 40})
+    assert r.status_code == 200, r.text

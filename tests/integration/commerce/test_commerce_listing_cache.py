@@ -60,7 +60,7 @@ async def test_a_catalog_write_on_this_process_shows_at_once(
     assert [i["title"] for i in before.json()["items"]] == ["Toor Dal 5 kg"]
     assert (await client.get(URL, headers={"If-None-Match": before.headers["etag"]})).status_code == 304
     login(staff())
-    r = await client.patch("/v1/catalog/variants/DAL-5KG", json={"stock": 0})
+    r = await client.post("/v1/catalog/variants/DAL-5KG/stock", json={"delta": -5})
     assert r.status_code == 200, r.text
     login(None)
     after = await client.get(URL)  # no waiting: this process's cache was emptied by the write

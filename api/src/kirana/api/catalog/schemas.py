@@ -101,7 +101,8 @@ class VariantUpdate(Strict):
     price_paise: Paise | None = None
     mrp_paise: Paise | None = None
     tax_class: str | None = None
-    stock: Annotated[int, Field(ge=0, le=MAX_STOCK)] | None = None
+    # No `stock` here: stock is what is still for sale (reservations already taken off), so an
+    # absolute value from a shelf count would double-count reserved units. Use the stock delta.
     is_active: bool | None = None
 
     @field_validator("tax_class")

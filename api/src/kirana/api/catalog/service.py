@@ -399,7 +399,7 @@ async def _variant_for_update(session: AsyncSession, sku: str) -> Variant:
 
 async def update_variant(session: AsyncSession, *, sku: str, data: s.VariantUpdate) -> ProductView:
     variant = await _variant_for_update(session, sku)
-    for field in ("attributes", "price_paise", "mrp_paise", "tax_class", "stock", "is_active"):
+    for field in ("attributes", "price_paise", "mrp_paise", "tax_class", "is_active"):
         value = getattr(data, field)
         if value is not None:
             setattr(variant, field, value)
