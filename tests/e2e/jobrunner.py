@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -584,13 +585,16 @@ def make_secret(api: client.ApiClient, namespace: str, name: str, database_url: 
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("operator-pg"), durable=False)
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    # Outside pytest's temp dir, whose parent another pytest session may reset to mode 0700.
+    data = Path(tempfile.mkdtemp(prefix="kirana-e2e-pg-"))
+    server = EmbeddedPostgres(data, durable=False)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ never see each other's data.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,12 +39,16 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield make_url(external).set(database="postgres").render_as_string(hide_password=False)
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), durable=False)
+    # Not under pytest's temp dir: another pytest session resets its parent to mode 0700, which
+    # locks out the PostgreSQL server (it runs as its own user when tests run as root).
+    data = Path(tempfile.mkdtemp(prefix="kirana-test-pg-"))
+    server = EmbeddedPostgres(data, durable=False)
     server.start()
     try:
         yield server.admin_url
     finally:
         server.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
