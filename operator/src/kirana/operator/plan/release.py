@@ -445,8 +445,9 @@ def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
     """spec.restore: scale the app to 0, `kirana db restore <backup>`, scale back; one per requestId.
 
     Starts only between releases (never races one) and not while paused; once started it runs to
-    the end. Refuses, before touching anything, a backup that is not Completed or whose schema
-    revision differs from the database's (the running code expects the current revision).
+    the end. Refuses, before touching anything, a backup of another ShopRelease, one that is not
+    Completed, or one whose schema revision differs from the database's (the running code expects
+    the current revision).
     """
     spec, status, observed = run.spec, run.status, run.observed
     rec, req = status.last_restore, spec.restore
@@ -467,6 +468,12 @@ def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
             refusal = "nothing is installed yet"
         elif source is None:
             refusal = f"ShopBackup {req.backup_name} does not exist"
+        elif observed.restore_source_release != run.owner.name:
+            refusal = (
+                f"ShopBackup {req.backup_name} is a backup of ShopRelease "
+                f"{observed.restore_source_release or '(none)'}, not of {run.owner.name}; "
+                "restoring it would put another shop's data in this database"
+            )
         elif source.phase != BackupPhase.COMPLETED or not source.path:
             refusal = f"ShopBackup {req.backup_name} is {source.phase}, not Completed"
         elif (
