@@ -51,6 +51,31 @@ def test_corrupt_archive_exits_1_with_one_line(database_url: str, tmp_path: Path
     assert len(lines) == 1 and "corrupt" in lines[0]
 
 
+def test_rollback_to_base_needs_allow_base(database_url: str) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url}
+    refused = kirana("db", "rollback", "--to", "base", env=env)
+    assert refused.returncode == 1 and "drops every table" in refused.stderr
+    assert json.loads(kirana("db", "current", "--json", env=env).stdout)["up_to_date"] is True
+    allowed = kirana("db", "rollback", "--to", "base", "--allow-base", "--json", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["to"] is None
+
+
+def test_restoring_another_databases_archive_needs_allow_other_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"KIRANA_DATABASE_URL": database_url}
+    archive = tmp_path / "x.dump"
+    assert kirana("db", "backup", "--out", str(archive), env=env).returncode == 0
+    manifest_file = tmp_path / "x.dump.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest_file.write_text(json.dumps(manifest | {"database": "another_shop"}))
+    refused = kirana("db", "restore", str(archive), env=env)
+    assert refused.returncode == 1 and "another_shop" in refused.stderr
+    allowed = kirana("db", "restore", str(archive), "--allow-other-database", "--drop-previous", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_bad_setting_exits_2_naming_the_variable() -> None:
     result = kirana("db", "current", env={"KIRANA_DATABASE_URL": "mysql://nope", "KIRANA_DB_POOL_SIZE": "0"})
     assert result.returncode == 2

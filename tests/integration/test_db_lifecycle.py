@@ -36,8 +36,12 @@ def test_every_revision_upgrades_downgrades_and_upgrades_again(empty_database_ur
     for rev in revisions:
         lc.migrate(rev)
         assert lc.current() == rev
-    for _ in revisions:
+    for _ in revisions[:-1]:
         lc.rollback(steps=1)
+    with pytest.raises(LifecycleError, match="drops every table"):
+        lc.rollback(steps=1)  # the last step reaches base: refused without allow_base
+    assert lc.current() == revisions[0]
+    lc.rollback(steps=1, allow_base=True)
     assert lc.current() is None
     result = lc.migrate()
     assert result["to"] == lc.head()
@@ -59,6 +63,20 @@ def test_rollback_rejects_impossible_requests(database_url: str) -> None:
         lc.rollback(steps=999)
     with pytest.raises(LifecycleError, match="unknown revision"):
         lc.rollback(to="deadbeef")
+
+
+def test_rollback_to_base_is_refused_unless_explicitly_allowed(database_url: str) -> None:
+    _add_rows(database_url, 3)
+    lc = Lifecycle(database_url)
+    head = lc.head()
+    with pytest.raises(LifecycleError, match="drops every table"):
+        lc.rollback(to="base")
+    depth = len(lc.history())
+    with pytest.raises(LifecycleError, match="drops every table"):
+        lc.rollback(steps=depth)
+    assert lc.current() == head and len(_rows(database_url)) == 3  # nothing was touched
+    assert lc.rollback(to="base", allow_base=True)["to"] is None
+    assert lc.current() is None
 
 
 def test_concurrent_migrations_take_turns(empty_database_url: str) -> None:
@@ -222,3 +240,89 @@ def test_archive_without_manifest_is_refused(database_url: str, tmp_path: Path) 
     (tmp_path / "b.dump.json").unlink()
     with pytest.raises(LifecycleError, match="no manifest"):
         lc.verify(tmp_path / "b.dump")
+
+
+def _admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def _drop(url: str, name: str) -> None:
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_archive_of_another_database_is_refused_unless_allowed(
+    database_url: str, template_database: str, tmp_path: Path
+) -> None:
+    _add_rows(database_url, 4)
+    Lifecycle(database_url).backup(tmp_path / "other-shop.dump")
+    other = database_url.rsplit("/", 1)[1] + "_b"
+    other_url = database_url.rsplit("/", 1)[0] + "/" + other
+    with psycopg.connect(_admin_url(database_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{other}" TEMPLATE "{template_database}"')
+    try:
+        _add_rows(other_url, 1)
+        lc = Lifecycle(other_url)
+        with pytest.raises(LifecycleError, match="not of " + other):
+            lc.restore(tmp_path / "other-shop.dump")
+        assert len(_rows(other_url)) == 1  # untouched
+        result = lc.restore(tmp_path / "other-shop.dump", allow_other_database=True, keep_previous=False)
+        assert result["database"] == other and len(_rows(other_url)) == 4
+    finally:
+        _drop(database_url, other)
+
+
+def test_restore_terminates_an_idle_connection_to_the_live_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    _add_rows(database_url, 6)
+    lc = Lifecycle(database_url)
+    lc.backup(tmp_path / "b.dump")
+    before = _rows(database_url)
+    _add_rows(database_url, 2)
+    idle = psycopg.connect(database_url)
+    idle.execute("SELECT 1").fetchone()
+    idle.commit()  # connected, idle, holding the live database open
+    try:
+        result = lc.restore(tmp_path / "b.dump", keep_previous=False)
+        assert _rows(database_url) == before
+        assert result["previous_database"] is None
+        with pytest.raises(psycopg.OperationalError):
+            idle.execute("SELECT 1")  # it was terminated by the swap
+    finally:
+        idle.close()
+
+
+def test_a_failed_swap_puts_the_live_database_back(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the staged copy cannot take the live name, the old database gets it back and stays usable."""
+    _add_rows(database_url, 3)
+    lc = Lifecycle(database_url)
+    lc.backup(tmp_path / "b.dump")
+    _add_rows(database_url, 2)
+    before = _rows(database_url)
+    staged_holders: list[psycopg.Connection[tuple[object, ...]]] = []
+    restore_into = lc._restore_into
+
+    def restore_then_hold(path: Path, manifest: dict[str, object], database: str) -> dict[str, object]:
+        result = restore_into(path, manifest, database)
+        # A stray session on the staged copy makes its RENAME fail once the live one is moved away.
+        staged_holders.append(psycopg.connect(database_url.rsplit("/", 1)[0] + "/" + database))
+        return result
+
+    monkeypatch.setattr(lc, "_restore_into", restore_then_hold)
+    try:
+        with pytest.raises(LifecycleError, match="swap failed"):
+            lc.restore(tmp_path / "b.dump")
+    finally:
+        for conn in staged_holders:
+            conn.close()
+    assert _rows(database_url) == before  # the live name exists, accepts connections, data unchanged
+    with psycopg.connect(_admin_url(database_url), autocommit=True) as admin:
+        left = admin.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+            (database_url.rsplit("/", 1)[1] + "__",),
+        ).fetchall()
+    for (name,) in left:
+        _drop(database_url, name)

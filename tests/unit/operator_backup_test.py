@@ -210,6 +210,7 @@ class RestoreCase:
     outcome: Outcome | None = None
     jobs: dict[str, JobState] = field(default_factory=dict)
     source: ShopBackupStatus | None = COMPLETED
+    source_release: str | None = "shop"  # spec.releaseRef.name of that ShopBackup
     spec: dict[str, Any] = field(default_factory=lambda: {"restore": RESTORE})
     creates: list[str] = field(default_factory=list)
     message: str = ""
@@ -276,6 +277,17 @@ RESTORE_CASES = [
         message="does not exist",
     ),
     RestoreCase(
+        "a backup of another ShopRelease is refused without touching the app",
+        running_v1(),
+        UP,
+        "Ready",
+        2,
+        None,
+        Outcome.FAILED,
+        source_release="other-shop",
+        message="backup of ShopRelease other-shop, not of shop",
+    ),
+    RestoreCase(
         "an unfinished backup is refused",
         running_v1(),
         UP,
@@ -314,7 +326,11 @@ RESTORE_CASES = [
 def test_restore(case: RestoreCase) -> None:
     spec = release_spec(**case.spec)
     observed = Observed(
-        jobs=case.jobs, api=case.pods["api"], workers=case.pods["workers"], restore_source=case.source
+        jobs=case.jobs,
+        api=case.pods["api"],
+        workers=case.pods["workers"],
+        restore_source=case.source,
+        restore_source_release=case.source_release if case.source else None,
     )
     d = decide(RELEASE, spec, case.status, observed, NOW)
     assert d.status.phase == case.phase
@@ -343,7 +359,9 @@ def test_a_restore_waits_for_a_release_in_flight_and_a_release_waits_for_a_resto
         RELEASE,
         release_spec(version="2.0.0", restore=RESTORE),
         restoring(RestoreStep.SCALE_DOWN),
-        Observed(api=DOWN["api"], workers=DOWN["workers"], restore_source=COMPLETED),
+        Observed(
+            api=DOWN["api"], workers=DOWN["workers"], restore_source=COMPLETED, restore_source_release="shop"
+        ),
         NOW,
     )
     assert d.status.phase == "Restoring" and d.status.release is None
@@ -355,6 +373,8 @@ def test_the_same_request_id_is_not_restored_twice() -> None:
     finished = done.model_copy(
         update={"last_restore": done.last_restore.model_copy(update={"outcome": Outcome.SUCCEEDED})}
     )
-    observed = Observed(api=UP["api"], workers=UP["workers"], restore_source=COMPLETED)
+    observed = Observed(
+        api=UP["api"], workers=UP["workers"], restore_source=COMPLETED, restore_source_release="shop"
+    )
     d = decide(RELEASE, release_spec(restore=RESTORE), finished, observed, NOW)
     assert d.status.phase == "Ready" and d.status.last_restore == finished.last_restore and not d.create_jobs

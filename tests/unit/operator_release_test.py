@@ -17,6 +17,7 @@ from kirana.operator.plan.release import decide, gate_passes, iso
 from kirana.operator.spec import (
     BackupRecord,
     Comparison,
+    Failure,
     PrometheusGate,
     Release,
     ShopReleaseStatus,
@@ -53,7 +54,15 @@ def ready_v1() -> ShopReleaseStatus:
     return ShopReleaseStatus(current_version="1.0.0", current_image=V1, schema_revision="r1")
 
 
-def releasing(step: Step, started: timedelta | None = timedelta(seconds=5), **kw: Any) -> ShopReleaseStatus:
+BACKUP_PATH = f"/backups/pre-upgrade/shop-2.0.0-{K2}.dump"
+
+
+def releasing(
+    step: Step,
+    started: timedelta | None = timedelta(seconds=5),
+    backup_path: str | None = BACKUP_PATH,
+    **kw: Any,
+) -> ShopReleaseStatus:
     rel = Release(
         version="2.0.0",
         image=V2,
@@ -63,7 +72,7 @@ def releasing(step: Step, started: timedelta | None = timedelta(seconds=5), **kw
         step=step,
         step_started_at=iso(NOW - started) if started is not None else None,
         started_at=iso(NOW - timedelta(minutes=1)),
-        backup_path=f"/backups/pre-upgrade/shop-2.0.0-{K2}.dump",
+        backup_path=backup_path,
         **kw,
     )
     return ready_v1().model_copy(update={"release": rel})
@@ -90,6 +99,8 @@ class Case:
     app_image: str | None = None  # image of the declared Deployments (None: none declared)
     events: list[str] = field(default_factory=list)  # reasons, in order (subset check)
     spec: Any = None
+    note: str = ""  # in the Degraded condition's message (and the history entry)
+    from_revision: str | None = None  # the release's recorded pre-upgrade revision, when checked
 
 
 CASES = [
@@ -171,6 +182,49 @@ CASES = [
         app_image=V1,
         events=["MigrationFailed", "DatabaseRepairStarted"],
         spec=spec(failurePolicy={"database": "Downgrade"}),
+    ),
+    Case(
+        "Downgrade with no backup and an unknown pre-upgrade revision does not roll back to base",
+        releasing(Step.MIGRATE, backup_path=None),
+        Observed(jobs=job("migrate", JobPhase.FAILED, message="boom"), api=live(V1, 2), workers=live(V1, 1)),
+        "Degraded",
+        app_image=V1,
+        events=["MigrationFailed", "ReleaseFailed"],
+        spec=spec(failurePolicy={"database": "Downgrade"}, backup={"beforeUpgrade": False}),
+        note="pre-upgrade revision unknown; database left as is",
+    ),
+    Case(
+        "Downgrade after a backup that did not report its revision does not roll back to base",
+        releasing(
+            Step.ROLLBACK_APP,
+            schema_touched=True,
+            failure=Failure(step=Step.BAKE, reason="HealthGateFailed", message="api has 1 of 2 pods"),
+        ),
+        V1_LIVE,
+        "Degraded",
+        app_image=V1,
+        events=["RollbackCompleted", "ReleaseFailed"],
+        spec=spec(failurePolicy={"database": "Downgrade"}),
+        note="pre-upgrade revision unknown; database left as is",
+    ),
+    Case(
+        "a release without a backup remembers the revision it started from",
+        ready_v1(),
+        V1_LIVE,
+        "Migrating",
+        jobs=["migrate: db migrate --json"],
+        app_image=V1,
+        spec=spec(backup={"beforeUpgrade": False}),
+        from_revision="r1",
+    ),
+    Case(
+        "a backup that did not report its revision keeps the revision recorded at the start",
+        releasing(Step.BACKUP, from_revision="r1"),
+        Observed(jobs=job("backup", JobPhase.SUCCEEDED, {"size": 10}), api=live(V1, 2), workers=live(V1, 1)),
+        "Migrating",
+        jobs=["migrate: db migrate --json"],
+        app_image=V1,
+        from_revision="r1",
     ),
     Case(
         "a failed migration with Restore restores the pre-upgrade backup with the old image",
@@ -295,6 +349,12 @@ def test_decide(case: Case) -> None:
     reasons = [e.reason for e in d.events]
     assert [r for r in reasons if r in case.events] == case.events
     assert all(c.observed_generation == OWNER.generation for c in d.status.conditions)
+    if case.note:
+        degraded = next(c for c in d.status.conditions if c.type == "Degraded")
+        assert degraded.status == "True" and case.note in degraded.message
+        assert case.note in d.status.history[0].reason
+    if case.from_revision:
+        assert d.status.release is not None and d.status.release.from_revision == case.from_revision
 
 
 def test_a_failed_release_is_not_retried_until_the_spec_changes() -> None:

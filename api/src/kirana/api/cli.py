@@ -97,11 +97,14 @@ def db_migrate(
 def db_rollback(
     steps: Annotated[int | None, typer.Option(help="Roll back this many revisions.")] = None,
     to: Annotated[str | None, typer.Option(help="Roll back to this revision (or 'base').")] = None,
+    allow_base: Annotated[
+        bool, typer.Option(help="Allow rolling back to base, which drops every table and its data.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Downgrade the schema by --steps N or --to REV."""
     lc = lifecycle(settings_or_exit(), as_json)
-    r = guarded(lc.rollback, steps=steps, to=to)
+    r = guarded(lc.rollback, steps=steps, to=to, allow_base=allow_base)
     emit(r, as_json, f"schema at {r['to'] or 'base'} (was {r['from']})")
 
 
@@ -200,11 +203,14 @@ def db_verify(path: Path, as_json: JsonOpt = False) -> None:
 def db_restore(
     path: Path,
     drop_previous: Annotated[bool, typer.Option(help="Drop the replaced database after the swap.")] = False,
+    allow_other_database: Annotated[
+        bool, typer.Option(help="Restore an archive taken from a differently named database.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore an archive beside the live database, check it, then swap it in (old data kept)."""
     lc = lifecycle(settings_or_exit(), as_json)
-    r = guarded(lc.restore, path, keep_previous=not drop_previous)
+    r = guarded(lc.restore, path, keep_previous=not drop_previous, allow_other_database=allow_other_database)
     kept = f"; previous data kept as database {r['previous_database']}" if r["previous_database"] else ""
     emit(r, as_json, f"restored {path} into {r['database']} (revision {r['schema_revision']}){kept}")
 

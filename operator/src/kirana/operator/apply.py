@@ -308,11 +308,13 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         results_of.add(planner.restore_job_name(owner, restore.request_id))
     jobs = observe_jobs(c, owner, results_of)
     source = None
+    source_release = None
     wanted = spec.restore is not None and (restore is None or restore.request_id != spec.restore.request_id)
     if spec.restore is not None and wanted and not restoring:
         raw = c.get(path_of(BACKUP_KIND, owner.namespace, spec.restore.backup_name))
         if raw is not None:
             source = ShopBackupStatus.model_validate(raw.get("status") or {})
+            source_release = ((raw.get("spec") or {}).get("releaseRef") or {}).get("name")
     api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
     workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
     health = None
@@ -325,6 +327,7 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         workers=_deployment_state(workers),
         health=health,
         restore_source=source,
+        restore_source_release=source_release,
     )
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from kirana.api.db import safety, urls
 
 MIGRATION_LOCK_KEY = 0x6B6972616E61  # "kirana": one advisory lock for every migrating process
 BACKUP_FORMAT = "kirana-backup/v1"
+# How long a restore waits for terminated connections to the live database to go away.
+SWAP_WAIT_S = 10.0
 
 Progress = Callable[[str], None]
 
@@ -196,7 +199,9 @@ class Lifecycle:
             return None
         return list(reversed(chain[: revs.index(lower)]))
 
-    def rollback(self, *, steps: int | None = None, to: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, *, steps: int | None = None, to: str | None = None, allow_base: bool = False
+    ) -> dict[str, Any]:
         if (steps is None) == (to is None):
             raise LifecycleError("give exactly one of --steps N or --to REV")
         with self.locked() as conn:
@@ -215,6 +220,11 @@ class Lifecycle:
                 target = "base" if to == "base" else self._resolve(to)
                 if target != "base" and self._path(target, before) is None:
                     raise LifecycleError(f"{target} is not behind the current revision {before}")
+            if target == "base" and not allow_base:
+                raise LifecycleError(
+                    "rolling back to base drops every table and all their data; "
+                    "pass --allow-base if that is really what you want"
+                )
             self.progress(f"rolling back {before} -> {target}")
             command.downgrade(self.config(conn), target)
             conn.commit()
@@ -448,11 +458,35 @@ class Lifecycle:
         result["archive"] = str(path)
         return result
 
-    def restore(self, path: Path, *, keep_previous: bool = True) -> dict[str, Any]:
+    def _wait_until_alone(self, conn: Connection, database: str) -> None:
+        """Poll until no other backend is connected to `database`; LifecycleError after the wait."""
+        deadline = time.monotonic() + SWAP_WAIT_S
+        while True:
+            others = conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                {"d": database},
+            ).scalar_one()
+            if not others:
+                return
+            if time.monotonic() > deadline:
+                raise LifecycleError(
+                    f"{others} connection(s) to {database} did not end within {SWAP_WAIT_S:g}s"
+                )
+            time.sleep(0.1)
+
+    def restore(
+        self, path: Path, *, keep_previous: bool = True, allow_other_database: bool = False
+    ) -> dict[str, Any]:
         """Restore next to the live database, check it, then swap names; the old one is kept."""
         manifest = self.read_archive(path)
         self._check_revision_known(manifest)
         live = urls.database_name(self.database_url)
+        source = manifest.get("database")
+        if source != live and not allow_other_database:
+            raise LifecycleError(
+                f"archive is a backup of database {source}, not of {live}; "
+                "pass --allow-other-database to restore it here anyway"
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         staged = f"{live}__restore_{stamp}"[:63]
         previous = f"{live}__pre_restore_{stamp}"[:63]
@@ -478,11 +512,19 @@ class Lifecycle:
                         ),
                         {"d": live},
                     )
+                    # Terminated backends exit asynchronously; RENAME fails while any remains.
+                    self._wait_until_alone(conn, live)
                     conn.execute(text(f'ALTER DATABASE "{live}" RENAME TO "{previous}"'))
                 except Exception:
                     conn.execute(text(f'ALTER DATABASE "{live}" WITH ALLOW_CONNECTIONS true'))
                     raise
-                conn.execute(text(f'ALTER DATABASE "{staged}" RENAME TO "{live}"'))
+                try:
+                    conn.execute(text(f'ALTER DATABASE "{staged}" RENAME TO "{live}"'))
+                except Exception:
+                    # Put the old database back under the live name: the app must always find one.
+                    conn.execute(text(f'ALTER DATABASE "{previous}" RENAME TO "{live}"'))
+                    conn.execute(text(f'ALTER DATABASE "{live}" WITH ALLOW_CONNECTIONS true'))
+                    raise
                 conn.execute(text(f'ALTER DATABASE "{previous}" WITH ALLOW_CONNECTIONS true'))
         except Exception as exc:
             raise LifecycleError(f"swap failed: {_first_line(exc)}; staged copy is {staged}") from exc

@@ -68,6 +68,8 @@ class Observed:
     # The ShopBackup named by spec.restore while a restore is requested or in flight
     # (None: not asked for, or no such ShopBackup).
     restore_source: ShopBackupStatus | None = None
+    # That ShopBackup's spec.releaseRef.name: a restore only takes a backup of this ShopRelease.
+    restore_source_release: str | None = None
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,7 @@ class _Run:
             schema_revision=r.get("schema_revision"),
         )
         self.update_status(last_backup=record)
-        self.set(from_revision=record.schema_revision)
+        self.set(from_revision=record.schema_revision or rel.from_revision)
         size = f"{record.size} bytes" if record.size is not None else "size unknown"
         self.event("BackupCompleted", f"backup {path} ({size})")
         self.goto(Step.MIGRATE)
@@ -269,7 +269,11 @@ class _Run:
         self.set(
             schema_touched=changed,
             to_revision=to,
-            from_revision=rel.from_revision if rel.backup_path else r.get("from"),
+            from_revision=(
+                (rel.from_revision or r.get("from"))
+                if rel.backup_path
+                else (r.get("from") or rel.from_revision)
+            ),
         )
         if to:
             self.update_status(schema_revision=to)
@@ -376,8 +380,12 @@ class _Run:
             step, image, version = "restore", rel.previous_image or rel.image, rel.previous_version
             args = ["db", "restore", rel.backup_path, "--json"]
         else:
+            if rel.from_revision is None:
+                # Rolling back "to base" would drop every table: never guess the target revision.
+                self.finish(Outcome.FAILED, "pre-upgrade revision unknown; database left as is")
+                return False
             step, image, version = "dbrollback", rel.image, rel.version
-            args = ["db", "rollback", "--to", rel.from_revision or "base", "--json"]
+            args = ["db", "rollback", "--to", rel.from_revision, "--json"]
         name = self.job_name(step)
         job = self.observed.jobs.get(name)
         if job is None or job.phase == JobPhase.RUNNING:
@@ -437,8 +445,9 @@ def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
     """spec.restore: scale the app to 0, `kirana db restore <backup>`, scale back; one per requestId.
 
     Starts only between releases (never races one) and not while paused; once started it runs to
-    the end. Refuses, before touching anything, a backup that is not Completed or whose schema
-    revision differs from the database's (the running code expects the current revision).
+    the end. Refuses, before touching anything, a backup of another ShopRelease, one that is not
+    Completed, or one whose schema revision differs from the database's (the running code expects
+    the current revision).
     """
     spec, status, observed = run.spec, run.status, run.observed
     rec, req = status.last_restore, spec.restore
@@ -459,6 +468,12 @@ def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
             refusal = "nothing is installed yet"
         elif source is None:
             refusal = f"ShopBackup {req.backup_name} does not exist"
+        elif observed.restore_source_release != run.owner.name:
+            refusal = (
+                f"ShopBackup {req.backup_name} is a backup of ShopRelease "
+                f"{observed.restore_source_release or '(none)'}, not of {run.owner.name}; "
+                "restoring it would put another shop's data in this database"
+            )
         elif source.phase != BackupPhase.COMPLETED or not source.path:
             refusal = f"ShopBackup {req.backup_name} is {source.phase}, not Completed"
         elif (
@@ -611,6 +626,7 @@ def decide(
                 previous_image=current[1],
                 step=first,
                 started_at=iso(now),
+                from_revision=status.schema_revision if current[0] else None,
             )
             what = f"upgrading {current[0]} -> {spec.version}" if current[0] else f"installing {spec.version}"
             run.event("ReleaseStarted", what)
