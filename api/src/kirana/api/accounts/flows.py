@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
@@ -371,6 +373,17 @@ async def update_contact(
     rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
 ) -> User:
     """Change email and/or phone (the route requires a recent step-up)."""
+    try:
+        return await _update_contact(rt, ctx, principal, email=email, phone=phone)
+    except IntegrityError as exc:  # another account took it between our check and commit
+        if getattr(exc.orig, "sqlstate", None) == "23505":
+            raise Conflict("that email address or number cannot be used") from None
+        raise
+
+
+async def _update_contact(
+    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
+) -> User:
     async with rt.db.session() as session:
         user = await session.get(User, principal.user_id)
         assert user is not None
