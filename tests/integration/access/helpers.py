@@ -73,8 +73,18 @@ def totp_code(secret: str, *, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
 
 
+async def step_up_with_password(client: AsyncClient, account: Account) -> None:
+    """A password step-up (accounts without 2FA): sensitive routes then pass for a while."""
+    r = await client.post(
+        "/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+
+
 async def enrol_totp(client: AsyncClient, account: Account) -> Account:
-    """Enrol and confirm an authenticator app (which also counts as a fresh step-up)."""
+    """Enrol and confirm an authenticator app. Enrolling needs a step-up first (the password,
+    as the account has no 2FA yet); that step-up stays fresh for the caller's next actions."""
+    await step_up_with_password(client, account)
     r = await client.post("/auth/2fa/totp", headers=account.headers)
     assert r.status_code == 200, r.text
     account.totp_secret = r.json()["secret"]

@@ -7,7 +7,7 @@ import time
 
 import jwt
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
 from kirana.api.ratelimit import limiter
 from tests.integration.access.helpers import PASSWORD, login, make_user
@@ -155,6 +155,49 @@ async def test_brute_force_is_locked_out_with_retry_after(client: AsyncClient, a
             select(func.count()).where(AuditEvent.action == "auth.login", AuditEvent.outcome == "failed")
         )
     assert failed == 5
+
+
+async def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    account = await make_user(app)
+    for _ in range(6):  # the client's address is now locked out for this account
+        r = await client.post(
+            "/auth/login", json={"identifier": account.email, "password": "guess-guess-guess"}
+        )
+    assert r.status_code == 429
+    async with AsyncClient(
+        transport=ASGITransport(app=app, client=("203.0.113.7", 40000)), base_url="http://t"
+    ) as elsewhere:
+        r = await elsewhere.post("/auth/login", json={"identifier": account.email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        assert "access_token" in r.json()
+        # A wrong password from there is still just a wrong password, not a lock.
+        r = await elsewhere.post(
+            "/auth/login", json={"identifier": account.email, "password": "nope-nope-nope"}
+        )
+        assert r.status_code == 401
+    # The guessing address stays locked, right password or not.
+    r = await client.post("/auth/login", json={"identifier": account.email, "password": PASSWORD})
+    assert r.status_code == 429
+
+
+async def test_guessing_spread_over_many_addresses_hits_the_per_account_cap(app: FastAPI) -> None:
+    from kirana.api.accounts import flows
+
+    account = await make_user(app)
+    cap = flows.LOGIN_IDENTIFIER_LOCK.free
+    for _ in range(cap - 1):  # failures from many other addresses
+        await limiter.record_failure(app.state.redis, flows.LOGIN_IDENTIFIER_LOCK, account.email)
+    async with AsyncClient(
+        transport=ASGITransport(app=app, client=("198.51.100.9", 40000)), base_url="http://t"
+    ) as fresh:
+        r = await fresh.post(
+            "/auth/login", json={"identifier": account.email, "password": "guess-guess-guess"}
+        )
+        assert r.status_code == 401  # the cap's last free failure starts the lock
+        r = await fresh.post("/auth/login", json={"identifier": account.email, "password": PASSWORD})
+        assert r.status_code == 429
 
 
 async def test_lockout_grows_with_each_further_failure(app: FastAPI) -> None:

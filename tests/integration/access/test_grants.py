@@ -157,6 +157,24 @@ async def test_scoped_staff_hand_out_only_their_scopes(client: AsyncClient, app:
     assert r.status_code == 200
     assert (await _me(client, manager))["scopes"] == ["store:blr-1"]
     clerk = await make_user(app)
+    # An unscoped user is unrestricted: beyond a scoped manager until someone unscoped confines them.
+    r = await client.put(
+        f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["store:blr-1"]}
+    )
+    assert r.status_code == 403
+    r = await client.put(
+        f"/access/users/{clerk.user_id}/scopes",
+        headers=owner.headers,
+        json={"scopes": ["store:blr-1", "store:blr-2"]},
+    )
+    assert r.status_code == 200
+    r = await client.put(
+        f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["store:blr-1"]}
+    )
+    assert r.status_code == 403  # the clerk still reaches store:blr-2, beyond the manager
+    r = await client.put(
+        f"/access/users/{clerk.user_id}/scopes", headers=owner.headers, json={"scopes": ["store:blr-1"]}
+    )
     ok = await client.put(
         f"/access/users/{clerk.user_id}/scopes", headers=manager.headers, json={"scopes": ["store:blr-1"]}
     )

@@ -109,7 +109,7 @@ async def accounts(app: FastAPI, client: AsyncClient) -> dict[str, Account | Non
     out: dict[str, Account | None] = {"anonymous": None}
     for role in ROLES[1:]:
         roles = (role,) if role == "customer" else ("customer", role)
-        out[role] = await signed_in(app, client, roles=roles, totp=True)  # enrolment = fresh step-up
+        out[role] = await signed_in(app, client, roles=roles, totp=True)  # step-up before enrolling is fresh
     return out
 
 

@@ -17,7 +17,7 @@ from kirana.api.app import create_app
 from kirana.api.errors import Unavailable
 from kirana.api.notify.providers import HttpSms
 from kirana.api.settings import Settings
-from tests.integration.access.helpers import login, make_user
+from tests.integration.access.helpers import login, make_user, step_up_with_password
 
 
 @dataclass
@@ -107,6 +107,7 @@ async def test_sms_two_factor_through_the_gateway(gateway: Gateway, settings: Se
         AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
     ):
         account = await login(client, await make_user(app, phone="+919833344455"))
+        await step_up_with_password(client, account)
         r = await client.post("/auth/2fa/sms", headers=account.headers)
         assert r.status_code == 200, r.text
         sent = gateway.received[-1]

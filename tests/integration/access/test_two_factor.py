@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pyotp
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests.integration.access.helpers import PASSWORD, enrol_totp, login, make_user, signed_in, totp_code
+from tests.integration.access.helpers import (
+    PASSWORD,
+    Account,
+    enrol_totp,
+    login,
+    make_user,
+    signed_in,
+    step_up_with_password,
+    totp_code,
+)
 
 
 async def _challenge(client: AsyncClient, email: str) -> str:
@@ -20,6 +30,7 @@ async def _challenge(client: AsyncClient, email: str) -> str:
 
 async def test_enrolment_gives_an_otpauth_uri_and_a_png_qr_code(client: AsyncClient, app: FastAPI) -> None:
     account = await signed_in(app, client)
+    await step_up_with_password(client, account)
     r = await client.post("/auth/2fa/totp", headers=account.headers)
     body = r.json()
     assert body["otpauth_uri"].startswith("otpauth://totp/Kirana:")
@@ -166,6 +177,7 @@ async def test_accounts_with_2fa_cannot_step_up_with_the_password(client: AsyncC
 async def test_sms_two_factor_codes(client: AsyncClient, app: FastAPI) -> None:
     sms = app.state.access.notifier.sms
     account = await login(client, await make_user(app, phone="+919811122233"))
+    await step_up_with_password(client, account)
     assert (await client.post("/auth/2fa/sms", headers=account.headers)).json()["to"].endswith("2233")
     code = sms.sent[-1].text[:6]
     # Resends are throttled.
@@ -208,3 +220,49 @@ async def test_sms_code_stops_after_five_attempts_and_a_new_code_replaces_the_ol
     for _ in range(5):
         await twofactor.verify_sms_code(rt.redis, rt.box, code="not-it", **kw)
     assert not await twofactor.verify_sms_code(rt.redis, rt.box, code=second, **kw)
+
+
+async def test_enrolling_a_second_factor_needs_a_step_up_and_is_not_one(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    """A stolen access token alone cannot enrol the thief's app (or phone) and then pass
+    step-up checks: enrolling needs a step-up first and does not count as one."""
+    sms = app.state.access.notifier.sms
+    account = await login(client, await make_user(app, phone="+919811144455"))
+    r = await client.post("/auth/2fa/totp", headers=account.headers)
+    assert r.status_code == 401 and r.json()["reason"] == "step-up-required"
+    r = await client.post("/auth/2fa/sms", headers=account.headers)
+    assert r.status_code == 401 and r.json()["reason"] == "step-up-required"
+    r = await client.post("/auth/2fa/sms/confirm", headers=account.headers, json={"code": "123456"})
+    assert r.status_code == 401 and r.json()["reason"] == "step-up-required"
+    assert not sms.sent
+    # Stepped up, the thief starts enrolling; their step-up then lapses before they confirm.
+    await step_up_with_password(client, account)
+    r = await client.post("/auth/2fa/totp", headers=account.headers)
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    await _age_step_up(app, account)
+    r = await client.post("/auth/2fa/totp/confirm", headers=account.headers, json={"code": totp_code(secret)})
+    assert r.status_code == 200, r.text
+    # Confirming their own app's code is not a step-up: the email change stays refused.
+    r = await client.patch("/auth/me", headers=account.headers, json={"email": "thief@example.com"})
+    assert r.status_code == 401 and r.json()["reason"] == "step-up-required"
+
+
+async def _age_step_up(app: FastAPI, account: Account) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from kirana.api.access import service as access
+    from kirana.api.accounts.models import AuthSession
+    from kirana.api.db.base import utcnow
+
+    async with app.state.db.session() as session:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == uuid.UUID(account.session_id))
+            .values(two_factor_at=utcnow() - timedelta(days=1))
+        )
+        version = await access.bump_version(session, account.user_id)
+    await app.state.access.invalidate(account.user_id, version)

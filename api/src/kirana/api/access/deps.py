@@ -53,6 +53,17 @@ def _privileged(permission: str) -> bool:
     return any(permission == p for p in policy.PRIVILEGED)
 
 
+def ensure_two_factor_for(principal: Principal, *permissions: str) -> None:
+    """403 when any of `permissions` is privileged and the caller, who holds privileged
+    permissions, has not enabled two-factor authentication. `Require` applies it; routes that
+    decide a permission from the body (e.g. a refund through order transitions) call it."""
+    if principal.extra.get("needs_two_factor") == "yes" and any(_privileged(p) for p in permissions):
+        raise PermissionDenied(
+            "staff with administrative permissions must enable two-factor authentication first",
+            extra={"reason": "two-factor-required"},
+        )
+
+
 def Require(*permissions: str) -> Any:  # noqa: N802 - reads as a declaration on the route
     """A dependency that admits callers holding every one of `permissions`.
 
@@ -64,11 +75,7 @@ def Require(*permissions: str) -> Any:  # noqa: N802 - reads as a declaration on
         missing = [p for p in permissions if not principal.can(p)]
         if missing:
             raise PermissionDenied(f"requires {', '.join(missing)}")
-        if principal.extra.get("needs_two_factor") == "yes" and any(_privileged(p) for p in permissions):
-            raise PermissionDenied(
-                "staff with administrative permissions must enable two-factor authentication first",
-                extra={"reason": "two-factor-required"},
-            )
+        ensure_two_factor_for(principal, *permissions)
         return principal
 
     setattr(check, ACCESS_RULE_ATTR, ("require", permissions))

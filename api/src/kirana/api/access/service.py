@@ -8,18 +8,20 @@ cache invalidation after commit (`access.cache.publish`).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.access import policy
 from kirana.api.access.cache import Snapshot
 from kirana.api.access.models import Role, RoleParent, UserPermission, UserRole, UserScope
-from kirana.api.access.principal import Principal
+from kirana.api.access.principal import Principal, matches
 from kirana.api.accounts.models import AuthSession, User
 from kirana.api.audit import service as audit
 from kirana.api.db.base import utcnow
@@ -29,6 +31,7 @@ from kirana.api.twofactor.models import TotpCredential
 OWNER = "owner"
 DEFAULT_ROLE = "customer"
 _OWNERS_LOCK = 0x6B69_7261_6E61_6F77
+ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,71 @@ def _refuse_escalation(granter: Principal, permissions: frozenset[str], what: st
         )
 
 
+def _refuse_self(granter: Principal, user_id: uuid.UUID, what: str) -> None:
+    """Nobody widens their own access (e.g. re-granting an expiring role without expiry)."""
+    if granter.user_id == user_id:
+        raise PermissionDenied(
+            f"you cannot {what} for yourself; ask another administrator", extra={"reason": "self-grant"}
+        )
+
+
+async def _scopes_of(session: AsyncSession, user_id: uuid.UUID) -> frozenset[str]:
+    return frozenset(
+        (await session.scalars(select(UserScope.scope).where(UserScope.user_id == user_id))).all()
+    )
+
+
+async def _ensure_within_scopes(session: AsyncSession, granter: Principal, user_id: uuid.UUID) -> None:
+    """A scoped granter acts only on users confined to (a part of) its own scopes. An unscoped
+    user is unrestricted, so beyond any scoped granter: powers given to them would reach every
+    store, and narrowing them is not a store manager's call either."""
+    if not granter.scopes:
+        return
+    target = await _scopes_of(session, user_id)
+    if not target or not target <= granter.scopes:
+        raise PermissionDenied("this user reaches beyond your scopes", extra={"reason": "out-of-scope"})
+
+
+async def _granter_until(
+    session: AsyncSession, granter: Principal, permissions: frozenset[str], graph: RoleGraph
+) -> datetime | None:
+    """When the granter's own hold on `permissions` ends (None: it is permanent). For each
+    permission, the latest expiry among the granter's active grants that cover it; then the
+    earliest of those."""
+    now = utcnow()
+    active = [g for g in await grants_of(session, granter.user_id) if g.active(now)]
+    covers: list[tuple[frozenset[str], datetime | None]] = []
+    for g in active:
+        if g.kind == "role":
+            covers.append((policy.role_permissions(g.value, graph.permissions, graph.parents), g.expires_at))
+        elif g.kind == "allow":
+            covers.append((frozenset({g.value}), g.expires_at))
+    until: datetime | None = None
+    for p in permissions:
+        ends = [exp for perms, exp in covers if any(matches(x, p) for x in perms)]
+        if not ends or None in ends:
+            continue
+        latest = max(e for e in ends if e is not None)
+        until = latest if until is None else min(until, latest)
+    return until
+
+
+def _cap(expires_at: datetime | None, until: datetime | None) -> datetime | None:
+    """A grant lasts no longer than the granter's own hold on what it hands out."""
+    if until is None:
+        return expires_at
+    return until if expires_at is None or expires_at > until else expires_at
+
+
+async def _flush_unique(session: AsyncSession, message: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "23505":
+            raise Conflict(message) from None
+        raise
+
+
 async def _ensure_other_owner(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Refuse to leave the shop without an active, permanent owner."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _OWNERS_LOCK})
@@ -185,13 +253,15 @@ async def grant_role(
 ) -> int:
     """Give `role` (replacing an earlier grant of it); returns the user's new grants version."""
     _check_expiry(expires_at)
+    _refuse_self(granter, user_id, f"grant {role}")
     await _user(session, user_id)
     graph = await role_graph(session)
     if role not in graph.permissions:
         raise NotFound(f"no role named {role}")
-    _refuse_escalation(
-        granter, policy.role_permissions(role, graph.permissions, graph.parents), f"grant {role}"
-    )
+    perms = policy.role_permissions(role, graph.permissions, graph.parents)
+    _refuse_escalation(granter, perms, f"grant {role}")
+    await _ensure_within_scopes(session, granter, user_id)
+    expires_at = _cap(expires_at, await _granter_until(session, granter, perms, graph))
     existing = await session.scalar(
         select(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
     )
@@ -213,7 +283,7 @@ async def grant_role(
                 expires_at=expires_at,
             )
         )
-    await session.flush()
+    await _flush_unique(session, f"the role {role} was changed at the same time; try again")
     version = await bump_version(session, user_id)
     await audit.record(
         session,
@@ -239,6 +309,7 @@ async def revoke_role(
     _refuse_escalation(
         granter, policy.role_permissions(role, graph.permissions, graph.parents), f"revoke {role}"
     )
+    await _ensure_within_scopes(session, granter, user_id)
     if role == OWNER:
         await _ensure_other_owner(session, user_id)
     before = {"role": role, "expires_at": _iso(existing.expires_at)}
@@ -275,9 +346,15 @@ async def grant_permission(
     if effect not in ("allow", "deny"):
         raise InvalidInput("effect must be allow or deny")
     perm = _normalize_permission(permission)
+    if effect == "allow":  # denying yourself something (stepping down) widens nothing
+        _refuse_self(granter, user_id, f"allow {perm}")
     await _user(session, user_id)
     # Denying is also a power over others: only over what you hold yourself.
     _refuse_escalation(granter, frozenset({perm}), f"{effect} {perm}")
+    await _ensure_within_scopes(session, granter, user_id)
+    if effect == "allow":
+        graph = await role_graph(session)
+        expires_at = _cap(expires_at, await _granter_until(session, granter, frozenset({perm}), graph))
     if effect == "deny" and await _is_permanent_owner(session, user_id):
         await _ensure_other_owner(session, user_id)
     existing = await session.scalar(
@@ -292,7 +369,7 @@ async def grant_permission(
         session.add(existing)
     existing.granted_by = granter.user_id
     existing.expires_at = expires_at
-    await session.flush()
+    await _flush_unique(session, f"the grant of {perm} was changed at the same time; try again")
     version = await bump_version(session, user_id)
     await audit.record(
         session,
@@ -316,7 +393,10 @@ async def revoke_permission(
     existing = await session.get(UserPermission, grant_id)
     if existing is None or existing.user_id != user_id:
         raise NotFound("no such permission grant")
+    if existing.effect == "deny":  # lifting a deny on yourself would widen your access
+        _refuse_self(granter, user_id, f"lift the deny of {existing.permission}")
     _refuse_escalation(granter, frozenset({existing.permission}), f"revoke {existing.permission}")
+    await _ensure_within_scopes(session, granter, user_id)
     before = {
         "permission": existing.permission,
         "effect": existing.effect,
@@ -349,8 +429,9 @@ async def set_scopes(
     current = sorted(
         (await session.scalars(select(UserScope.scope).where(UserScope.user_id == user_id))).all()
     )
-    if granter.scopes and not set(current) <= granter.scopes:
-        raise PermissionDenied("this user reaches beyond your scopes")
+    if granter.scopes and (not current or not set(current) <= granter.scopes):
+        # An unscoped user is unrestricted: beyond any scoped granter.
+        raise PermissionDenied("this user reaches beyond your scopes", extra={"reason": "out-of-scope"})
     await session.execute(delete(UserScope).where(UserScope.user_id == user_id))
     session.add_all(UserScope(user_id=user_id, scope=s) for s in wanted)
     await session.flush()
@@ -377,7 +458,14 @@ async def put_role(
     parents: list[str],
     description: str = "",
 ) -> None:
-    """Create or redefine a role. Refuses cycles and permissions the granter does not hold."""
+    """Create or redefine a role. Refuses cycles and permissions the granter does not hold.
+    Role definitions apply to every store, so scoped staff cannot change them."""
+    if not ROLE_NAME_RE.match(name):
+        raise InvalidInput(
+            "a role name is lower-case letters, digits and _, starting with a letter, at most 64"
+        )
+    if granter.scopes:
+        raise PermissionDenied("role definitions apply to every store; scoped staff cannot change them")
     perms = sorted({_normalize_permission(p) for p in permissions})
     graph = await role_graph(session)
     unknown = [p for p in parents if p not in graph.permissions]
@@ -402,7 +490,7 @@ async def put_role(
         before = {"permissions": list(role.permissions), "parents": list(graph.parents.get(name, ()))}
         role.permissions = perms
         role.description = description or role.description
-    await session.flush()
+    await _flush_unique(session, f"the role {name} was defined at the same time; try again")
     await session.execute(delete(RoleParent).where(RoleParent.role == name))
     session.add_all(RoleParent(role=name, parent=p) for p in new_parents[name])
     await session.flush()

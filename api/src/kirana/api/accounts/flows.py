@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
@@ -26,9 +28,13 @@ from kirana.api.errors import Conflict, InvalidInput, Unauthorized
 from kirana.api.ratelimit import limiter
 from kirana.api.twofactor import flows as twofactor
 
-LOGIN_LOCK = limiter.Lockout("login", free=5, base_s=30, cap_s=3600)
+# Failed passwords lock an identifier *from one client address*: a stranger guessing from
+# elsewhere cannot lock the owner out. A much higher per-identifier cap still stops guessing
+# spread over many addresses.
+LOGIN_LOCK = limiter.Lockout("login", free=5, base_s=30, cap_s=3600)  # (identifier, ip)
+LOGIN_IDENTIFIER_LOCK = limiter.Lockout("login-identifier", free=100, base_s=60, cap_s=3600)
 LOGIN_IP = limiter.Limit("login-ip", 100, 900)
-LOGIN_ACCOUNT = limiter.Limit("login-account", 20, 900)
+LOGIN_ACCOUNT = limiter.Limit("login-account", 20, 900)  # (identifier, ip)
 REGISTER_IP = limiter.Limit("register-ip", 20, 3600)
 RESET_ACCOUNT = limiter.Limit("reset-account", 3, 3600)
 RESET_IP = limiter.Limit("reset-ip", 20, 3600)
@@ -138,9 +144,11 @@ async def login(
         kind, value = identifiers.classify(identifier)
     except ValueError:
         kind, value = "unknown", identifier.strip().lower()
-    await limiter.hit(rt.redis, LOGIN_IP, ctx.ip or "-")
-    await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, value)
-    await limiter.hit(rt.redis, LOGIN_ACCOUNT, value)
+    ip = ctx.ip or "-"
+    await limiter.hit(rt.redis, LOGIN_IP, ip)
+    await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, value, ip)
+    await limiter.ensure_unlocked(rt.redis, LOGIN_IDENTIFIER_LOCK, value)
+    await limiter.hit(rt.redis, LOGIN_ACCOUNT, value, ip)
     user = None
     if kind != "unknown":
         async with rt.db.session() as session:
@@ -151,7 +159,8 @@ async def login(
     else:
         ok = passwords.verify(user.password_hash, password) and user.is_active
     if not ok or user is None:
-        locked_ms = await limiter.record_failure(rt.redis, LOGIN_LOCK, value)
+        locked_ms = await limiter.record_failure(rt.redis, LOGIN_LOCK, value, ip)
+        locked_ms = max(locked_ms, await limiter.record_failure(rt.redis, LOGIN_IDENTIFIER_LOCK, value))
         await audit.record_now(
             rt.db,
             ctx.as_actor(user.id if user else None),
@@ -162,7 +171,8 @@ async def login(
             after={"identifier": limiter.subject_key(value), "locked_for_s": locked_ms // 1000},
         )
         raise Unauthorized(BAD_LOGIN)
-    await limiter.record_success(rt.redis, LOGIN_LOCK, value)
+    await limiter.record_success(rt.redis, LOGIN_LOCK, value, ip)
+    await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, value)
     if passwords.needs_rehash(user.password_hash):
         async with rt.db.session() as session:
             db_user = await session.get(User, user.id)
@@ -364,13 +374,26 @@ async def reset_password(
             target_id=user_id,
         )
     await rt.invalidate(user_id, version)
-    await limiter.record_success(rt.redis, LOGIN_LOCK, user.email or user.phone or "")
+    identifier = user.email or user.phone or ""
+    await limiter.record_success(rt.redis, LOGIN_LOCK, identifier, ctx.ip or "-")
+    await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, identifier)
 
 
 async def update_contact(
     rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
 ) -> User:
     """Change email and/or phone (the route requires a recent step-up)."""
+    try:
+        return await _update_contact(rt, ctx, principal, email=email, phone=phone)
+    except IntegrityError as exc:  # another account took it between our check and commit
+        if getattr(exc.orig, "sqlstate", None) == "23505":
+            raise Conflict("that email address or number cannot be used") from None
+        raise
+
+
+async def _update_contact(
+    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
+) -> User:
     async with rt.db.session() as session:
         user = await session.get(User, principal.user_id)
         assert user is not None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from kirana.api.access.deps import CurrentUser, Require, StepUp, require_step_up
+from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_factor_for, require_step_up
 from kirana.api.access.principal import Principal
 from kirana.api.cart import service as carts
 from kirana.api.deps import SessionDep, SettingsDep
@@ -117,6 +117,7 @@ async def transition(
     """Move the order on (paid, packed, shipped, ...), cancel or refund it, if allowed.
     A refund needs a recent step-up, as on `/refund`."""
     if data.status is Status.refunded and principal.can("orders:refund"):
+        ensure_two_factor_for(principal, "orders:refund")  # as `Require` does on `/refund`
         await require_step_up(request, principal)  # callers without the right get 403 below
 
     async def work(session: AsyncSession) -> s.OrderRead:

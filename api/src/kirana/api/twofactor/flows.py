@@ -137,8 +137,8 @@ async def confirm_totp(
     async with rt.db.session() as session:
         codes = await twofactor.confirm_totp(session, rt.box, user_id=principal.user_id, code=code)
         if codes is not None:
-            if principal.session_id:
-                await accounts.mark_strong_auth(session, session_id=principal.session_id)
+            # Enrolling is not a step-up: the route already demanded one (else a stolen token
+            # could enrol the attacker's app and pass every sensitive check).
             version = await access.bump_version(session, principal.user_id)
             await audit.record(
                 session,
@@ -162,8 +162,6 @@ async def enable_sms(rt: AccessRuntime, ctx: audit.AuditContext, principal: Prin
     async with rt.db.session() as session:
         db_user = await _user(session, user.id)
         db_user.sms_2fa_enabled = True
-        if principal.session_id:
-            await accounts.mark_strong_auth(session, session_id=principal.session_id)
         version = await access.bump_version(session, user.id)
         await audit.record(
             session, ctx.as_actor(user.id), action="2fa.sms_enabled", target_type="user", target_id=user.id

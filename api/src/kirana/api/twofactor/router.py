@@ -26,9 +26,10 @@ async def two_factor_status(me: CurrentUser, rt: RuntimeDep) -> TwoFactorStatus:
     return TwoFactorStatus(totp=totp, sms=sms, recovery_codes_left=left)
 
 
-@router.post("/2fa/totp")
+@router.post("/2fa/totp", dependencies=[StepUp])
 async def enrol_totp(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> TotpEnrolment:
-    """Start enrolling an authenticator app: scan the QR code, then confirm with a code."""
+    """Start enrolling an authenticator app: scan the QR code, then confirm with a code.
+    Needs a recent step-up (the password, for accounts without 2FA): enrolling is not one."""
     e = await flows.begin_totp(rt, ctx, me)
     return TotpEnrolment(secret=e.secret, otpauth_uri=e.uri, qr_png=e.qr_png_data_uri, qr_svg=e.qr_svg)
 
@@ -39,14 +40,14 @@ async def confirm_totp(body: CodeIn, me: CurrentUser, rt: RuntimeDep, ctx: Audit
     return RecoveryCodes(recovery_codes=await flows.confirm_totp(rt, ctx, me, body.code))
 
 
-@router.post("/2fa/sms")
+@router.post("/2fa/sms", dependencies=[StepUp])
 async def enrol_sms(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Sent:
     """Send a code to the account's mobile number to turn SMS codes on."""
     user = await flows.load_user(rt, me.user_id)
     return Sent(to=await flows.send_sms(rt, ctx, user=user, purpose="enrol"))
 
 
-@router.post("/2fa/sms/confirm", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/2fa/sms/confirm", status_code=status.HTTP_204_NO_CONTENT, dependencies=[StepUp])
 async def confirm_sms(body: CodeIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
     await flows.enable_sms(rt, ctx, me, body.code)
     return Response(status_code=204)
