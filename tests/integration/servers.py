@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +26,9 @@ def start_server(
         f"server.serve(load_settings(), port={port}, workers={workers}, app_factory={app_factory!r})"
     )
     full_env = os.environ | env | {"PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=REPO)
+    log = tempfile.NamedTemporaryFile(prefix="kirana-server-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=REPO, stdout=log, stderr=log)
+    proc.log_path = log.name  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -31,17 +31,23 @@ def install_drain_handler(state: Any, *, drain_seconds: float) -> None:
         elif handler == signal.SIG_DFL and sig == signal.SIGINT:
             signal.default_int_handler(sig, frame)
 
+    def begin_draining(sig: int, frame: FrameType | None) -> None:
+        metrics.DRAINING.set(1)
+        log.info("draining", extra={"signal": signal.Signals(sig).name, "drain_seconds": drain_seconds})
+        loop.call_later(drain_seconds, forward, sig, frame)
+
     def on_signal(sig: int, frame: FrameType | None) -> None:
+        # Runs between two bytecodes of whatever the main thread was doing, possibly while it
+        # holds a lock (logging's, prometheus-client's): take no lock here, only set a flag and
+        # hand the rest to the event loop.
         if getattr(state, "draining", False):
             # A second Ctrl-C means "stop now". A repeated SIGTERM is ignored: it is usually the
             # same shutdown reaching us twice (process-group delivery, then the supervisor).
             if sig == signal.SIGINT:
-                forward(sig, frame)
+                loop.call_soon_threadsafe(forward, sig, frame)
             return
         state.draining = True
-        metrics.DRAINING.set(1)
-        log.info("draining", extra={"signal": signal.Signals(sig).name, "drain_seconds": drain_seconds})
-        loop.call_soon_threadsafe(loop.call_later, drain_seconds, forward, sig, frame)
+        loop.call_soon_threadsafe(begin_draining, sig, frame)
 
     for sig in previous:
         signal.signal(sig, on_signal)
