@@ -71,3 +71,29 @@ async def test_errors_reach_every_waiter_and_are_not_cached() -> None:
 @pytest.mark.parametrize(("ttl", "enabled"), [(0, False), (0.5, True)])
 def test_a_zero_ttl_disables_the_cache(ttl: float, enabled: bool) -> None:
     assert ListingCache(ttl_s=ttl).enabled is enabled
+
+
+async def test_nothing_is_served_or_stored_while_changes_are_not_followed() -> None:
+    cache = ListingCache(ttl_s=10, followed=False)
+    calls: list[str] = []
+    assert (await cache.get("k", _computer(calls, b"v1"))).body == b"v1"
+    assert cache.lookup("k") is None
+    assert (await cache.get("k", _computer(calls, b"v2"))).body == b"v2"
+    cache.followed = True
+    await cache.get("k", _computer(calls, b"v3"))
+    assert cache.lookup("k") is not None and cache.lookup("k").body == b"v3"  # type: ignore[union-attr]
+    cache.followed = False  # the listener lost its connection: stored pages are not served
+    assert cache.lookup("k") is None
+    assert calls == ["v1", "v2", "v3"]
+
+
+async def test_a_page_finished_after_following_stopped_is_not_stored() -> None:
+    cache = ListingCache(ttl_s=10)
+    gate = asyncio.Event()
+    slow = asyncio.create_task(cache.get("k", _computer([], b"old", gate)))
+    await asyncio.sleep(0)
+    cache.followed = False
+    gate.set()
+    await slow
+    cache.followed = True
+    assert cache.lookup("k") is None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from httpx import AsyncClient
@@ -50,6 +51,33 @@ def test_the_walk_catches_an_undeclared_route(settings: Settings) -> None:
         return {}
 
     assert [r.path for r in _api_routes(app) if not _rules(r.dependant)] == ["/sneaky"]
+
+
+def _sync_dependencies(dependant: Dependant) -> set[str]:
+    found = set()
+    for dep in dependant.dependencies:
+        call = dep.call
+        if call is not None and not (inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)):
+            found.add(getattr(call, "__qualname__", repr(call)))
+        found |= _sync_dependencies(dep)
+    return found
+
+
+def test_every_dependency_is_async(settings: Settings) -> None:
+    """A plain `def` dependency runs in a worker thread on every request (a costly hop)."""
+    app = create_app(settings, handle_signals=False)
+    found: set[str] = set()
+    for route in _api_routes(app):
+        found |= _sync_dependencies(route.dependant)
+    assert not found, f"make these `async def`: {sorted(found)}"
+
+    @app.get("/blocking", dependencies=[])
+    async def blocking(_: Annotated[int, Depends(lambda: 1)]) -> dict[str, str]:
+        return {}
+
+    assert any(_sync_dependencies(r.dependant) for r in _api_routes(app) if r.path == "/blocking"), (
+        "the walk must see a sync dependency"
+    )
 
 
 ROLES = ("anonymous", "customer", "support", "catalog_manager", "store_manager", "admin", "owner")

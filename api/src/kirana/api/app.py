@@ -19,7 +19,11 @@ from kirana.api.accounts import router as accounts
 from kirana.api.audit import router as audit
 from kirana.api.cart import router as cart
 from kirana.api.catalog import router as catalog
+from kirana.api.catalog.edge import CachedListingMiddleware
+from kirana.api.catalog.invalidation import CatalogListener
+from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.engine import Database
+from kirana.api.db.urls import libpq_url
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
 from kirana.api.orders import router as orders
@@ -48,12 +52,16 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         app.state.redis = redis.connect(settings.redis_url)
         app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)
         await app.state.access.start()
+        listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
+        if listing_cache.enabled:
+            await listener.start()
         if handle_signals:
             shutdown.install_drain_handler(app.state, drain_seconds=settings.drain_seconds)
         log.info("started", extra={"version": __version__, "environment": settings.environment.value})
         try:
             yield
         finally:
+            await listener.stop()
             await app.state.access.stop()
             await app.state.redis.aclose()
             await app.state.db.dispose()
@@ -68,6 +76,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
+    app.state.catalog_listing_cache = listing_cache
     errors.install_handlers(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
@@ -78,6 +88,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     for domain in (catalog, cart, orders, sync):
         app.include_router(domain.router)
 
+    app.add_middleware(CachedListingMiddleware, cache=listing_cache)  # inside CORS and context
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

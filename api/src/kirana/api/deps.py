@@ -1,5 +1,8 @@
 """FastAPI dependencies shared by every router: settings, database session, Redis.
 
+All are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop that costs
+more than the lookup itself on every request.
+
 Routes use the Annotated aliases (`SessionDep`, `RedisDep`, `SettingsDep`) so signatures stay short.
 """
 
@@ -16,24 +19,24 @@ from kirana.api.db.engine import Database
 from kirana.api.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     client: Redis = request.app.state.redis
     return client
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, rolled back on error."""
-    db = get_database(request)
+    db: Database = request.app.state.db
     async with db.session() as session:
         yield session
 

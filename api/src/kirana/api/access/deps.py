@@ -20,7 +20,7 @@ from kirana.api.errors import PermissionDenied, Unauthorized
 ACCESS_RULE_ATTR = "kirana_access_rule"
 
 
-def get_runtime(request: Request) -> AccessRuntime:
+async def get_runtime(request: Request) -> AccessRuntime:
     runtime: AccessRuntime = request.app.state.access
     return runtime
 
@@ -38,7 +38,8 @@ async def get_principal(request: Request) -> Principal | None:
         raise Unauthorized(
             "use an `Authorization: Bearer <access token>` header", headers={"WWW-Authenticate": "Bearer"}
         )
-    principal = await get_runtime(request).authenticate(token.strip())
+    runtime: AccessRuntime = request.app.state.access
+    principal = await runtime.authenticate(token.strip())
     request.state.principal = principal
     return principal
 
@@ -95,7 +96,7 @@ async def require_step_up(
 ) -> Principal:
     """Sensitive actions need a 2FA verification (or, without 2FA, the password) in this session
     within `KIRANA_STEP_UP_TTL_S`; answers 401 `insufficient_user_authentication` (RFC 9470)."""
-    window = get_runtime(request).settings.step_up_ttl_s
+    window = (await get_runtime(request)).settings.step_up_ttl_s
     if principal.two_factor_at is None or time.time() - principal.two_factor_at > window:
         raise Unauthorized(
             "confirm it is you: verify a two-factor code (POST /auth/step-up) and retry",

@@ -21,7 +21,7 @@ from kirana.api.errors import InvalidInput
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-def _filters(
+async def _filters(
     actor_id: uuid.UUID | None = None,
     action: Annotated[
         str | None, Query(max_length=100, description="exact, or a prefix like `auth.*`")

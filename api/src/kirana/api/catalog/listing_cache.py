@@ -1,16 +1,26 @@
-"""A short-lived, per-process cache of public catalog listing pages (body + ETag).
+"""A per-process cache of public catalog listing pages (body + ETag), kept exact by PostgreSQL.
 
-Used by the catalog router for anonymous-equivalent listings (drafts are never cached). The
-staleness bound is explicit and small:
+Used by the catalog router (misses) and `catalog.edge` (hits, answered before the framework).
+Staff views of drafts are never cached.
 
-- a page is served from the cache for at most `ttl_s` seconds (`KIRANA_CATALOG_LISTING_CACHE_S`,
-  default 2 s; 0 disables the cache). That bounds every change made elsewhere: stock taken by
-  orders, and catalog edits served by another API process;
-- a catalog write served by this process (staff CRUD, publish, stock adjustments) empties the
-  cache when it starts and again after it commits, and a page computed while the write was in
-  flight is not stored, so this process never serves a page older than its own committed writes.
+Freshness does not rest on the TTL. Triggers on the catalog tables (migration c0ffee000002)
+`NOTIFY kirana_catalog` in the very transaction that changes what a listing shows: products,
+brands and categories, variants added or removed, and a variant's price, MRP, attributes, active
+flag, or stock crossing zero (which flips `in_stock`). PostgreSQL delivers the notification
+only once that transaction has committed, whichever process or tool committed it, and
+`catalog.invalidation` empties this cache on each one. So:
 
-Concurrent misses for one page share a single database query (no stampede when a page expires).
+- a page is served only while this process follows the channel (`followed`); while the
+  listening connection is down every request reads the database, and the cache is emptied
+  whenever following starts again, so a missed notification can never keep a page alive;
+- a page computed while a change was committing is not stored (the generation check), and
+  later requests never join a query that began before an invalidation;
+- `ttl_s` (`KIRANA_CATALOG_LISTING_CACHE_S`, default 60 s; 0 disables the cache) is only a
+  safety net on top of this;
+- a catalog write served by this process also empties the cache when it starts and again
+  after it commits, before the notification comes back.
+
+Concurrent misses for one page share a single database query (no stampede after a change).
 """
 
 from __future__ import annotations
@@ -30,31 +40,51 @@ class Page:
 
 
 class ListingCache:
-    def __init__(self, ttl_s: float, *, max_entries: int = 2048) -> None:
+    def __init__(self, ttl_s: float, *, max_entries: int = 2048, followed: bool = True) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        # True while every catalog change reaches `invalidate` (set by catalog.invalidation).
+        self.followed = followed
         self._pages: OrderedDict[str, Page] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[Page]] = {}
         self._generation = 0
         self.hits = 0
         self.misses = 0
+        self.invalidations = 0
 
     @property
     def enabled(self) -> bool:
         return self.ttl_s > 0
 
+    @property
+    def active(self) -> bool:
+        """Pages may be served and stored now."""
+        return self.ttl_s > 0 and self.followed
+
     def invalidate(self) -> None:
         """Forget every page, and refuse to store pages computed before this call."""
         self._generation += 1
+        self.invalidations += 1
         self._pages.clear()
         self._inflight.clear()  # later requests must not join a query that began before
 
+    def lookup(self, key: str) -> Page | None:
+        """The fresh cached page for `key`, if any (no waiting, no computing)."""
+        if not self.active:
+            return None
+        page = self._pages.get(key)
+        if page is not None and page.expires > time.monotonic():
+            self.hits += 1
+            return page
+        return None
+
     async def get(self, key: str, compute: Callable[[], Awaitable[tuple[bytes, str]]]) -> Page:
         """The cached page for `key`, or `compute()`'s result (stored unless invalidated meanwhile)."""
-        now = time.monotonic()
-        page = self._pages.get(key)
-        if page is not None and page.expires > now:
-            self.hits += 1
+        if not self.active:
+            body, etag = await compute()
+            return Page(body, etag, 0.0)
+        page = self.lookup(key)
+        if page is not None:
             return page
         pending = self._inflight.get(key)
         if pending is not None:
@@ -76,7 +106,7 @@ class ListingCache:
                 del self._inflight[key]
         page = Page(body, etag, started + self.ttl_s)
         future.set_result(page)
-        if generation == self._generation:
+        if generation == self._generation and self.followed:
             self._pages[key] = page
             self._pages.move_to_end(key)
             while len(self._pages) > self.max_entries:

@@ -1,9 +1,10 @@
 """HTTP routes of the catalog: the public listing and product pages, and staff CRUD.
 
 Product and listing reads carry a strong ETag over the exact body, so clients revalidate with
-If-None-Match and get 304 without the payload. Public listing pages come from a short-lived
-per-process cache (see `listing_cache` for the staleness bound). Staff writes need
-`catalog:write` and empty this process's listing cache.
+If-None-Match and get 304 without the payload. Public listing pages come from a per-process
+cache that PostgreSQL notifications keep exact (see `listing_cache`); `catalog.edge` answers
+anonymous hits before routing. Staff writes need `catalog:write` and empty this process's
+listing cache at once.
 """
 
 from __future__ import annotations
@@ -19,20 +20,18 @@ from kirana.api.access.deps import OptionalUser, Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
+from kirana.api.catalog.edge import etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
-from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
+from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import WriteSession
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
 
-def listing_cache(request: Request, settings: SettingsDep) -> ListingCache:
-    """This process's listing cache (one per app, made on first use)."""
-    cache: ListingCache | None = getattr(request.app.state, "catalog_listing_cache", None)
-    if cache is None:
-        cache = ListingCache(settings.catalog_listing_cache_s)
-        request.app.state.catalog_listing_cache = cache
+async def listing_cache(request: Request) -> ListingCache:
+    """This process's listing cache (made by `create_app`, kept fresh by `catalog.invalidation`)."""
+    cache: ListingCache = request.app.state.catalog_listing_cache
     return cache
 
 
@@ -61,11 +60,8 @@ def _etag_response(
 ) -> Response:
     etag = etag or _etag(body)
     headers = {"ETag": etag, "Cache-Control": cache}
-    inm = request.headers.get("if-none-match")
-    if inm:
-        candidates = {t.strip().removeprefix("W/") for t in inm.split(",")}
-        if "*" in candidates or etag in candidates:
-            return Response(status_code=304, headers=headers)
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
     return Response(body, 200, headers, media_type="application/json")
 
 
@@ -120,7 +116,7 @@ async def list_products(
         body = page.model_dump_json().encode()
         return body, _etag(body)
 
-    if include_unpublished or not cache.enabled:  # staff views of drafts are never cached
+    if include_unpublished:  # staff views of drafts are never cached
         body, etag = await compute()
     else:
         cached = await cache.get(request.url.query, compute)

@@ -1,0 +1,78 @@
+"""Answer anonymous listing requests from the listing cache before they enter the framework.
+
+The public listing is the shop's hottest read. A request that FastAPI routes pays for query
+parsing and validation of a dozen parameters, the dependency graph and the principal before
+the cache is even asked; here a cached page costs a dictionary lookup. The middleware sits
+inside the request-context and CORS middleware (request id, access log, metrics and CORS
+headers apply as to any route) and answers only when the result cannot differ from the route's:
+
+- `GET /v1/catalog/products` without an `Authorization` header (a bearer token is checked by
+  the route, which may answer 401) and without `include_unpublished` (staff views of drafts);
+- the exact query string is already cached and fresh, which means the route validated it and
+  computed the page (see `listing_cache`). Everything else, misses included, goes to the route,
+  which fills the cache under the same key.
+
+The answer is the route's: same body, strong ETag, `Cache-Control: no-cache`, and 304 when
+If-None-Match matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kirana.api.catalog.listing_cache import ListingCache
+
+LISTING_PATH = "/v1/catalog/products"
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the request-context middleware reads to label metrics and logs."""
+
+    path_format: str
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of an If-None-Match header against our strong ETag."""
+    if not if_none_match:
+        return False
+    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+class CachedListingMiddleware:
+    def __init__(self, app: ASGIApp, *, cache: ListingCache) -> None:
+        self.app = app
+        self.cache = cache
+        self.route = _Route(LISTING_PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == LISTING_PATH and scope["method"] == "GET":
+            query: bytes = scope["query_string"]
+            if b"include_unpublished" not in query:
+                page = self.cache.lookup(query.decode("latin-1"))
+                if page is not None:
+                    inm: str | None = None
+                    for name, value in scope["headers"]:
+                        if name == b"authorization":
+                            break
+                        if name == b"if-none-match":
+                            inm = value.decode("latin-1")
+                    else:
+                        scope["route"] = self.route
+                        await self._answer(send, page.body, page.etag, inm)
+                        return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(send: Send, body: bytes, etag: str, if_none_match: str | None) -> None:
+        headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        if etag_matches(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
