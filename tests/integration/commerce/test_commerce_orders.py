@@ -56,6 +56,72 @@ async def test_checkout_reserves_stock_and_empties_the_cart(
     assert r.status_code == 409 and "empty" in r.json()["detail"]
 
 
+async def test_placing_writes_every_row_and_answers_what_a_read_shows(
+    client: AsyncClient,
+    shop: Catalog,
+    database_url: str,
+    login: Callable[[Principal | None], Principal | None],
+) -> None:
+    kurta = await shop.product(
+        sku="KURTA-M",
+        price=79_900,
+        mrp=99_900,
+        stock=4,
+        tax_class="gst_12",
+        title="Cotton kurta",
+        attributes={"size": "M", "colour": "indigo"},
+    )
+    dal = await shop.product(sku="DAL-1KG", price=14_500, stock=10, tax_class="gst_5", title="Toor dal")
+    buyer = login(customer())
+    assert buyer is not None
+    body = {
+        "lines": [{"sku": "KURTA-M", "quantity": 2}, {"sku": "DAL-1KG", "quantity": 3}],
+        "shipping_address": {
+            "name": "Asha Rao",
+            "line1": "12 MG Road",
+            "city": "Bengaluru",
+            "state": "KA",
+            "pincode": "560001",
+            "phone": "+919800000001",
+        },
+    }
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM sync_changes").fetchone()
+    r = await client.post("/v1/orders", json=body, headers=idem())
+    assert r.status_code == 201, r.text
+    placed = r.json()
+    assert [(x["sku"], x["quantity"], x["title"]) for x in placed["lines"]] == [
+        ("DAL-1KG", 3, "Toor dal"),
+        ("KURTA-M", 2, "Cotton kurta"),
+    ]
+    assert placed["lines"][1]["attributes"] == {"size": "M", "colour": "indigo"}
+    assert placed["total_paise"] == 2 * 79_900 + 3 * 14_500
+    assert placed["savings_paise"] == 2 * (99_900 - 79_900)
+    assert placed["shipping_address"]["pincode"] == "560001"
+    read = await client.get(f"/v1/orders/{placed['id']}")
+    assert read.status_code == 200
+    assert read.json() == placed  # the answer is exactly what the database now holds
+    assert (_stock(database_url, "KURTA-M"), _stock(database_url, "DAL-1KG")) == (2, 7)
+    with psycopg.connect(database_url) as conn:
+        changes = conn.execute(
+            "SELECT entity, entity_id::text, user_id::text FROM sync_changes WHERE id > %s",
+            (before[0] if before else 0,),
+        ).fetchall()
+        events = conn.execute("SELECT topic, key, payload FROM outbox_events").fetchall()
+    assert sorted(changes) == sorted(
+        [
+            ("order", placed["id"], str(buyer.user_id)),
+            ("product", str(kurta.product.id), None),
+            ("product", str(dal.product.id), None),
+        ]
+    )
+    assert len(events) == 1
+    topic, key, payload = events[0]
+    assert (topic, key) == ("order.placed", placed["id"])
+    assert payload["number"] == placed["number"] and payload["total_paise"] == placed["total_paise"]
+    assert payload["user_id"] == str(buyer.user_id) and payload["store_code"] == "main"
+
+
 async def test_unknown_skus_and_shortages_name_the_lines(
     client: AsyncClient,
     shop: Catalog,

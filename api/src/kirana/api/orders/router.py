@@ -42,7 +42,7 @@ async def checkout(
     """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        placed = await orders.checkout_order(
+        return await orders.checkout_order(
             session,
             user_id=principal.user_id,
             policy=policy(settings),
@@ -50,7 +50,6 @@ async def checkout(
             expected_total_paise=data.expected_total_paise,
             shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
         )
-        return orders.render_placed(placed)
 
     return await idem.run(work, body=data, status_code=201, required=True)
 
@@ -62,7 +61,7 @@ async def place(
     """Buy these lines directly ("buy now"); same guarantees as checkout."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        placed = await orders.place_order(
+        return await orders.place_order(
             session,
             user_id=principal.user_id,
             lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
@@ -71,7 +70,6 @@ async def place(
             expected_total_paise=data.expected_total_paise,
             shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
         )
-        return orders.render_placed(placed)
 
     return await idem.run(work, body=data, status_code=201, required=True)
 

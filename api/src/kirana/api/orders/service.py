@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.access.principal import Principal
 from kirana.api.cart import service as carts
 from kirana.api.catalog import pricing
 from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
-from kirana.api.catalog.models import Product, Variant
+from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
 from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from kirana.api.orders import schemas as s
@@ -65,52 +65,74 @@ def store_scope(store_code: str) -> str:
 
 
 # -- placing orders -----------------------------------------------------------------------
+#
+# Placement is the hottest write, so it is three statements written for PostgreSQL rather than
+# an ORM unit of work: lock the variants (in id order), then write everything (stock, order,
+# lines, history, sync changes, outbox event) in one statement of data-modifying CTEs, whose
+# foreign keys are checked when it ends. The order id is made here; its number, timestamps and
+# reservation deadline come back from the insert.
 
+_LOCK_VARIANTS = text(
+    """
+    SELECT v.id, v.product_id, v.sku, v.price_paise, v.mrp_paise, v.tax_class, v.stock,
+           v.is_active AND p.is_published AS sellable, p.title, v.attributes
+    FROM catalog_variants v JOIN catalog_products p ON p.id = v.product_id
+    WHERE v.sku = ANY(CAST(:skus AS varchar[]))
+    ORDER BY v.id
+    FOR UPDATE OF v
+    """
+)
 
-@dataclass(frozen=True)
-class Placed:
-    """A new order with the lines and history it was created with (rendered without a re-read)."""
-
-    order: Order
-    lines: list[OrderLine]
-    history: list[OrderEvent]
-
-
-async def place(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    lines: Sequence[carts.Line],
-    policy: Policy,
-    store_code: str | None = None,
-    expected_total_paise: int | None = None,
-    shipping_address: Mapping[str, Any] | None = None,
-) -> Order:
-    """`place_order`, for callers that only need the order."""
-    placed = await place_order(
-        session,
-        user_id=user_id,
-        lines=lines,
-        policy=policy,
-        store_code=store_code,
-        expected_total_paise=expected_total_paise,
-        shipping_address=shipping_address,
+_WRITE_ORDER = text(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(
+            CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]), CAST(:unit_prices AS bigint[]),
+            CAST(:unit_mrps AS bigint[]), CAST(:tax_rates AS int[]), CAST(:line_taxes AS bigint[]),
+            CAST(:line_totals AS bigint[])
+        ) AS w(variant_id, quantity, unit_price, unit_mrp, tax_rate, tax, total)
+    ), stock AS (
+        UPDATE catalog_variants v SET stock = v.stock - w.quantity, updated_at = now()
+        FROM wanted w WHERE v.id = w.variant_id
+    ), placed AS (
+        INSERT INTO orders (id, user_id, store_code, status, currency, subtotal_paise,
+                            mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
+                            reservation_expires_at)
+        VALUES (:order_id, :user_id, :store_code, 'pending_payment', 'INR', :subtotal, :mrp_total,
+                :tax, :total, :item_count, CAST(CAST(:shipping_address AS text) AS jsonb),
+                now() + CAST(:reservation AS interval))
+        RETURNING number, created_at, updated_at, reservation_expires_at
+    ), lines AS (
+        INSERT INTO order_lines (id, order_id, variant_id, product_id, sku, title, attributes,
+                                 quantity, unit_price_paise, unit_mrp_paise, tax_rate_percent,
+                                 tax_paise, line_total_paise)
+        SELECT gen_random_uuid(), :order_id, v.id, v.product_id, v.sku, p.title, v.attributes,
+               w.quantity, w.unit_price, w.unit_mrp, w.tax_rate, w.tax, w.total
+        FROM wanted w JOIN catalog_variants v ON v.id = w.variant_id
+        JOIN catalog_products p ON p.id = v.product_id
+    ), history AS (
+        INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor_kind, created_at)
+        VALUES (:order_id, NULL, 'pending_payment', :user_id, 'customer', now())
+    ), changes AS (
+        INSERT INTO sync_changes (entity, entity_id, user_id, deleted, created_at)
+        SELECT 'order', :order_id, :user_id, false, now()
+        UNION ALL
+        SELECT DISTINCT 'product', v.product_id, NULL::uuid, false, now()
+        FROM wanted w JOIN catalog_variants v ON v.id = w.variant_id
+    ), event AS (
+        INSERT INTO outbox_events (topic, key, payload)
+        SELECT 'order.placed', CAST(:order_id AS text), jsonb_build_object(
+            'order_id', CAST(:order_id AS text), 'number', number, 'user_id', CAST(:user_id AS text),
+            'store_code', CAST(:store_code AS text), 'total_paise', CAST(:total AS bigint),
+            'reservation_expires_at', reservation_expires_at)
+        FROM placed
     )
-    return placed.order
+    SELECT number, created_at, updated_at, reservation_expires_at FROM placed
+    """
+)
 
 
-async def place_order(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    lines: Sequence[carts.Line],
-    policy: Policy,
-    store_code: str | None = None,
-    expected_total_paise: int | None = None,
-    shipping_address: Mapping[str, Any] | None = None,
-) -> Placed:
-    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
-    transaction. Raises UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
     wanted: dict[str, int] = {}
     for line in lines:
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
@@ -124,43 +146,53 @@ async def place_order(
                 f"at most {policy.limits.max_line_quantity} of one item per order",
                 extra={"sku": sku, "max_quantity": policy.limits.max_line_quantity},
             )
+    return wanted
 
-    rows = (
-        await session.execute(
-            select(Variant, Product.is_published, Product.title)
-            .join(Product, Product.id == Variant.product_id)
-            .where(Variant.sku.in_(list(wanted)))
-            .order_by(Variant.id)
-            .with_for_update(of=Variant)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    found = {v.sku: (v, bool(published), title) for v, published, title in rows}
+
+async def place_order(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    lines: Sequence[carts.Line],
+    policy: Policy,
+    store_code: str | None = None,
+    expected_total_paise: int | None = None,
+    shipping_address: Mapping[str, Any] | None = None,
+) -> s.OrderRead:
+    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
+    transaction; returns the new order as the API shows it. Raises UnknownSku (422),
+    NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+    wanted = _wanted(lines, policy)
+    rows = (await session.execute(_LOCK_VARIANTS, {"skus": list(wanted)})).all()
+    found = {row.sku: row for row in rows}
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
-    unsellable = sorted(sku for sku, (v, published, _) in found.items() if not (published and v.is_active))
+    unsellable = sorted(sku for sku, row in found.items() if not row.sellable)
     if unsellable:
         raise NotSellable(f"not for sale at the moment: {', '.join(unsellable)}", extra={"skus": unsellable})
     short = [
-        {"sku": sku, "requested": wanted[sku], "available": v.stock}
-        for sku, (v, _, _) in sorted(found.items())
-        if v.stock < wanted[sku]
+        {"sku": sku, "requested": wanted[sku], "available": row.stock}
+        for sku, row in sorted(found.items())
+        if row.stock < wanted[sku]
     ]
     if short:
         detail = "; ".join(f"{x['sku']}: {x['available']} left, {x['requested']} wanted" for x in short)
         raise OutOfStock(f"not enough stock ({detail})", extra={"lines": short})
 
-    priced = [
-        pricing.price_line(
-            sku=sku,
-            quantity=qty,
-            price_paise=found[sku][0].price_paise,
-            mrp_paise=found[sku][0].mrp_paise,
-            tax_class=found[sku][0].tax_class,
-        )
-        for sku, qty in wanted.items()
-    ]
+    priced = sorted(
+        (
+            pricing.price_line(
+                sku=sku,
+                quantity=qty,
+                price_paise=found[sku].price_paise,
+                mrp_paise=found[sku].mrp_paise,
+                tax_class=found[sku].tax_class,
+            )
+            for sku, qty in wanted.items()
+        ),
+        key=lambda line: line.sku,
+    )
     totals = pricing.totals(priced)
     if expected_total_paise is not None and expected_total_paise != totals.total_paise:
         raise PriceChanged(
@@ -168,35 +200,56 @@ async def place_order(
             extra={"expected_total_paise": expected_total_paise, "total_paise": totals.total_paise},
         )
 
-    for sku, qty in wanted.items():  # rows are locked; the ORM writes them back in one flush
-        found[sku][0].stock -= qty
-
-    now = utcnow()
-    order = Order(
+    order_id = uuid.uuid4()
+    store = store_code or policy.store_code
+    address = dict(shipping_address) if shipping_address else None
+    written = (
+        await session.execute(
+            _WRITE_ORDER,
+            {
+                "order_id": order_id,
+                "user_id": user_id,
+                "store_code": store,
+                "subtotal": totals.subtotal_paise,
+                "mrp_total": totals.mrp_total_paise,
+                "tax": totals.tax_paise,
+                "total": totals.total_paise,
+                "item_count": totals.item_count,
+                "shipping_address": json.dumps(address) if address is not None else None,
+                "reservation": policy.reservation,
+                "variant_ids": [found[p.sku].id for p in priced],
+                "quantities": [p.quantity for p in priced],
+                "unit_prices": [p.unit_price_paise for p in priced],
+                "unit_mrps": [p.unit_mrp_paise for p in priced],
+                "tax_rates": [p.tax_rate_percent for p in priced],
+                "line_taxes": [p.tax_paise for p in priced],
+                "line_totals": [p.line_total_paise for p in priced],
+            },
+        )
+    ).one()
+    return s.OrderRead(
+        id=order_id,
+        number=written.number,
         user_id=user_id,
-        store_code=store_code or policy.store_code,
-        status=Status.pending_payment.value,
+        store_code=store,
+        status=Status.pending_payment,
+        currency="INR",
+        item_count=totals.item_count,
         subtotal_paise=totals.subtotal_paise,
         mrp_total_paise=totals.mrp_total_paise,
+        savings_paise=totals.savings_paise,
         tax_paise=totals.tax_paise,
         total_paise=totals.total_paise,
-        item_count=totals.item_count,
-        shipping_address=dict(shipping_address) if shipping_address else None,
-        reservation_expires_at=now + policy.reservation,
-    )
-    session.add(order)
-    await session.flush()
-    order_lines = []
-    for p in priced:
-        variant, _, title = found[p.sku]
-        order_lines.append(
-            OrderLine(
-                order_id=order.id,
-                variant_id=variant.id,
-                product_id=variant.product_id,
+        shipping_address=address,
+        reservation_expires_at=written.reservation_expires_at,
+        paid_at=None,
+        created_at=written.created_at,
+        updated_at=written.updated_at,
+        lines=[
+            s.OrderLineRead(
                 sku=p.sku,
-                title=title,
-                attributes=variant.attributes,
+                title=found[p.sku].title,
+                attributes=found[p.sku].attributes,
                 quantity=p.quantity,
                 unit_price_paise=p.unit_price_paise,
                 unit_mrp_paise=p.unit_mrp_paise,
@@ -204,61 +257,19 @@ async def place_order(
                 tax_paise=p.tax_paise,
                 line_total_paise=p.line_total_paise,
             )
-        )
-    event = OrderEvent(
-        order_id=order.id,
-        from_status=None,
-        to_status=order.status,
-        actor_id=user_id,
-        actor_kind="customer",
-        created_at=now,
-    )
-    session.add_all([*order_lines, event])
-    await session.flush()
-    await changes.record_mixed(
-        session,
-        [
-            changes.Change(changes.ORDER, order.id, user_id=user_id),
-            *(changes.Change(changes.PRODUCT, found[sku][0].product_id) for sku in wanted),
+            for p in priced
+        ],
+        history=[
+            s.OrderEventRead(
+                from_status=None,
+                to_status=Status.pending_payment.value,
+                actor_id=user_id,
+                actor_kind="customer",
+                reason=None,
+                created_at=written.created_at,
+            )
         ],
     )
-    outbox.emit(
-        session,
-        topic="order.placed",
-        key=str(order.id),
-        payload={
-            "order_id": str(order.id),
-            "number": order.number,
-            "user_id": str(user_id),
-            "store_code": order.store_code,
-            "total_paise": order.total_paise,
-            "reservation_expires_at": order.reservation_expires_at.isoformat()
-            if order.reservation_expires_at
-            else None,
-        },
-    )
-    return Placed(order, order_lines, [event])
-
-
-async def checkout(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    policy: Policy,
-    store_code: str | None = None,
-    expected_total_paise: int | None = None,
-    shipping_address: Mapping[str, Any] | None = None,
-) -> Order:
-    """Place an order for everything in the user's cart, then close the cart."""
-    placed = await checkout_order(
-        session,
-        user_id=user_id,
-        policy=policy,
-        store_code=store_code,
-        expected_total_paise=expected_total_paise,
-        shipping_address=shipping_address,
-    )
-    return placed.order
 
 
 async def checkout_order(
@@ -269,8 +280,8 @@ async def checkout_order(
     store_code: str | None = None,
     expected_total_paise: int | None = None,
     shipping_address: Mapping[str, Any] | None = None,
-) -> Placed:
-    """`checkout`, returning the new order with its lines and history."""
+) -> s.OrderRead:
+    """Place an order for everything in the user's cart, then close the cart."""
     cart = await carts.user_cart(session, user_id=user_id, create=False, lock=True)
     lines = await carts.lines_of(session, cart=cart) if cart else []
     if cart is None or not lines:
@@ -318,11 +329,6 @@ async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
         )
     ).all()
     return _read_model(order, lines, history)
-
-
-def render_placed(placed: Placed) -> s.OrderRead:
-    """What `render` would read back, from the rows the placement just wrote."""
-    return _read_model(placed.order, sorted(placed.lines, key=lambda x: x.sku), placed.history)
 
 
 def _read_model(order: Order, lines: Sequence[OrderLine], history: Sequence[OrderEvent]) -> s.OrderRead:

@@ -243,7 +243,7 @@ async def _apply(
     session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: orders.Policy
 ) -> dict[str, Any]:
     if m.type == "order.place":
-        order = await orders.checkout(
+        order = await orders.checkout_order(
             session,
             user_id=user_id,
             policy=policy,
