@@ -1,13 +1,13 @@
 """The `Idempotent` route dependency: runs a unit of work under an Idempotency-Key.
 
 Routers of unsafe cart, checkout and order endpoints call `await idem.run(work, body=...)`
-instead of using `SessionDep`: `run` owns the transaction so the stored response commits with
-the effect, and the response is only sent after the commit succeeded.
+instead of using `SessionDep`: `run` owns the transaction, so the key, the effect and the
+stored response commit together in one transaction, and the response is only sent after that
+commit succeeded.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -78,20 +78,17 @@ class Idempotent:
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         fp = service.fingerprint(method=method, path=path, body=payload)
         args = {"owner": self.owner, "key": self.key, "fingerprint": fp, "method": method, "path": path}
-        claim: service.Claimed | service.Stored | None
-        async with self.db.autocommit() as conn:
-            claim = await service.try_claim(conn, **args, ttl=self.ttl)
-        if claim is None:  # a retry (or a reuse): decide under the row lock
-            async with self.db.session() as session:
-                claim = await service.claim(session, **args, ttl=self.ttl)
-        if isinstance(claim, service.Stored):
-            stored_headers = {k: v for k, v in claim.headers.items() if k.lower() != "content-type"}
-            media = claim.headers.get("content-type", JSON)
-            return Response(claim.body, claim.status, {**stored_headers, REPLAYED: "true"}, media_type=media)
-
+        failed: errors.KiranaError | None = None
         try:
-            async with self.db.session() as session:
-                result = await work(session)
+            async with self.db.session() as session:  # one transaction: key, work and answer
+                claim = await service.claim(session, **args, ttl=self.ttl)
+                if isinstance(claim, service.Stored):
+                    return _replay(claim)
+                try:
+                    result = await work(session)
+                except errors.KiranaError as exc:
+                    failed = exc
+                    raise  # roll the work back
                 content = _render(result)
                 await service.complete(
                     session,
@@ -101,38 +98,45 @@ class Idempotent:
                     headers={**response_headers, "content-type": JSON},
                 )
         except errors.KiranaError as exc:
-            problem = errors.problem(
-                exc.status,
-                title=exc.title,
-                detail=exc.detail,
-                code=exc.code,
-                instance=path,
-                extra=exc.extra,
-                headers=exc.headers,
-            )
-            if exc.status in (401, 403, 429) or exc.status >= 500:
-                await self._release(claim.id)  # not an answer about this request's content
-            else:
-                async with self.db.session() as session:
-                    await service.complete(
-                        session,
-                        claim_id=claim.id,
-                        status=exc.status,
-                        body=bytes(problem.body),
-                        headers={**exc.headers, "content-type": errors.PROBLEM_JSON},
-                    )
-            return problem
-        except BaseException:
-            await self._release(claim.id)
-            raise
+            if exc is not failed:
+                raise  # about the key itself (409 in use, 422 reused): nothing to store
+            return await self._answer_error(exc, path=path, args=args)
         return Response(content, status_code, response_headers, media_type=JSON)
 
-    async def _release(self, claim_id: Any) -> None:
-        async def release() -> None:
-            async with self.db.session() as session:
-                await service.release(session, claim_id=claim_id)
+    async def _answer_error(self, exc: errors.KiranaError, *, path: str, args: dict[str, str]) -> Response:
+        """The problem the work raised; a verdict on the request's content (4xx other than
+        401, 403 and 429) is stored under the key so retries get the same answer."""
+        problem = errors.problem(
+            exc.status,
+            title=exc.title,
+            detail=exc.detail,
+            code=exc.code,
+            instance=path,
+            extra=exc.extra,
+            headers=exc.headers,
+        )
+        if exc.status in (401, 403, 429) or exc.status >= 500:
+            return problem
+        async with self.db.session() as session:
+            try:
+                claim = await service.claim(session, **args, ttl=self.ttl)
+            except errors.KiranaError:
+                return problem  # a retry is running meanwhile; it records its own answer
+            if isinstance(claim, service.Claimed):
+                await service.complete(
+                    session,
+                    claim_id=claim.id,
+                    status=exc.status,
+                    body=bytes(problem.body),
+                    headers={**exc.headers, "content-type": errors.PROBLEM_JSON},
+                )
+        return problem
 
-        await asyncio.shield(release())
+
+def _replay(stored: service.Stored) -> Response:
+    headers = {k: v for k, v in stored.headers.items() if k.lower() != "content-type"}
+    media = stored.headers.get("content-type", JSON)
+    return Response(stored.body, stored.status, {**headers, REPLAYED: "true"}, media_type=media)
 
 
 async def idempotent(

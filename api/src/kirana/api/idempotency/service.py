@@ -2,13 +2,15 @@
 
 Used by `kirana.api.idempotency.deps` around every unsafe cart, checkout and order endpoint.
 
-- The claim is its own short committed transaction, so a concurrent retry sees the key at once
-  and gets 409 while the first request is still running.
-- `complete` runs inside the request's unit of work: the stored response commits atomically with
-  the order or cart change it describes.
-- A domain error (4xx) is stored and replayed like a success; an unexpected failure releases the
-  key, since its transaction rolled back and nothing happened.
-- A claim left `running` by a crashed process may be taken over after `LEASE`.
+- `claim` runs first in the request's own transaction and takes a transaction-scoped advisory
+  lock on (owner, key) without waiting: a concurrent retry fails to take it and gets 409 at
+  once, while the first request is still running.
+- `complete` runs in that same transaction: the key, the stored response and the order or cart
+  change it describes commit together, or not at all (one transaction, one commit per request).
+- A domain error (4xx) is stored and replayed like a success (the deps layer records it in a
+  second short transaction); an unexpected failure rolls back and leaves no trace of the key.
+- A key whose row says `running` (written by an earlier release, which committed claims on
+  their own) still answers 409 until `LEASE` has passed, then a retry takes it over.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.db.base import utcnow
 from kirana.api.errors import Conflict, InvalidInput
@@ -75,47 +76,43 @@ class Claimed:
     id: uuid.UUID
 
 
-def _insert_claim(
-    *, owner: str, key: str, fingerprint: str, method: str, path: str, ttl: timedelta, now: Any
-) -> Any:
-    return (
-        insert(IdempotencyKey)
-        .values(
-            id=uuid.uuid4(),
-            owner=owner,
-            key=key,
-            fingerprint=fingerprint,
-            method=method,
-            path=path,
-            state=RUNNING,
-            locked_at=now,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-        .on_conflict_do_nothing(index_elements=["owner", "key"])
-        .returning(IdempotencyKey.id)
+_CLAIM = text(
+    """
+    WITH turn AS (SELECT pg_try_advisory_xact_lock(:lock_key) AS got),
+    new AS (
+        INSERT INTO idempotency_keys (id, owner, key, fingerprint, method, path, state, locked_at,
+                                      created_at, expires_at)
+        SELECT :id, :owner, :key, :fingerprint, :method, :path, 'running', now(), now(),
+               now() + CAST(:ttl AS interval)
+        FROM turn WHERE got
+        ON CONFLICT (owner, key) DO NOTHING
+        RETURNING id
     )
+    SELECT (SELECT got FROM turn) AS got, (SELECT id FROM new) AS id
+    """
+)
+
+_COMPLETE = text(
+    """
+    UPDATE idempotency_keys
+    SET state = 'done', response_status = :status, response_body = :body,
+        response_headers = CAST(CAST(:headers AS text) AS jsonb)
+    WHERE id = :id
+    """
+)
 
 
-async def try_claim(
-    conn: AsyncConnection,
-    *,
-    owner: str,
-    key: str,
-    fingerprint: str,
-    method: str,
-    path: str,
-    ttl: timedelta,
-) -> Claimed | None:
-    """The common case, a key never seen, in one statement on an autocommit connection (the
-    claim is committed, and visible to retries, when this returns). None: the key exists, so
-    ask `claim` what to do."""
-    inserted = await conn.scalar(
-        _insert_claim(
-            owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl, now=utcnow()
-        )
+def lock_key(owner: str, key: str) -> int:
+    """The advisory lock (a signed 64-bit number) that serialises requests with one key."""
+    digest = hashlib.blake2b(f"idempotency\n{owner}\n{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _in_use() -> KeyInUse:
+    return KeyInUse(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        headers={"Retry-After": "1"},
     )
-    return Claimed(inserted) if inserted is not None else None
 
 
 async def claim(
@@ -128,24 +125,34 @@ async def claim(
     path: str,
     ttl: timedelta,
 ) -> Claimed | Stored:
-    """Take the key for this request, or say what to answer instead. Commit right after."""
-    now = utcnow()
-    inserted = await session.scalar(
-        _insert_claim(
-            owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl, now=now
-        )
-    )
-    if inserted is not None:
-        return Claimed(inserted)
+    """Take the key for this request in the session's transaction, or say what to answer
+    instead: the stored response (Stored), 409 while another request holds the key (KeyInUse),
+    422 for a different request under the same key (KeyReused)."""
+    params = {
+        "lock_key": lock_key(owner, key),
+        "id": uuid.uuid4(),
+        "owner": owner,
+        "key": key,
+        "fingerprint": fingerprint,
+        "method": method,
+        "path": path,
+        "ttl": ttl,
+    }
+    turn = (await session.execute(_CLAIM, params)).one()
+    if not turn.got:
+        raise _in_use()
+    if turn.id is not None:  # the common case: a key never seen, one round trip
+        return Claimed(turn.id)
     row = await session.scalar(
         select(IdempotencyKey)
         .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
         .with_for_update()
     )
-    if row is None:  # purged between the two statements: try once more
+    if row is None:  # purged since: the lock is ours (re-entrant), so this insert succeeds
         return await claim(
             session, owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl
         )
+    now = utcnow()
     if row.expires_at <= now:
         _reset(row, fingerprint=fingerprint, method=method, path=path, now=now, ttl=ttl)
         return Claimed(row.id)
@@ -158,10 +165,7 @@ async def claim(
         assert row.response_status is not None and row.response_body is not None
         return Stored(row.response_status, row.response_body, dict(row.response_headers or {}))
     if row.locked_at > now - LEASE:
-        raise KeyInUse(
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        raise _in_use()
     row.locked_at = now  # the first attempt died without finishing: this retry takes over
     return Claimed(row.id)
 
@@ -182,16 +186,9 @@ async def complete(
     body: bytes,
     headers: dict[str, str],
 ) -> None:
+    """Store the response under the claimed key, in the transaction of the work it describes."""
     await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim_id)
-        .values(state=DONE, response_status=status, response_body=body, response_headers=headers)
-    )
-
-
-async def release(session: AsyncSession, *, claim_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.id == claim_id, IdempotencyKey.state == RUNNING)
+        _COMPLETE, {"id": claim_id, "status": status, "body": body, "headers": json.dumps(headers)}
     )
 
 
