@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from typing import Any
 
 import jwt
+import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
@@ -79,6 +82,48 @@ async def test_token_signed_by_a_rotated_out_key_still_verifies_until_expiry(
     assert jwt.get_unverified_header(newer.access_token)["kid"] != old_kid
     assert (await client.get("/auth/me", headers=account.headers)).status_code == 200
     assert (await client.get("/auth/me", headers=newer.headers)).status_code == 200
+
+
+async def test_a_verified_token_is_remembered_only_while_it_and_its_key_are_valid(
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await login(client, await make_user(app))
+    keys = app.state.access.keys
+    assert (await client.get("/auth/me", headers=account.headers)).status_code == 200
+    assert account.access_token in keys._verified
+    calls = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert (await client.get("/auth/me", headers=account.headers)).status_code == 200
+    assert calls == 0  # answered from the verified-token cache
+    # The signing key stops being trusted: the remembered token is refused at once.
+    kid = jwt.get_unverified_header(account.access_token)["kid"]
+    trusted = keys._keys[kid]
+    keys._keys[kid] = dataclasses.replace(trusted, verify_until=trusted.verify_until.replace(year=2000))
+    monkeypatch.setattr(keys, "load", _no_reload)
+    assert (await client.get("/auth/me", headers=account.headers)).status_code == 401
+    keys._keys[kid] = trusted
+    assert (await client.get("/auth/me", headers=account.headers)).status_code == 200
+    assert calls == 1  # the refused token was forgotten, so it was verified afresh
+    # Its remembered expiry passes: it is not trusted from memory but verified again.
+    kid_, claims = keys._verified[account.access_token]
+    keys._verified[account.access_token] = (kid_, dataclasses.replace(claims, expires_at=time.time() - 1))
+    r = await client.get("/auth/me", headers=account.headers)
+    assert r.status_code == 200 and calls == 2  # (the real token is still valid)
+    keys.verified_max = 1  # bounded: a second token evicts the first
+    other = await login(client, await make_user(app))
+    assert (await client.get("/auth/me", headers=other.headers)).status_code == 200
+    assert list(keys._verified) == [other.access_token]
+
+
+async def _no_reload(**_: Any) -> None:
+    return None
 
 
 async def test_forged_or_garbage_tokens_are_rejected(client: AsyncClient) -> None:

@@ -70,6 +70,12 @@ class KeyRing:
         self._keys: dict[str, Key] = {}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        # Access tokens whose signature and claims were verified: token -> (kid, claims). A
+        # client sends the same token for its whole life, and an Ed25519 check costs about
+        # 100 us; a hit re-checks the expiry and that the signing key is still trusted.
+        # Sessions are not cached here (the permission snapshot checks them on every request).
+        self._verified: dict[str, tuple[str, AccessClaims]] = {}
+        self.verified_max = 20_000
 
     async def load(self, *, force_rotate: bool = False) -> None:
         """Read the key set; create a new signing key when none can sign for a while."""
@@ -210,16 +216,26 @@ class KeyRing:
         return claims
 
     async def verify_access(self, token: str) -> AccessClaims:
-        claims = await self._decode_token(token, AUDIENCE)
+        known = self._verified.get(token)
+        if known is not None:
+            kid, claims = known
+            if claims.expires_at > time.time() and await self.verifying_key(kid) is not None:
+                return claims
+            del self._verified[token]
+        decoded = await self._decode_token(token, AUDIENCE)
         try:
-            return AccessClaims(
-                user_id=uuid.UUID(claims["sub"]),
-                session_id=uuid.UUID(claims["sid"]),
-                issued_at=float(claims["iat"]),
-                expires_at=float(claims["exp"]),
+            claims = AccessClaims(
+                user_id=uuid.UUID(decoded["sub"]),
+                session_id=uuid.UUID(decoded["sid"]),
+                issued_at=float(decoded["iat"]),
+                expires_at=float(decoded["exp"]),
             )
         except (KeyError, ValueError):
             raise Unauthorized("invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
+        if len(self._verified) >= self.verified_max:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (str(jwt.get_unverified_header(token)["kid"]), claims)
+        return claims
 
     async def verify_purpose(self, token: str, *, purpose: str) -> dict[str, Any]:
         return await self._decode_token(token, f"kirana-{purpose}")
