@@ -18,6 +18,8 @@ from kirana.api.catalog.invalidation import APPLICATION_NAME
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
+from tests.integration.access.helpers import login as login_account
+from tests.integration.access.helpers import make_user
 from tests.integration.commerce.conftest import Catalog, customer, idem, staff
 
 TTL = 600.0  # freshness must come from notifications, never from waiting this out
@@ -145,9 +147,17 @@ async def test_cached_hits_answer_like_the_route(app: FastAPI, client: AsyncClie
     not_modified = await client.get(URL, headers={"If-None-Match": f'"x", W/{hit.headers["etag"]}'})
     assert not_modified.status_code == 304 and not_modified.content == b""
     assert not_modified.headers["etag"] == hit.headers["etag"]
-    # A bearer token is always checked by the route, even for a cached page.
-    bad = await client.get(URL, headers={"Authorization": "Bearer not-a-token"})
-    assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+    # A bearer token is checked as the route checks it, even for a cached page.
+    for header in ("Bearer not-a-token", "Basic dXNlcjpwdw==", "Bearer "):
+        bad = await client.get(URL, headers={"Authorization": header})
+        assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+    account = await login_account(client, await make_user(app))
+    hits = _cache(app).hits
+    signed_in = await client.get(URL, headers=account.headers)
+    assert signed_in.content == miss.content and _cache(app).hits == hits + 1
+    await client.post("/auth/logout", headers=account.headers)
+    gone = await client.get(URL, headers=account.headers)  # a signed-out session is refused
+    assert gone.status_code == 401
     # An invalid query never reaches the cache, so it is never answered from it.
     assert (await client.get("/v1/catalog/products?limit=0")).status_code == 422
 

@@ -6,8 +6,10 @@ the cache is even asked; here a cached page costs a dictionary lookup. The middl
 inside the request-context and CORS middleware (request id, access log, metrics and CORS
 headers apply as to any route) and answers only when the result cannot differ from the route's:
 
-- `GET /v1/catalog/products` without an `Authorization` header (a bearer token is checked by
-  the route, which may answer 401) and without `include_unpublished` (staff views of drafts);
+- `GET /v1/catalog/products` without `include_unpublished` (staff views of drafts), either
+  anonymous or with a bearer token that the access runtime accepts, the very check the route
+  makes (signature, expiry, live session); any other `Authorization` header goes to the route,
+  which answers 401 as for any other request;
 - the exact query string is already cached and fresh, which means the route validated it and
   computed the page (see `listing_cache`). Everything else, misses included, goes to the route,
   which fills the cache under the same key.
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kirana.api.access.runtime import AccessRuntime
 from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.errors import KiranaError
 
 LISTING_PATH = "/v1/catalog/products"
 
@@ -42,6 +46,19 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+async def _accepted(scope: Scope, authorization: bytes) -> bool:
+    """Whether the route would accept this Authorization header (otherwise it answers it)."""
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    runtime: AccessRuntime = scope["app"].state.access
+    try:
+        await runtime.authenticate(token.strip())
+    except KiranaError:
+        return False
+    return True
+
+
 class CachedListingMiddleware:
     def __init__(self, app: ASGIApp, *, cache: ListingCache) -> None:
         self.app = app
@@ -54,13 +71,14 @@ class CachedListingMiddleware:
             if b"include_unpublished" not in query:
                 page = self.cache.lookup(query.decode("latin-1"))
                 if page is not None:
+                    authorization: bytes | None = None
                     inm: str | None = None
                     for name, value in scope["headers"]:
                         if name == b"authorization":
-                            break
-                        if name == b"if-none-match":
+                            authorization = value
+                        elif name == b"if-none-match":
                             inm = value.decode("latin-1")
-                    else:
+                    if authorization is None or await _accepted(scope, authorization):
                         scope["route"] = self.route
                         await self._answer(send, page.body, page.etag, inm)
                         return
