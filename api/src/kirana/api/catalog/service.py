@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -15,7 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -474,64 +488,56 @@ def _decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
     return key, last_id
 
 
-def _variant_filter(query: s.ProductQuery) -> ColumnElement[bool] | None:
+@dataclass(frozen=True)
+class _Shape:
+    """What decides the listing statement's SQL; the values travel as bound parameters."""
+
+    sort: s.Sort
+    category: bool
+    brands: bool
+    q: bool
+    min_price: bool
+    max_price: bool
+    attributes: tuple[int, ...]  # how many values each attribute filter accepts
+    in_stock: bool | None
+    cursor: bool
+    include_unpublished: bool
+
+
+def _variant_filter(shape: _Shape) -> ColumnElement[bool] | None:
     """One EXISTS so that size, colour, price and stock all hold for the same variant."""
     conds: list[ColumnElement[bool]] = []
-    if query.min_price_paise is not None:
-        conds.append(Variant.price_paise >= query.min_price_paise)
-    if query.max_price_paise is not None:
-        conds.append(Variant.price_paise <= query.max_price_paise)
-    for name, values in query.attributes.items():
-        conds.append(or_(*[Variant.attributes.contains({name: v}) for v in values]))
-    if query.in_stock:
+    if shape.min_price:
+        conds.append(Variant.price_paise >= bindparam("min_price"))
+    if shape.max_price:
+        conds.append(Variant.price_paise <= bindparam("max_price"))
+    for i, count in enumerate(shape.attributes):
+        conds.append(
+            or_(*[Variant.attributes.contains(bindparam(f"attr_{i}_{j}", type_=JSONB)) for j in range(count)])
+        )
+    if shape.in_stock:
         conds.append(Variant.stock > 0)
     if not conds:
         return None
     return exists().where(Variant.product_id == Product.id, Variant.is_active, *conds)
 
 
-async def list_products(session: AsyncSession, *, query: s.ProductQuery) -> s.ProductPage:
-    """The listing inside the caller's transaction (see `read_listing`)."""
-    return await read_listing(await session.connection(), query=query)
+@functools.lru_cache(maxsize=512)
+def _listing_statement(shape: _Shape) -> Any:
+    """The listing statement of one shape, built once (building it costs more than running it).
 
-
-async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.ProductPage:
-    """One keyset page of the listing: one statement, two with a category filter.
-
-    A category filter is first resolved to the ids of its subtree so the planner sees them: one
-    category walks its `(category_id, sort key, id)` index; a subtree merges one such walk per
-    category (UNION ALL of per-category LIMITs) instead of filtering a global walk.
+    A category filter walks each category of the subtree along its `(category_id, sort key,
+    id)` index (a LATERAL subquery with its own LIMIT) and merges the walks, instead of
+    filtering a global walk.
     """
-    if (
-        query.min_price_paise is not None
-        and query.max_price_paise is not None
-        and query.min_price_paise > query.max_price_paise
-    ):
-        raise InvalidInput("min_price_paise is greater than max_price_paise")
-    category_ids: list[uuid.UUID] | None = None
-    if query.category:
-        root = select(Category.path).where(Category.slug == query.category).scalar_subquery()
-        category_ids = list(
-            (
-                await conn.scalars(
-                    select(Category.id)
-                    .where(or_(Category.path == root, Category.path.startswith(root + "/")))
-                    .order_by(Category.id)
-                )
-            ).all()
-        )
-        if not category_ids:
-            raise NotFound(f"no category {query.category!r}")
-
     in_stock = (
         exists()
         .where(Variant.product_id == Product.id, Variant.is_active, Variant.stock > 0)
         .correlate(Product)
     )
-    sort = query.sort
     newest_col: Any = (
         func.coalesce(Product.published_at, Product.created_at)
-        if query.include_unpublished
+        if shape.include_unpublished
         else Product.published_at
     )
     key_col: Any = {
@@ -539,8 +545,8 @@ async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.Pro
         s.Sort.price_asc: Product.min_price_paise,
         s.Sort.price_desc: Product.min_price_paise,
         s.Sort.title_asc: Product.title,
-    }[sort]
-    descending = sort in (s.Sort.newest, s.Sort.price_desc)
+    }[shape.sort]
+    descending = shape.sort in (s.Sort.newest, s.Sort.price_desc)
     stmt = (
         select(
             Product.id,
@@ -558,43 +564,93 @@ async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.Pro
         .join(Category, Category.id == Product.category_id)
         .outerjoin(Brand, Brand.id == Product.brand_id)
     )
-    if not query.include_unpublished:
+    if not shape.include_unpublished:
         stmt = stmt.where(Product.is_published)
-    if query.brands:
-        stmt = stmt.where(Product.brand_id.in_(select(Brand.id).where(Brand.slug.in_(query.brands))))
-    if query.q:
-        stmt = stmt.where(Product.title.ilike(f"%{_escape_like(query.q)}%", escape="\\"))
-    if query.max_price_paise is not None:
+    if shape.brands:
+        brand_ids = select(Brand.id).where(Brand.slug.in_(bindparam("brands", expanding=True)))
+        stmt = stmt.where(Product.brand_id.in_(brand_ids))
+    if shape.q:
+        stmt = stmt.where(Product.title.ilike(bindparam("q"), escape="\\"))
+    if shape.max_price:
         # Implied by the variant filter (the cheapest variant is at most any matching one), and
         # lets a price-sorted listing range-scan its index instead of skipping pricier products.
-        stmt = stmt.where(Product.min_price_paise <= query.max_price_paise)
-    variant_cond = _variant_filter(query)
+        stmt = stmt.where(Product.min_price_paise <= bindparam("max_price"))
+    variant_cond = _variant_filter(shape)
     if variant_cond is not None:
         stmt = stmt.where(variant_cond)
-    if query.in_stock is False:
+    if shape.in_stock is False:
         stmt = stmt.where(~in_stock)
-    if query.cursor:
-        key, last_id = _decode_cursor(query.cursor, sort)
+    if shape.cursor:
         pair = tuple_(key_col, Product.id)
-        stmt = stmt.where(pair < (key, last_id) if descending else pair > (key, last_id))
-    order = (key_col.desc(), Product.id.desc()) if descending else (key_col.asc(), Product.id.asc())
-    fetch = query.limit + 1
-    if category_ids is not None and len(category_ids) > 1:
-        branches = [
-            stmt.where(Product.category_id == cid).order_by(*order).limit(fetch) for cid in category_ids
-        ]
-        merged = union_all(*branches).subquery("listing")
-        outer = (
-            (merged.c.sort_key.desc(), merged.c.id.desc())
-            if descending
-            else (merged.c.sort_key.asc(), merged.c.id.asc())
+        after = tuple_(
+            bindparam("after_key", type_=key_col.type), bindparam("after_id", type_=Product.id.type)
         )
-        final: Any = select(merged).order_by(*outer).limit(fetch)
-    else:
-        if category_ids is not None:
-            stmt = stmt.where(Product.category_id == category_ids[0])
-        final = stmt.order_by(*order).limit(fetch)
-    rows = (await conn.execute(final)).all()
+        stmt = stmt.where(pair < after if descending else pair > after)
+    order = (key_col.desc(), Product.id.desc()) if descending else (key_col.asc(), Product.id.asc())
+    fetch = bindparam("fetch", type_=Integer)
+    if not shape.category:
+        return stmt.order_by(*order).limit(fetch)
+    root = select(Category.path).where(Category.slug == bindparam("category")).scalar_subquery()
+    subtree = (
+        select(Category.id.label("id"))
+        .where(or_(Category.path == root, Category.path.startswith(root + "/")))
+        .subquery("subtree")
+    )
+    walk = stmt.where(Product.category_id == subtree.c.id).order_by(*order).limit(fetch).lateral("walk")
+    outer = (walk.c.sort_key.desc(), walk.c.id.desc()) if descending else (walk.c.sort_key, walk.c.id)
+    return select(walk).select_from(subtree).join(walk, true()).order_by(*outer).limit(fetch)
+
+
+async def list_products(session: AsyncSession, *, query: s.ProductQuery) -> s.ProductPage:
+    """The listing inside the caller's transaction (see `read_listing`)."""
+    return await read_listing(await session.connection(), query=query)
+
+
+async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.ProductPage:
+    """One keyset page of the listing in one statement (see `_listing_statement`); an empty
+    page for an unknown category slug answers 404."""
+    if (
+        query.min_price_paise is not None
+        and query.max_price_paise is not None
+        and query.min_price_paise > query.max_price_paise
+    ):
+        raise InvalidInput("min_price_paise is greater than max_price_paise")
+    sort = query.sort
+    params: dict[str, Any] = {"fetch": query.limit + 1}
+    if query.category:
+        params["category"] = query.category
+    if query.brands:
+        params["brands"] = list(query.brands)
+    if query.q:
+        params["q"] = f"%{_escape_like(query.q)}%"
+    if query.min_price_paise is not None:
+        params["min_price"] = query.min_price_paise
+    if query.max_price_paise is not None:
+        params["max_price"] = query.max_price_paise
+    for i, (name, values) in enumerate(query.attributes.items()):
+        for j, value in enumerate(values):
+            params[f"attr_{i}_{j}"] = {name: value}
+    if query.cursor:
+        params["after_key"], params["after_id"] = _decode_cursor(query.cursor, sort)
+    shape = _Shape(
+        sort=sort,
+        category=bool(query.category),
+        brands=bool(query.brands),
+        q=bool(query.q),
+        min_price=query.min_price_paise is not None,
+        max_price=query.max_price_paise is not None,
+        attributes=tuple(len(values) for values in query.attributes.values()),
+        in_stock=query.in_stock,
+        cursor=bool(query.cursor),
+        include_unpublished=query.include_unpublished,
+    )
+    rows = (await conn.execute(_listing_statement(shape), params)).all()
+    if (
+        not rows
+        and query.category
+        and await conn.scalar(select(Category.id).where(Category.slug == query.category)) is None
+    ):
+        raise NotFound(f"no category {query.category!r}")
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = [
