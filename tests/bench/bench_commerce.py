@@ -392,14 +392,13 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             path.write_text(sql)
             listing_scripts.append(path)
         pg_listing = pgbench(url, listing_scripts, seconds=seconds, tmp=tmp, define={}, mode="prepared")
-        # Simple protocol: the script quotes \gset uuids into the text (pgbench cannot type them).
         pg_orders = pgbench(
             url,
             [HERE / "pgbench_order.sql"],
             seconds=seconds,
             tmp=tmp,
             define={"hot": str(HOT_SKUS)},
-            mode="simple",
+            mode="prepared",
         )
     finally:
         for p in procs:
