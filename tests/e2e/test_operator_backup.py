@@ -136,3 +136,39 @@ def test_on_demand_backup_then_restore_with_the_app_scaled_down(shop: Shop) -> N
         client.AppsV1Api(shop.api).read_namespaced_deployment(f"{NAME}-api", shop.namespace).spec.replicas
         == 2
     )
+
+
+def test_a_restore_waits_for_terminating_pods_to_be_gone(shop: Shop) -> None:
+    """A Deployment stops counting a pod once it is terminating, but the pod can still write
+    until it is gone: the restore must not start before then."""
+    shop.apply(shoprelease(NAME, "1.0.0", **RETENTION))
+    shop.wait_phase(NAME, "Ready")
+    create_backup(shop, "nightly")
+    k8s.wait_for(
+        "the ShopBackup", lambda: backup_status(shop, "nightly").get("phase") == "Completed", timeout=120
+    )
+    core = client.CoreV1Api(shop.api)
+    selector = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=api"
+    held = core.list_namespaced_pod(shop.namespace, label_selector=selector).items[0].metadata.name
+    hold = {"metadata": {"finalizers": ["kirana.test/hold"]}}
+    core.patch_namespaced_pod(held, shop.namespace, hold)
+    try:
+        restore = {"backupName": "nightly", "requestId": "hold-1"}
+        shop.apply(shoprelease(NAME, "1.0.0", restore=restore, **RETENTION))
+
+        def waiting() -> dict[str, Any] | None:
+            rec = shop.get(NAME).get("status", {}).get("lastRestore") or {}
+            return rec if "pod(s) of the app to terminate" in rec.get("message", "") else None
+
+        rec = k8s.wait_for("the restore to wait for the held pod", waiting, timeout=120)
+        assert rec["step"] == "ScaleDown" and "1 pod(s)" in rec["message"], rec
+        deployment = client.AppsV1Api(shop.api).read_namespaced_deployment(f"{NAME}-api", shop.namespace)
+        assert (deployment.status.replicas or 0) == 0  # the Deployment no longer counts it
+        assert core.read_namespaced_pod(held, shop.namespace).metadata.deletion_timestamp is not None
+        time.sleep(3)  # a few more reconciles: still nothing restored
+        assert not [r for r in shop.runner.runs if r.argv[1:3] == ["db", "restore"]]
+    finally:
+        core.patch_namespaced_pod(held, shop.namespace, {"metadata": {"finalizers": None}})
+    record = k8s.wait_for("the restore to finish", lambda: last_restore(shop), timeout=180)
+    assert record["outcome"] == "Succeeded", record
+    assert [r for r in shop.runner.runs if r.argv[1:3] == ["db", "restore"]]

@@ -214,6 +214,7 @@ class RestoreCase:
     spec: dict[str, Any] = field(default_factory=lambda: {"restore": RESTORE})
     creates: list[str] = field(default_factory=list)
     message: str = ""
+    terminating: int = 0  # pods the Deployments no longer count but that still exist
 
 
 RESTORE_CASES = [
@@ -227,6 +228,16 @@ RESTORE_CASES = [
         "Restoring",
         0,
         RestoreStep.SCALE_DOWN,
+    ),
+    RestoreCase(
+        "nothing restores while a terminating pod may still write",
+        restoring(RestoreStep.SCALE_DOWN),
+        DOWN,
+        "Restoring",
+        0,
+        RestoreStep.SCALE_DOWN,
+        terminating=1,
+        message="waiting for 1 pod(s) of the app to terminate",
     ),
     RestoreCase(
         "with no pods left the restore Job runs with the running image",
@@ -331,6 +342,7 @@ def test_restore(case: RestoreCase) -> None:
         workers=case.pods["workers"],
         restore_source=case.source,
         restore_source_release=case.source_release if case.source else None,
+        app_pods=sum(d.total for d in case.pods.values()) + case.terminating,
     )
     d = decide(RELEASE, spec, case.status, observed, NOW)
     assert d.status.phase == case.phase

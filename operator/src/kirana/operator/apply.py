@@ -315,6 +315,9 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         if raw is not None:
             source = ShopBackupStatus.model_validate(raw.get("status") or {})
             source_release = ((raw.get("spec") or {}).get("releaseRef") or {}).get("name")
+    app_pods = None
+    if restoring and restore is not None and restore.step == RestoreStep.SCALE_DOWN:
+        app_pods = count_app_pods(c, owner)
     api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
     workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
     health = None
@@ -328,7 +331,18 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         health=health,
         restore_source=source,
         restore_source_release=source_release,
+        app_pods=app_pods,
     )
+
+
+def count_app_pods(c: Kube, owner: Owner) -> int:
+    """The app's api and worker pods that exist, terminating or not."""
+    app = {k: v for k, v in res.selector(owner, "api").items() if k != "app.kubernetes.io/component"}
+    selector = ",".join(
+        [*(f"{k}={v}" for k, v in sorted(app.items())), "app.kubernetes.io/component in (api,workers)"]
+    )
+    listing = c.request("GET", path_of("Pod", owner.namespace), query={"labelSelector": selector})
+    return len(listing.get("items", []))
 
 
 # -- act --------------------------------------------------------------------------------------------

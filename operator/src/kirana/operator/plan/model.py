@@ -70,6 +70,10 @@ class Observed:
     restore_source: ShopBackupStatus | None = None
     # That ShopBackup's spec.releaseRef.name: a restore only takes a backup of this ShopRelease.
     restore_source_release: str | None = None
+    # Pods of the app (api and workers) that still exist, terminating ones included: a
+    # Deployment's status stops counting a pod once it is terminating, but the pod may still
+    # write until it is gone. Looked at only while a restore scales the app down (else None).
+    app_pods: int | None = None
 
 
 @dataclass(frozen=True)

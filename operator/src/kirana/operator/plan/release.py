@@ -502,11 +502,13 @@ def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
         )
     run.requeue = IN_FLIGHT_REQUEUE_S
     if rec.step == RestoreStep.SCALE_DOWN:
-        down = all(
+        scaled = all(
             d is not None and d.replicas == 0 and d.total == 0 for d in (observed.api, observed.workers)
         )
-        if not down:
-            return rec
+        if not scaled or observed.app_pods != 0:  # terminating pods may still write: wait them out
+            left = observed.app_pods
+            waiting = f"waiting for {left} pod(s) of the app to terminate" if left else "scaling the app down"
+            return rec if rec.message == waiting else rec.model_copy(update={"message": waiting})
         rec = rec.model_copy(update={"step": RestoreStep.RESTORE, "message": "restoring the database"})
     if rec.step == RestoreStep.RESTORE:
         name = restore_job_name(run.owner, rec.request_id)
