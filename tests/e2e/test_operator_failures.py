@@ -180,3 +180,31 @@ def test_rollout_stuck_past_its_deadline_rolls_back_and_restores(shop: Shop) -> 
     assert (
         reasons.index("RolloutStuck") < reasons.index("RollbackCompleted") < reasons.index("DatabaseRepaired")
     )
+
+
+def test_a_rollback_also_undoes_pod_changes_made_with_the_version(shop: Shop) -> None:
+    """v2 also asks for bigger api pods, which the quota cannot fit: the rollback must bring back
+    v1's pods as they were (its old ReplicaSet), not v1's image in v2's bigger pods."""
+    free = {"resources": {"requests": {"cpu": "0"}}}
+    shop.apply(
+        shoprelease(NAME, "1.0.0", api={"resources": {"requests": {"cpu": "100m"}}}, workers=free, jobs=free)
+    )
+    shop.wait_phase(NAME, "Ready")
+    client.CoreV1Api(shop.api).create_namespaced_resource_quota(
+        shop.namespace,
+        {"metadata": {"name": "two-small-pods"}, "spec": {"hard": {"requests.cpu": "200m"}}},
+    )
+    bigger = {"resources": {"requests": {"cpu": "150m"}}}
+    shop.apply(
+        shoprelease(
+            NAME, "2.0.0", api=bigger, workers=free, jobs=free, rollout={"progressDeadlineSeconds": 30}
+        )
+    )
+    shop.wait_phase(NAME, "Degraded", timeout=240)
+    reasons = shop.event_reasons(NAME)
+    assert "RollbackCompleted" in reasons and "RollbackStuck" not in reasons, reasons
+    api = client.AppsV1Api(shop.api).read_namespaced_deployment(f"{NAME}-api", shop.namespace)
+    container = api.spec.template.spec.containers[0]
+    assert container.image == "kirana-api:1.0.0"
+    assert container.resources.requests == {"cpu": "100m"}
+    assert shop.pod_images() == {"kirana-api:1.0.0"}

@@ -437,3 +437,70 @@ def test_conditions_of_a_release_paused_at_a_boundary_say_paused() -> None:
     conditions = {c.type: c for c in d.status.conditions}
     assert (conditions["Ready"].status, conditions["Ready"].reason) == ("False", "Paused")
     assert (conditions["Progressing"].status, conditions["Progressing"].reason) == ("False", "Paused")
+
+
+def _api_pods(d: Any) -> tuple[str, dict[str, Any], dict[str, str]]:
+    api = next(a for a in d.apply if a["kind"] == "Deployment" and a["metadata"]["name"] == "shop-api")
+    template = api["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    return container["image"], container["resources"], template["metadata"]["labels"]
+
+
+STUCK = Failure(step=Step.ROLLOUT, reason="RolloutStuck", message="made no progress")
+
+
+def test_a_rollback_puts_back_the_pods_the_running_version_had() -> None:
+    """Resources and labels changed in the same edit as the version leave with the version."""
+    small = {"replicas": 2, "resources": {"requests": {"cpu": "100m"}}, "podLabels": {"tier": "gold"}}
+    big = {"replicas": 3, "resources": {"requests": {"cpu": "900m"}}, "podLabels": {"tier": "new"}}
+    live_v1 = decide(OWNER, spec("1.0.0", api=small), ready_v1(), V1_LIVE, NOW)
+    assert live_v1.status.phase == "Ready" and live_v1.status.current_template is not None
+    assert live_v1.status.current_template.api.resources.requests == {"cpu": "100m"}
+
+    # While v2 is backed up and migrated, v1's pods keep their shape (no restart of v1 pods
+    # with v2's resources), though the new replica count applies at once.
+    upgrading = decide(OWNER, spec("2.0.0", api=big), live_v1.status, V1_LIVE, NOW)
+    assert upgrading.status.phase == "BackingUp"
+    image, resources, labels = _api_pods(upgrading)
+    assert (image, resources["requests"], labels["tier"]) == (V1, {"cpu": "100m"}, "gold")
+    api = next(a for a in upgrading.apply if a["metadata"]["name"] == "shop-api")
+    assert api["spec"]["replicas"] == 3
+
+    # The rollout runs v2 with v2's shape...
+    rolling = releasing(Step.ROLLOUT).model_copy(update={"current_template": live_v1.status.current_template})
+    d = decide(OWNER, spec("2.0.0", api=big), rolling, V1_LIVE, NOW)
+    image, resources, labels = _api_pods(d)
+    assert (image, resources["requests"], labels["tier"]) == (V2, {"cpu": "900m"}, "new")
+
+    # ...and rolling back restores v1 with v1's shape, so the old ReplicaSet is reused as it was.
+    back = releasing(Step.ROLLBACK_APP, failure=STUCK).model_copy(
+        update={"current_template": live_v1.status.current_template}
+    )
+    d = decide(OWNER, spec("2.0.0", api=big), back, V1_LIVE, NOW)
+    image, resources, labels = _api_pods(d)
+    assert (image, resources["requests"], labels["tier"]) == (V1, {"cpu": "100m"}, "gold")
+
+    # A release that succeeds makes its shape the one to come back to.
+    done = decide(
+        OWNER,
+        spec("2.0.0", api=big),
+        releasing(Step.BAKE, started=timedelta(seconds=61)),
+        Observed(api=live(V2, 3), workers=live(V2, 1)),
+        NOW,
+    )
+    assert done.status.phase == "Ready" and done.status.current_template is not None
+    assert done.status.current_template.api.resources.requests == {"cpu": "900m"}
+
+
+def test_without_a_recorded_template_the_spec_shapes_the_pods() -> None:
+    status = releasing(Step.ROLLBACK_APP, failure=STUCK)  # by an operator that kept no template
+    assert status.current_template is None
+    d = decide(
+        OWNER,
+        spec("2.0.0", api={"replicas": 2, "resources": {"requests": {"cpu": "900m"}}}),
+        status,
+        V1_LIVE,
+        NOW,
+    )
+    image, resources, _ = _api_pods(d)
+    assert (image, resources["requests"]) == (V1, {"cpu": "900m"})

@@ -166,6 +166,44 @@ class ShopReleaseSpec(Model):
         return f"{self.image.repository}:{self.image.tag or self.version}"
 
 
+class PodTemplate(Model):
+    """What in a spec shapes the app's pods (not how many there are): recorded in status while
+    the shop is live, and put back with the previous image by a rollback, so that a change made
+    in the same edit as a new version (resources, labels, config, port) is undone with it."""
+
+    pull_policy: str
+    pull_secrets: tuple[str, ...] = ()
+    config: ConfigRefs
+    api: ApiSpec
+    workers: WorkersSpec
+    pre_stop_seconds: int
+
+    @classmethod
+    def of(cls, spec: ShopReleaseSpec) -> PodTemplate:
+        return cls(
+            pull_policy=spec.image.pull_policy,
+            pull_secrets=spec.image.pull_secrets,
+            config=spec.config,
+            api=spec.api,
+            workers=spec.workers,
+            pre_stop_seconds=spec.rollout.pre_stop_seconds,
+        )
+
+    def over(self, spec: ShopReleaseSpec) -> ShopReleaseSpec:
+        """`spec` with this template's pod-shaping fields; replica counts and pacing stay spec's."""
+        return spec.model_copy(
+            update={
+                "image": spec.image.model_copy(
+                    update={"pull_policy": self.pull_policy, "pull_secrets": self.pull_secrets}
+                ),
+                "config": self.config,
+                "api": self.api.model_copy(update={"replicas": spec.api.replicas}),
+                "workers": self.workers.model_copy(update={"replicas": spec.workers.replicas}),
+                "rollout": spec.rollout.model_copy(update={"pre_stop_seconds": self.pre_stop_seconds}),
+            }
+        )
+
+
 # -- status: the operator's persisted state ------------------------------------------------------
 
 
@@ -280,6 +318,8 @@ class ShopReleaseStatus(Model):
     current_image: str | None = None
     target_version: str | None = None
     schema_revision: str | None = None
+    # The pods of current_version as last seen live and ready (None: not recorded yet).
+    current_template: PodTemplate | None = None
     release: Release | None = None
     last_backup: BackupRecord | None = None
     last_restore: RestoreRecord | None = None

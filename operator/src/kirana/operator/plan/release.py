@@ -38,6 +38,7 @@ from kirana.operator.spec import (
     HistoryEntry,
     Outcome,
     Phase,
+    PodTemplate,
     PrometheusGate,
     Release,
     RestoreRecord,
@@ -581,6 +582,18 @@ def _app_target(status: ShopReleaseStatus, rel: Release | None) -> tuple[str, st
     return None
 
 
+def _pods_spec(spec: ShopReleaseSpec, status: ShopReleaseStatus, target: tuple[str, str]) -> ShopReleaseSpec:
+    """The spec the app's Deployments are rendered from. While the running version stays on
+    (a release before its rollout, a rollback, a failed release) while the spec asks for
+    another, its pods keep the shape they had when last live: the spec's new resources, labels
+    or config belong to the new version and leave with it."""
+    running = (status.current_image, status.current_version)
+    wanted = (spec.image_ref, spec.version)
+    if status.current_template is not None and target == running and wanted != running:
+        return status.current_template.over(spec)
+    return spec
+
+
 def _ready(dep: DeploymentState | None, image: str, replicas: int) -> bool:
     return dep is not None and dep.rolled_out(image, replicas)
 
@@ -646,9 +659,10 @@ def decide(
         image, version = target
         scaled_down = restoring and restore is not None and restore.step != RestoreStep.SCALE_UP
         replicas = 0 if scaled_down else None
+        shaped = _pods_spec(spec, run.status, target)
         applies += [
-            res.api_deployment(owner, spec, image, version, replicas),
-            res.workers_deployment(owner, spec, image, version, replicas),
+            res.api_deployment(owner, shaped, image, version, replicas),
+            res.workers_deployment(owner, shaped, image, version, replicas),
             res.api_service(owner),
             res.disruption_budget(owner, "api", res.api_name(owner)),
             res.disruption_budget(owner, "workers", res.workers_name(owner)),
@@ -750,14 +764,15 @@ def decide(
         _condition(old, "Migrated", migrated[0], migrated[1], migrated[2], gen, now_s),
         _condition(old, "Degraded", degraded_c[0], degraded_c[1], degraded_c[2], gen, now_s),
     )
-    st = st.model_copy(
-        update={
-            "phase": phase,
-            "observed_generation": gen,
-            "target_version": spec.version,
-            "conditions": conditions,
-        }
-    )
+    update: dict[str, Any] = {
+        "phase": phase,
+        "observed_generation": gen,
+        "target_version": spec.version,
+        "conditions": conditions,
+    }
+    if phase == Phase.READY:  # live and ready: these pods are the ones to come back to
+        update["current_template"] = PodTemplate.of(spec)
+    st = st.model_copy(update=update)
     requeue = run.requeue if in_flight or restoring else STEADY_REQUEUE_S
     return Decision(
         status=st,
