@@ -1,15 +1,30 @@
 """The bare limits each HTTP benchmark is compared with: one route, nothing else.
 
-`starlette_app` is the floor of any ASGI app under uvicorn; `fastapi_app` adds only FastAPI.
+`starlette_app` is the floor of any ASGI app under uvicorn; `fastapi_app` adds only FastAPI;
+`order_app` places orders with Kirana's own SQL through asyncpg and nothing else.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
 from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from kirana.api.db.urls import libpq_url
+from kirana.api.idempotency import service as idempotency
+from kirana.api.orders import service as orders
 
 
 async def _ok(_: Request) -> JSONResponse:
@@ -24,3 +39,109 @@ fastapi_app = FastAPI()
 @fastapi_app.get("/livez")
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
+
+
+# -- order placement over HTTP with nothing but the SQL ---------------------------------------
+
+
+def _asyncpg_form(statement: Any) -> tuple[str, list[str]]:
+    """Kirana's statement as asyncpg runs it: the SQL text and its parameters' names in order."""
+    compiled = statement.compile(dialect=asyncpg_dialect())
+    return str(compiled), list(compiled.positiontup or [])
+
+
+_CLAIM, _LOCK, _WRITE, _COMPLETE = (
+    _asyncpg_form(s)
+    for s in (idempotency._CLAIM, orders._LOCK_VARIANTS, orders._WRITE_ORDER, idempotency._COMPLETE)
+)
+BARE_USER = uuid.UUID("00000000-0000-4000-8000-000000000001")  # made by the commerce benchmark
+
+
+async def _run(conn: asyncpg.Connection, statement: tuple[str, list[str]], params: dict[str, Any]) -> Any:
+    sql, names = statement
+    return await conn.fetch(sql, *(params[n] for n in names))
+
+
+async def _place(request: Request) -> Response:
+    """POST /v1/orders: Kirana's four statements in one transaction (claim the key, lock the
+    variants, write everything, store the answer), priced like Kirana, answered with the order.
+    No authentication, validation, ORM or framework: the floor for the same work over HTTP."""
+    body = json.loads(await request.body())
+    key = request.headers["idempotency-key"]
+    wanted: dict[str, int] = {}
+    for line in body["lines"]:
+        wanted[line["sku"]] = wanted.get(line["sku"], 0) + int(line["quantity"])
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        owner = f"user:{BARE_USER}"
+        turn = await _run(
+            conn,
+            _CLAIM,
+            {
+                "lock_key": idempotency.lock_key(owner, key),
+                "id": uuid.uuid4(),
+                "owner": owner,
+                "key": key,
+                "fingerprint": "bare",
+                "method": "POST",
+                "path": "/v1/orders",
+                "ttl": timedelta(hours=24),
+            },
+        )
+        claim_id = turn[0]["id"]
+        rows = {r["sku"]: r for r in await _run(conn, _LOCK, {"skus": list(wanted)})}
+        lines = sorted(
+            (sku, qty, rows[sku]["price_paise"], rows[sku]["mrp_paise"]) for sku, qty in wanted.items()
+        )
+        total = sum(qty * price for _, qty, price, _ in lines)
+        order_id = uuid.uuid4()
+        written = await _run(
+            conn,
+            _WRITE,
+            {
+                "order_id": order_id,
+                "user_id": BARE_USER,
+                "store_code": "main",
+                "subtotal": total,
+                "mrp_total": sum(qty * mrp for _, qty, _, mrp in lines),
+                "tax": 0,
+                "total": total,
+                "item_count": sum(qty for _, qty, _, _ in lines),
+                "shipping_address": None,
+                "reservation": timedelta(minutes=15),
+                "variant_ids": [rows[sku]["id"] for sku, _, _, _ in lines],
+                "quantities": [qty for _, qty, _, _ in lines],
+                "unit_prices": [price for _, _, price, _ in lines],
+                "unit_mrps": [mrp for _, _, _, mrp in lines],
+                "tax_rates": [0 for _ in lines],
+                "line_taxes": [0 for _ in lines],
+                "line_totals": [qty * price for _, qty, price, _ in lines],
+            },
+        )
+        answer = json.dumps(
+            {"id": str(order_id), "number": written[0]["number"], "total_paise": total}
+        ).encode()
+        await _run(
+            conn,
+            _COMPLETE,
+            {
+                "status": 201,
+                "body": answer,
+                "headers": '{"content-type": "application/json"}',
+                "id": claim_id,
+            },
+        )
+    return Response(answer, 201, media_type="application/json")
+
+
+@asynccontextmanager
+async def _pool(app: Starlette) -> AsyncIterator[None]:
+    url = libpq_url(os.environ["KIRANA_DATABASE_URL"])
+    app.state.pool = await asyncpg.create_pool(url, min_size=5, max_size=30)
+    yield
+    await app.state.pool.close()
+
+
+order_app = Starlette(
+    routes=[Route("/livez", _ok), Route("/v1/orders", _place, methods=["POST"])], lifespan=_pool
+)
