@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,20 +43,16 @@ async def livez() -> dict[str, str]:
 # -- order placement over HTTP with nothing but the SQL ---------------------------------------
 
 
-def _asyncpg_form(statement: Any) -> tuple[str, list[str]]:
-    """Kirana's statement as asyncpg runs it: the SQL text and its parameters' names in order."""
-    compiled = statement.compile(dialect=asyncpg_dialect())
-    return str(compiled), list(compiled.positiontup or [])
-
-
 _CLAIM, _LOCK, _WRITE, _COMPLETE = (
-    _asyncpg_form(s)
+    (s.sql, s.names)
     for s in (idempotency._CLAIM, orders._LOCK_VARIANTS, orders._WRITE_ORDER, idempotency._COMPLETE)
 )
 BARE_USER = uuid.UUID("00000000-0000-4000-8000-000000000001")  # made by the commerce benchmark
 
 
-async def _run(conn: asyncpg.Connection, statement: tuple[str, list[str]], params: dict[str, Any]) -> Any:
+async def _run(
+    conn: asyncpg.Connection, statement: tuple[str, tuple[str, ...]], params: dict[str, Any]
+) -> Any:
     sql, names = statement
     return await conn.fetch(sql, *(params[n] for n in names))
 

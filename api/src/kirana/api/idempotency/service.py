@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.db.base import utcnow
+from kirana.api.db.raw import Statement
 from kirana.api.errors import Conflict, InvalidInput
 from kirana.api.idempotency.models import DONE, RUNNING, IdempotencyKey
 
@@ -76,8 +77,9 @@ class Claimed:
     id: uuid.UUID
 
 
-_CLAIM = text(
-    """
+_CLAIM = Statement(
+    text(
+        """
     WITH turn AS (SELECT pg_try_advisory_xact_lock(:lock_key) AS got),
     new AS (
         INSERT INTO idempotency_keys (id, owner, key, fingerprint, method, path, state, locked_at,
@@ -90,15 +92,18 @@ _CLAIM = text(
     )
     SELECT (SELECT got FROM turn) AS got, (SELECT id FROM new) AS id
     """
+    )
 )
 
-_COMPLETE = text(
-    """
+_COMPLETE = Statement(
+    text(
+        """
     UPDATE idempotency_keys
     SET state = 'done', response_status = :status, response_body = :body,
         response_headers = CAST(CAST(:headers AS text) AS jsonb)
     WHERE id = :id
     """
+    )
 )
 
 
@@ -138,11 +143,11 @@ async def claim(
         "path": path,
         "ttl": ttl,
     }
-    turn = (await session.execute(_CLAIM, params)).one()
-    if not turn.got:
+    turn = (await _CLAIM.fetch(session, params))[0]
+    if not turn["got"]:
         raise _in_use()
-    if turn.id is not None:  # the common case: a key never seen, one round trip
-        return Claimed(turn.id)
+    if turn["id"] is not None:  # the common case: a key never seen, one round trip
+        return Claimed(turn["id"])
     row = await session.scalar(
         select(IdempotencyKey)
         .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
@@ -187,8 +192,8 @@ async def complete(
     headers: dict[str, str],
 ) -> None:
     """Store the response under the claimed key, in the transaction of the work it describes."""
-    await session.execute(
-        _COMPLETE, {"id": claim_id, "status": status, "body": body, "headers": json.dumps(headers)}
+    await _COMPLETE.fetch(
+        session, {"id": claim_id, "status": status, "body": body, "headers": json.dumps(headers)}
     )
 
 

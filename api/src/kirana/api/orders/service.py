@@ -29,6 +29,7 @@ from kirana.api.catalog import pricing
 from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
 from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
+from kirana.api.db.raw import Statement
 from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
 from kirana.api.orders import schemas as s
 from kirana.api.orders import states
@@ -72,8 +73,9 @@ def store_scope(store_code: str) -> str:
 # foreign keys are checked when it ends. The order id is made here; its number, timestamps and
 # reservation deadline come back from the insert.
 
-_LOCK_VARIANTS = text(
-    """
+_LOCK_VARIANTS = Statement(
+    text(
+        """
     SELECT v.id, v.product_id, v.sku, v.price_paise, v.mrp_paise, v.tax_class, v.stock,
            v.is_active AND p.is_published AS sellable, p.title, v.attributes
     FROM catalog_variants v JOIN catalog_products p ON p.id = v.product_id
@@ -81,10 +83,12 @@ _LOCK_VARIANTS = text(
     ORDER BY v.id
     FOR UPDATE OF v
     """
+    )
 )
 
-_WRITE_ORDER = text(
-    """
+_WRITE_ORDER = Statement(
+    text(
+        """
     WITH wanted AS (
         SELECT * FROM unnest(
             CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]), CAST(:unit_prices AS bigint[]),
@@ -129,6 +133,7 @@ _WRITE_ORDER = text(
     )
     SELECT number, created_at, updated_at, reservation_expires_at FROM placed
     """
+    )
 )
 
 
@@ -163,18 +168,18 @@ async def place_order(
     transaction; returns the new order as the API shows it. Raises UnknownSku (422),
     NotSellable (409), OutOfStock (409), PriceChanged (409)."""
     wanted = _wanted(lines, policy)
-    rows = (await session.execute(_LOCK_VARIANTS, {"skus": list(wanted)})).all()
-    found = {row.sku: row for row in rows}
+    rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(wanted)})
+    found = {row["sku"]: row for row in rows}
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
-    unsellable = sorted(sku for sku, row in found.items() if not row.sellable)
+    unsellable = sorted(sku for sku, row in found.items() if not row["sellable"])
     if unsellable:
         raise NotSellable(f"not for sale at the moment: {', '.join(unsellable)}", extra={"skus": unsellable})
     short = [
-        {"sku": sku, "requested": wanted[sku], "available": row.stock}
+        {"sku": sku, "requested": wanted[sku], "available": row["stock"]}
         for sku, row in sorted(found.items())
-        if row.stock < wanted[sku]
+        if row["stock"] < wanted[sku]
     ]
     if short:
         detail = "; ".join(f"{x['sku']}: {x['available']} left, {x['requested']} wanted" for x in short)
@@ -185,9 +190,9 @@ async def place_order(
             pricing.price_line(
                 sku=sku,
                 quantity=qty,
-                price_paise=found[sku].price_paise,
-                mrp_paise=found[sku].mrp_paise,
-                tax_class=found[sku].tax_class,
+                price_paise=found[sku]["price_paise"],
+                mrp_paise=found[sku]["mrp_paise"],
+                tax_class=found[sku]["tax_class"],
             )
             for sku, qty in wanted.items()
         ),
@@ -204,8 +209,8 @@ async def place_order(
     store = store_code or policy.store_code
     address = dict(shipping_address) if shipping_address else None
     written = (
-        await session.execute(
-            _WRITE_ORDER,
+        await _WRITE_ORDER.fetch(
+            session,
             {
                 "order_id": order_id,
                 "user_id": user_id,
@@ -217,7 +222,7 @@ async def place_order(
                 "item_count": totals.item_count,
                 "shipping_address": json.dumps(address) if address is not None else None,
                 "reservation": policy.reservation,
-                "variant_ids": [found[p.sku].id for p in priced],
+                "variant_ids": [found[p.sku]["id"] for p in priced],
                 "quantities": [p.quantity for p in priced],
                 "unit_prices": [p.unit_price_paise for p in priced],
                 "unit_mrps": [p.unit_mrp_paise for p in priced],
@@ -226,10 +231,10 @@ async def place_order(
                 "line_totals": [p.line_total_paise for p in priced],
             },
         )
-    ).one()
+    )[0]
     return s.OrderRead(
         id=order_id,
-        number=written.number,
+        number=written["number"],
         user_id=user_id,
         store_code=store,
         status=Status.pending_payment,
@@ -241,15 +246,15 @@ async def place_order(
         tax_paise=totals.tax_paise,
         total_paise=totals.total_paise,
         shipping_address=address,
-        reservation_expires_at=written.reservation_expires_at,
+        reservation_expires_at=written["reservation_expires_at"],
         paid_at=None,
-        created_at=written.created_at,
-        updated_at=written.updated_at,
+        created_at=written["created_at"],
+        updated_at=written["updated_at"],
         lines=[
             s.OrderLineRead(
                 sku=p.sku,
-                title=found[p.sku].title,
-                attributes=found[p.sku].attributes,
+                title=found[p.sku]["title"],
+                attributes=found[p.sku]["attributes"],
                 quantity=p.quantity,
                 unit_price_paise=p.unit_price_paise,
                 unit_mrp_paise=p.unit_mrp_paise,
@@ -266,7 +271,7 @@ async def place_order(
                 actor_id=user_id,
                 actor_kind="customer",
                 reason=None,
-                created_at=written.created_at,
+                created_at=written["created_at"],
             )
         ],
     )

@@ -1,0 +1,45 @@
+"""Hot statements run on the session's own asyncpg connection, inside its transaction.
+
+For the few statements on the busiest write path (order placement and its idempotency key):
+SQLAlchemy's per-call work (parameter processing, cursor adaptation, result wrapping) costs
+about as much as the round trip itself. `Statement` compiles a `text()` statement once to
+asyncpg's `$n` form and runs it on the very connection, and therefore in the very transaction,
+that the `AsyncSession` holds; asyncpg prepares it once per connection. The first statement of
+a transaction still goes through SQLAlchemy, which is what begins the transaction.
+
+Rows are asyncpg records; JSON and JSONB values arrive decoded (SQLAlchemy installs its JSON
+codecs on every connection). Pass JSON parameters as text and cast them in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import TextClause
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Statement:
+    def __init__(self, statement: TextClause) -> None:
+        self.clause = statement
+        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """Run in the session's transaction; the rows, each a mapping of column to value.
+
+        SQLAlchemy begins the database transaction only with the first statement it sends
+        itself, so a statement that would be the first goes through SQLAlchemy (a raw one would
+        run outside any transaction and release its locks at once)."""
+        conn = await session.connection()
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is None or not driver.is_in_transaction():
+            result = await session.execute(self.clause, params)
+            if not result.returns_rows:  # type: ignore[attr-defined]
+                return []
+            return [dict(row._mapping) for row in result]
+        rows: Sequence[Mapping[str, Any]] = await driver.fetch(self.sql, *(params[n] for n in self.names))
+        return rows
