@@ -96,9 +96,13 @@ async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
     assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT expires_at - created_at FROM idempotency_keys WHERE key = %s", (key,)
+            "SELECT expires_at - created_at, state FROM idempotency_keys WHERE key = %s", (key,)
         ).fetchone()
     assert row is not None and row[0].total_seconds() == 24 * 3600
+    assert row[1] == "done"  # the renewed key holds its new answer...
+    again = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.json()["id"] == r.json()["id"]  # ...and replays it
+    assert again.headers["idempotent-replayed"] == "true"
 
 
 async def test_guest_cart_mutations_are_idempotent(

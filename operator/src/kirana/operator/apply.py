@@ -336,12 +336,16 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
 
 
 def count_app_pods(c: Kube, owner: Owner) -> int:
-    """The app's api and worker pods that exist, terminating or not."""
+    """The app's api and worker pods that may still run, terminating or not."""
     app = {k: v for k, v in res.selector(owner, "api").items() if k != "app.kubernetes.io/component"}
     selector = ",".join(
         [*(f"{k}={v}" for k, v in sorted(app.items())), "app.kubernetes.io/component in (api,workers)"]
     )
-    listing = c.request("GET", path_of("Pod", owner.namespace), query={"labelSelector": selector})
+    # Pods that ended (Failed: evicted, shut down; Succeeded) run nothing and may linger until
+    # pod garbage collection: they must not hold a restore back.
+    ended = "status.phase!=Failed,status.phase!=Succeeded"
+    query = {"labelSelector": selector, "fieldSelector": ended}
+    listing = c.request("GET", path_of("Pod", owner.namespace), query=query)
     return len(listing.get("items", []))
 
 

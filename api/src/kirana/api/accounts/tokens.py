@@ -221,7 +221,7 @@ class KeyRing:
             kid, claims = known
             if claims.expires_at > time.time() and await self.verifying_key(kid) is not None:
                 return claims
-            del self._verified[token]
+            self._verified.pop(token, None)  # another request may have dropped it meanwhile
         decoded = await self._decode_token(token, AUDIENCE)
         try:
             claims = AccessClaims(

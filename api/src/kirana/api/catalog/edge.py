@@ -38,6 +38,12 @@ class _Route:
     path_format: str
 
 
+def cache_key(scope: Scope) -> str:
+    """The listing cache's key: the raw query string, exactly as the route stores it."""
+    query: bytes = scope["query_string"]
+    return query.decode("latin-1")
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 weak comparison of an If-None-Match header against our strong ETag."""
     if not if_none_match:
@@ -69,14 +75,14 @@ class CachedListingMiddleware:
         if scope["type"] == "http" and scope["path"] == LISTING_PATH and scope["method"] == "GET":
             query: bytes = scope["query_string"]
             if b"include_unpublished" not in query:
-                page = self.cache.lookup(query.decode("latin-1"))
+                page = self.cache.lookup(cache_key(scope))
                 if page is not None:
                     authorization: bytes | None = None
                     inm: str | None = None
-                    for name, value in scope["headers"]:
-                        if name == b"authorization":
+                    for name, value in scope["headers"]:  # the first of each, as Starlette reads
+                        if name == b"authorization" and authorization is None:
                             authorization = value
-                        elif name == b"if-none-match":
+                        elif name == b"if-none-match" and inm is None:
                             inm = value.decode("latin-1")
                     if authorization is None or await _accepted(scope, authorization):
                         scope["route"] = self.route

@@ -20,7 +20,7 @@ from kirana.api.access.deps import OptionalUser, Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
-from kirana.api.catalog.edge import etag_matches
+from kirana.api.catalog.edge import cache_key, etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
@@ -116,10 +116,10 @@ async def list_products(
         body = page.model_dump_json().encode()
         return body, _etag(body)
 
-    if include_unpublished:  # staff views of drafts are never cached
-        body, etag = await compute()
+    if "include_unpublished" in request.query_params:  # asked for drafts: never cached (however
+        body, etag = await compute()  # spelled, so the edge can never serve such a page to staff)
     else:
-        cached = await cache.get(request.url.query, compute)
+        cached = await cache.get(cache_key(request.scope), compute)
         body, etag = cached.body, cached.etag
     return _etag_response(request, body, etag=etag)
 

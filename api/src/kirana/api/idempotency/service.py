@@ -160,6 +160,7 @@ async def claim(
     now = utcnow()
     if row.expires_at <= now:
         _reset(row, fingerprint=fingerprint, method=method, path=path, now=now, ttl=ttl)
+        await session.flush()  # before `complete`, which writes past the ORM
         return Claimed(row.id)
     if row.fingerprint != fingerprint:
         raise KeyReused(
@@ -172,6 +173,7 @@ async def claim(
     if row.locked_at > now - LEASE:
         raise _in_use()
     row.locked_at = now  # the first attempt died without finishing: this retry takes over
+    await session.flush()
     return Claimed(row.id)
 
 
