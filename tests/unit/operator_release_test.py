@@ -6,6 +6,7 @@ decides. The e2e tests (tests/e2e/test_operator_*) prove the same paths against 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from kirana.operator.spec import (
     BackupRecord,
     Comparison,
     Failure,
+    PodTemplate,
     PrometheusGate,
     Release,
     ShopReleaseStatus,
@@ -449,45 +451,69 @@ def _api_pods(d: Any) -> tuple[str, dict[str, Any], dict[str, str]]:
 STUCK = Failure(step=Step.ROLLOUT, reason="RolloutStuck", message="made no progress")
 
 
+def running(image: str, spec_: Any, api: int = 2) -> Observed:
+    """Deployments fully rolled out with `spec_`'s pod template (its digest stamped on them)."""
+    digest = PodTemplate.of(spec_).digest()
+    return Observed(
+        api=dataclasses.replace(live(image, api), template=digest),
+        workers=dataclasses.replace(live(image, 1), template=digest),
+    )
+
+
 def test_a_rollback_puts_back_the_pods_the_running_version_had() -> None:
     """Resources and labels changed in the same edit as the version leave with the version."""
     small = {"replicas": 2, "resources": {"requests": {"cpu": "100m"}}, "podLabels": {"tier": "gold"}}
     big = {"replicas": 3, "resources": {"requests": {"cpu": "900m"}}, "podLabels": {"tier": "new"}}
-    live_v1 = decide(OWNER, spec("1.0.0", api=small), ready_v1(), V1_LIVE, NOW)
+    v1 = spec("1.0.0", api=small)
+    # Ready, but the Deployments do not run this template yet (just edited): nothing recorded.
+    assert decide(OWNER, v1, ready_v1(), V1_LIVE, NOW).status.current_template is None
+    live_v1 = decide(OWNER, v1, ready_v1(), running(V1, v1), NOW)
     assert live_v1.status.phase == "Ready" and live_v1.status.current_template is not None
     assert live_v1.status.current_template.api.resources.requests == {"cpu": "100m"}
 
     # While v2 is backed up and migrated, v1's pods keep their shape (no restart of v1 pods
     # with v2's resources), though the new replica count applies at once.
-    upgrading = decide(OWNER, spec("2.0.0", api=big), live_v1.status, V1_LIVE, NOW)
+    upgrading = decide(OWNER, spec("2.0.0", api=big), live_v1.status, running(V1, v1), NOW)
     assert upgrading.status.phase == "BackingUp"
+    assert upgrading.status.release is not None and upgrading.status.release.template is not None
     image, resources, labels = _api_pods(upgrading)
     assert (image, resources["requests"], labels["tier"]) == (V1, {"cpu": "100m"}, "gold")
     api = next(a for a in upgrading.apply if a["metadata"]["name"] == "shop-api")
     assert api["spec"]["replicas"] == 3
 
     # The rollout runs v2 with v2's shape...
-    rolling = releasing(Step.ROLLOUT).model_copy(update={"current_template": live_v1.status.current_template})
+    rolling = upgrading.status.model_copy(
+        update={
+            "release": upgrading.status.release.model_copy(
+                update={"step": Step.ROLLOUT, "step_started_at": iso(NOW)}
+            )
+        }
+    )
     d = decide(OWNER, spec("2.0.0", api=big), rolling, V1_LIVE, NOW)
     image, resources, labels = _api_pods(d)
     assert (image, resources["requests"], labels["tier"]) == (V2, {"cpu": "900m"}, "new")
 
     # ...and rolling back restores v1 with v1's shape, so the old ReplicaSet is reused as it was.
-    back = releasing(Step.ROLLBACK_APP, failure=STUCK).model_copy(
-        update={"current_template": live_v1.status.current_template}
+    back = rolling.model_copy(
+        update={"release": rolling.release.model_copy(update={"step": Step.ROLLBACK_APP, "failure": STUCK})}  # type: ignore[union-attr]
     )
     d = decide(OWNER, spec("2.0.0", api=big), back, V1_LIVE, NOW)
     image, resources, labels = _api_pods(d)
     assert (image, resources["requests"], labels["tier"]) == (V1, {"cpu": "100m"}, "gold")
 
-    # A release that succeeds makes its shape the one to come back to.
-    done = decide(
-        OWNER,
-        spec("2.0.0", api=big),
-        releasing(Step.BAKE, started=timedelta(seconds=61)),
-        Observed(api=live(V2, 3), workers=live(V2, 1)),
-        NOW,
-    )
+    # An edit made after the release started (here the config) applies to v1's pods at once;
+    # what the release itself changed (resources, labels) still stays away.
+    fixed = spec("2.0.0", api=big, config={"secretName": "rotated"})
+    d = decide(OWNER, fixed, back, V1_LIVE, NOW)
+    image, resources, labels = _api_pods(d)
+    api = next(a for a in d.apply if a["metadata"]["name"] == "shop-api")
+    env_from = api["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert (image, resources["requests"]) == (V1, {"cpu": "100m"})
+    assert {"secretRef": {"name": "rotated"}} in env_from
+
+    # A release that succeeds makes its shape the one to come back to, once its pods run it.
+    v2 = spec("2.0.0", api=big)
+    done = decide(OWNER, v2, releasing(Step.BAKE, started=timedelta(seconds=61)), running(V2, v2, api=3), NOW)
     assert done.status.phase == "Ready" and done.status.current_template is not None
     assert done.status.current_template.api.resources.requests == {"cpu": "900m"}
 

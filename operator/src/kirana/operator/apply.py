@@ -190,6 +190,7 @@ def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
         ready=s.get("readyReplicas") or 0,
         available=s.get("availableReplicas") or 0,
         deadline_exceeded=stuck and observed >= generation,
+        template=(d["metadata"].get("annotations") or {}).get(res.TEMPLATE_ANNOTATION),
     )
 
 

@@ -189,6 +189,21 @@ class PodTemplate(Model):
             pre_stop_seconds=spec.rollout.pre_stop_seconds,
         )
 
+    def digest(self) -> str:
+        """A short hash of the template, stamped on the Deployments rendered from it."""
+        return hashlib.sha256(self.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+
+    def keeping(self, started: PodTemplate, wanted: PodTemplate) -> PodTemplate:
+        """This (running) template, except the fields changed in `wanted` since a release started
+        from `started`: an edit made after the release began (a fix of the failed release, a
+        rotated secret) applies; what the release itself changed stays with the release."""
+        changed = {
+            name: getattr(wanted, name)
+            for name in type(self).model_fields
+            if getattr(wanted, name) != getattr(started, name)
+        }
+        return self.model_copy(update=changed)
+
     def over(self, spec: ShopReleaseSpec) -> ShopReleaseSpec:
         """`spec` with this template's pod-shaping fields; replica counts and pacing stay spec's."""
         return spec.model_copy(
@@ -275,6 +290,8 @@ class Release(Model):
     from_revision: str | None = None
     to_revision: str | None = None
     schema_touched: bool = False  # a migration ran (or failed) so the database may differ
+    # The pod-shaping part of the spec when this release started (see PodTemplate.keeping).
+    template: PodTemplate | None = None
     failure: Failure | None = None
     outcome: Outcome | None = None
 

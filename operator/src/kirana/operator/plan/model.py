@@ -38,6 +38,7 @@ class DeploymentState:
     ready: int = 0
     available: int = 0
     deadline_exceeded: bool = False
+    template: str | None = None  # the PodTemplate digest the operator stamped on it
 
     def rolled_out(self, image: str, replicas: int) -> bool:
         """Every pod runs `image`, is available, and no pod of an older revision is left."""

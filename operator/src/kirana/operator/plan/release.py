@@ -582,16 +582,22 @@ def _app_target(status: ShopReleaseStatus, rel: Release | None) -> tuple[str, st
     return None
 
 
-def _pods_spec(spec: ShopReleaseSpec, status: ShopReleaseStatus, target: tuple[str, str]) -> ShopReleaseSpec:
+def _pods_spec(
+    spec: ShopReleaseSpec, status: ShopReleaseStatus, rel: Release | None, target: tuple[str, str]
+) -> ShopReleaseSpec:
     """The spec the app's Deployments are rendered from. While the running version stays on
     (a release before its rollout, a rollback, a failed release) while the spec asks for
-    another, its pods keep the shape they had when last live: the spec's new resources, labels
-    or config belong to the new version and leave with it."""
+    another, its pods keep the shape they had when last live: what the release changed
+    (resources, labels, config) belongs to the new version and leaves with it. A field edited
+    again after the release started applies at once (a fix, a rotated secret)."""
     running = (status.current_image, status.current_version)
     wanted = (spec.image_ref, spec.version)
-    if status.current_template is not None and target == running and wanted != running:
-        return status.current_template.over(spec)
-    return spec
+    if status.current_template is None or target != running or wanted == running:
+        return spec
+    template = status.current_template
+    if rel is not None and rel.template is not None and (rel.image, rel.version) == wanted:
+        template = template.keeping(rel.template, PodTemplate.of(spec))
+    return template.over(spec)
 
 
 def _ready(dep: DeploymentState | None, image: str, replicas: int) -> bool:
@@ -642,6 +648,7 @@ def decide(
                 step=first,
                 started_at=iso(now),
                 from_revision=status.schema_revision if current[0] else None,
+                template=PodTemplate.of(spec),
             )
             what = f"upgrading {current[0]} -> {spec.version}" if current[0] else f"installing {spec.version}"
             run.event("ReleaseStarted", what)
@@ -659,7 +666,7 @@ def decide(
         image, version = target
         scaled_down = restoring and restore is not None and restore.step != RestoreStep.SCALE_UP
         replicas = 0 if scaled_down else None
-        shaped = _pods_spec(spec, run.status, target)
+        shaped = _pods_spec(spec, run.status, rel, target)
         applies += [
             res.api_deployment(owner, shaped, image, version, replicas),
             res.workers_deployment(owner, shaped, image, version, replicas),
@@ -770,8 +777,12 @@ def decide(
         "target_version": spec.version,
         "conditions": conditions,
     }
-    if phase == Phase.READY:  # live and ready: these pods are the ones to come back to
-        update["current_template"] = PodTemplate.of(spec)
+    live_template = PodTemplate.of(spec)
+    if phase == Phase.READY and all(  # pods that run this template, all ready: worth coming back to
+        d is not None and d.template == live_template.digest() and d.observed_generation >= d.generation
+        for d in (observed.api, observed.workers)
+    ):
+        update["current_template"] = live_template
     st = st.model_copy(update=update)
     requeue = run.requeue if in_flight or restoring else STEADY_REQUEUE_S
     return Decision(

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from kirana.operator.plan.model import Owner
-from kirana.operator.spec import BACKUP_MOUNT, GROUP, VERSION, Resources, ShopReleaseSpec
+from kirana.operator.spec import BACKUP_MOUNT, GROUP, VERSION, PodTemplate, Resources, ShopReleaseSpec
 
 MANAGED_BY = "kirana-operator"
 RELEASE_LABEL = "kirana.dev/release"
 STEP_LABEL = "kirana.dev/step"
 BACKUP_PATH_ANNOTATION = "kirana.dev/backup-path"
+TEMPLATE_ANNOTATION = "kirana.dev/pod-template"  # digest of the PodTemplate a Deployment runs
 UID = 10001
 
 # Backup, then retention: the script of the scheduled backup CronJob and of on-demand ShopBackup
@@ -241,10 +242,13 @@ def _deployment(
     }
     pod = _pod_spec(spec, image, container, backups=False, restart="Always")
     pod["terminationGracePeriodSeconds"] = ro.pre_stop_seconds + 30
+    meta = metadata(owner, name, component, version)
+    # On the Deployment, not its pod template (adding it there would restart every pod).
+    meta["annotations"] = {TEMPLATE_ANNOTATION: PodTemplate.of(spec).digest()}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(owner, name, component, version),
+        "metadata": meta,
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 5,
