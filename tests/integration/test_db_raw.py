@@ -2,42 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
 from sqlalchemy import text
 
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 
 TXID = Statement(text("SELECT pg_current_xact_id()::text AS xid, :tag AS tag"))
+WRITE = Statement(text("INSERT INTO outbox_events (topic, key, payload) VALUES (:t, 'k', '{}')"))
+COUNT = text("SELECT count(*) FROM outbox_events WHERE topic = :t")
 
 
-async def test_raw_statements_share_the_sessions_transaction(database_url: str) -> None:
-    db = Database(database_url, pool_size=1, max_overflow=0)
-    try:
-        async with db.session() as session:
-            first = (await TXID.fetch(session, {"tag": "a"}))[0]  # begins the transaction
-            second = (await TXID.fetch(session, {"tag": "b"}))[0]  # runs raw, inside it
-            through_orm = await session.scalar(text("SELECT pg_current_xact_id()::text"))
-            assert (first["tag"], second["tag"]) == ("a", "b")
-            assert first["xid"] == second["xid"] == through_orm
-        async with db.session() as session:  # a new transaction, a new id
-            assert (await TXID.fetch(session, {"tag": "c"}))[0]["xid"] != first["xid"]
-    finally:
-        await db.dispose()
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=1, max_overflow=0)
+    yield database
+    await database.dispose()
 
 
-async def test_a_rolled_back_session_takes_its_raw_writes_with_it(database_url: str) -> None:
-    db = Database(database_url, pool_size=1, max_overflow=0)
-    write = Statement(text("INSERT INTO outbox_events (topic, key, payload) VALUES (:t, 'k', '{}')"))
-    try:
-        async with db.session() as session:
-            await session.execute(text("SELECT 1"))
-            await write.fetch(session, {"t": "raw.test"})
-            await session.rollback()
-        async with db.session() as session:
-            count = await session.scalar(text("SELECT count(*) FROM outbox_events WHERE topic = 'raw.test'"))
-        assert count == 0
-    finally:
-        await db.dispose()
+async def test_raw_statements_share_the_sessions_transaction(db: Database) -> None:
+    async with db.session() as session:
+        first = (await TXID.fetch(session, {"tag": "a"}))[0]  # begins the transaction
+        second = (await TXID.fetch(session, {"tag": "b"}))[0]  # runs raw, inside it
+        through_orm = await session.scalar(text("SELECT pg_current_xact_id()::text"))
+        assert (first["tag"], second["tag"]) == ("a", "b")
+        assert first["xid"] == second["xid"] == through_orm
+    async with db.session() as session:  # a new transaction, a new id
+        assert (await TXID.fetch(session, {"tag": "c"}))[0]["xid"] != first["xid"]
+
+
+async def test_a_rolled_back_session_takes_its_raw_writes_with_it(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(text("SELECT 1"))
+        await WRITE.fetch(session, {"t": "raw.test"})  # raw, inside the transaction
+        await session.rollback()
+    async with db.session() as session:
+        assert await session.scalar(COUNT, {"t": "raw.test"}) == 0
 
 
 async def test_a_first_statement_without_rows_goes_through_sqlalchemy(database_url: str) -> None:
