@@ -96,6 +96,16 @@ async def test_nobody_extends_their_own_time_bound_access(client: AsyncClient, a
     # An owner's own grants are not capped.
     assert await _grant(client, owner, staff.user_id, "catalog_manager") == 200
     assert (await _roles(client, owner, staff.user_id))["catalog_manager"] is None
+    # A deny is a power over others too: it also ends when the granter's own hold does.
+    r = await client.post(
+        f"/access/users/{staff.user_id}/permissions",
+        headers=temp.headers,
+        json={"permission": "orders:read_all", "effect": "deny"},
+    )
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/access/users/{staff.user_id}", headers=owner.headers)
+    deny = next(g for g in r.json()["permissions"] if g["effect"] == "deny")
+    assert datetime.fromisoformat(deny["expires_at"]) == until
 
 
 async def test_lifting_a_deny_on_yourself_is_refused(client: AsyncClient, app: FastAPI) -> None:

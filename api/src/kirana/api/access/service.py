@@ -352,9 +352,10 @@ async def grant_permission(
     # Denying is also a power over others: only over what you hold yourself.
     _refuse_escalation(granter, frozenset({perm}), f"{effect} {perm}")
     await _ensure_within_scopes(session, granter, user_id)
-    if effect == "allow":
-        graph = await role_graph(session)
-        expires_at = _cap(expires_at, await _granter_until(session, granter, frozenset({perm}), graph))
+    # An allow or a deny lasts no longer than the granter's own hold on the permission: a
+    # temporary admin's powers over others, restrictions included, end with their own.
+    graph = await role_graph(session)
+    expires_at = _cap(expires_at, await _granter_until(session, granter, frozenset({perm}), graph))
     if effect == "deny" and await _is_permanent_owner(session, user_id):
         await _ensure_other_owner(session, user_id)
     existing = await session.scalar(
