@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 from typing import Any
 
 import psycopg
 import pytest
 from kubernetes import client
+
+from kirana.api.devstack import pg_bin_dir
 
 from . import k8s
 from .jobrunner import (  # noqa: F401 - fixtures
@@ -172,3 +175,34 @@ def test_a_restore_waits_for_terminating_pods_to_be_gone(shop: Shop) -> None:
     record = k8s.wait_for("the restore to finish", lambda: last_restore(shop), timeout=180)
     assert record["outcome"] == "Succeeded", record
     assert [r for r in shop.runner.runs if r.argv[1:3] == ["db", "restore"]]
+
+
+def test_deleting_a_release_takes_a_last_backup_first(shop: Shop) -> None:
+    shop.apply(shoprelease(NAME, "1.0.0", backup={"onDelete": True, **RETENTION["backup"]}))
+    shop.wait_phase(NAME, "Ready")
+    probe(shop, "the last word")
+    events_before = shop.event_reasons(NAME)
+    shop.custom.delete_namespaced_custom_object(GROUP, VERSION, shop.namespace, "shopreleases", NAME)
+
+    def gone() -> bool:
+        items = shop.custom.list_namespaced_custom_object(GROUP, VERSION, shop.namespace, "shopreleases")
+        return not items["items"]
+
+    k8s.wait_for("the release to be deleted after its last backup", gone, timeout=120)
+    runs = [r for r in shop.runner.runs if r.argv[1:3] == ["db", "backup"] and "final" in " ".join(r.argv)]
+    assert len(runs) == 1 and runs[0].exit_code == 0, [r.argv for r in shop.runner.runs]
+    archives = list((shop.storage / "pvc" / f"{NAME}-backups" / "final").glob(f"{NAME}-*.dump"))
+    assert len(archives) == 1 and archives[0].stat().st_size > 0
+    # The archive holds the data as it was at the deletion.
+    with psycopg.connect(shop.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE e2e_probe SET value = 'changed later' WHERE id = 1")
+    listing = subprocess.run(
+        [str(pg_bin_dir() / "pg_restore"), "--data-only", "--table=e2e_probe", "-f", "-", str(archives[0])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "the last word" in listing
+    assert "FinalBackupStarted" not in events_before
+    reasons = shop.event_reasons(NAME)
+    assert reasons.index("FinalBackupStarted") < reasons.index("FinalBackupCompleted"), reasons

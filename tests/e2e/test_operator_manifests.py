@@ -39,6 +39,10 @@ NAME = "shop"
         ({"backup": {"schedule": "daily at 2"}}, "5 fields"),
         ({"backup": {"beforeUpgrade": True}}, "nowhere to write the pre-upgrade backup"),
         (
+            {"backup": {"beforeUpgrade": False, "onDelete": True}, "failurePolicy": {"database": "Freeze"}},
+            "the final backup has nowhere to go",
+        ),
+        (
             {"failurePolicy": {"database": "Restore"}, "backup": {"beforeUpgrade": False}},
             "no pre-upgrade backup",
         ),

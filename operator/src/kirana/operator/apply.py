@@ -536,3 +536,66 @@ def reconcile_backup(c: Kube, namespace: str, name: str, now: datetime | None = 
     if changed and requeue is not None:
         requeue = 0.2
     return Result(requeue_after=requeue, phase=decision.status.phase.value, changed=changed)
+
+
+# -- deletion: the optional last backup ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinalBackup:
+    done: bool  # the deletion may go on
+    message: str
+
+
+def final_backup(c: Kube, namespace: str, name: str, now: datetime | None = None) -> FinalBackup:
+    """The last backup of a ShopRelease being deleted (`spec.backup.onDelete`): start its Job with
+    the running image, then report until it finishes, or until `backup.timeoutSeconds` after the
+    deletion began (a namespace being deleted takes the Job's Secret and volume with it: the
+    deletion must not hang forever). Events say how it went; the database itself is untouched."""
+    obj = read(c, namespace, name)
+    if obj is None:
+        return FinalBackup(True, "the ShopRelease is gone")
+    try:
+        spec = parse_spec(obj.get("spec") or {})
+    except ValidationError:
+        return FinalBackup(True, "the spec does not parse")
+    status = parse_status(obj.get("status"))
+    if not spec.backup.on_delete or spec.backup.storage is None:
+        return FinalBackup(True, "no final backup asked for")
+    if not status.current_image or not status.current_version:
+        return FinalBackup(True, "nothing was installed")
+    meta = obj["metadata"]
+    now = now or datetime.now(UTC)
+    deleted_at = str(meta.get("deletionTimestamp") or planner.iso(now))
+    owner = Owner(name=name, namespace=namespace, uid=meta["uid"], generation=meta.get("generation", 1))
+    key = meta["uid"][:8]
+    job_name = res.job_name(owner, "final-backup", key)
+    path = res.final_backup_path(owner, deleted_at)
+    job = observe_jobs(c, owner, set()).get(job_name)
+    if job is None:
+        body = res.db_job(
+            owner,
+            spec,
+            step="final-backup",
+            key=key,
+            image=status.current_image,
+            version=status.current_version,
+            args=["db", "backup", "--out", path, "--json"],
+            timeout_seconds=spec.backup.timeout_seconds,
+        )
+        # Not owned by the ShopRelease: its record outlives it (ttlSecondsAfterFinished cleans up).
+        body["metadata"].pop("ownerReferences", None)
+        if _create_job(c, body):
+            post_event(c, obj, "Normal", "FinalBackupStarted", f"taking a last backup to {path}")
+        return FinalBackup(False, f"final backup Job {job_name} started")
+    if job.phase == JobPhase.SUCCEEDED:
+        post_event(c, obj, "Normal", "FinalBackupCompleted", f"last backup written to {path}")
+        return FinalBackup(True, f"last backup written to {path}")
+    waited = (now - planner.parse_time(deleted_at.replace("Z", "+00:00"))).total_seconds()
+    if job.phase == JobPhase.FAILED or waited > spec.backup.timeout_seconds:
+        why = job.message or "failed" if job.phase == JobPhase.FAILED else f"not done after {int(waited)} s"
+        post_event(
+            c, obj, "Warning", "FinalBackupFailed", f"final backup Job {job_name}: {why}; deleting anyway"
+        )
+        return FinalBackup(True, f"final backup failed: {why}")
+    return FinalBackup(False, f"final backup Job {job_name} running")

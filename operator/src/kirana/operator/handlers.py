@@ -82,6 +82,16 @@ async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         _wake(memo, ref.get("uid"))
 
 
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def release_deleted(name: str, namespace: str | None, memo: Any, logger: Any, **_: Any) -> None:
+    """Hold the deletion until the optional last backup is done (`spec.backup.onDelete`)."""
+    loop = asyncio.get_running_loop()
+    state = await loop.run_in_executor(memo.executor, apply.final_backup, memo.clients, namespace or "", name)
+    if not state.done:
+        raise kopf.TemporaryError(state.message, delay=5)
+    logger.info(state.message)
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def release_loop(
     name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any

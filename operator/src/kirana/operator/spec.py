@@ -95,6 +95,7 @@ class BackupStorage(Model):
 
 class BackupSpec(Model):
     before_upgrade: bool = True
+    on_delete: bool = False  # take a last backup before a deleted ShopRelease goes away
     schedule: str | None = None
     timeout_seconds: int = 3600
     retention: Retention = Retention()

@@ -51,6 +51,12 @@ def cronjob_name(owner: Owner) -> str:
     return f"{owner.name}-backup"
 
 
+def final_backup_path(owner: Owner, deleted_at: str) -> str:
+    """Where the last backup of a deleted ShopRelease goes: final/<name>-<deletion time>.dump."""
+    stamp = "".join(ch for ch in deleted_at if ch.isalnum())
+    return f"{BACKUP_MOUNT}/final/{owner.name}-{stamp}.dump"
+
+
 def job_name(owner: Owner, step: str, key: str) -> str:
     return f"{owner.name}-{step}-{key}"
 
