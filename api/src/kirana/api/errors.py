@@ -98,6 +98,19 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
+def problem_of(exc: KiranaError, *, instance: str | None) -> JSONResponse:
+    """The problem+json answer to a domain error."""
+    return problem(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        code=exc.code,
+        instance=instance,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
 def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -111,15 +124,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, KiranaError)
-        return problem(
-            exc.status,
-            title=exc.title,
-            detail=exc.detail,
-            code=exc.code,
-            instance=request.url.path,
-            extra=exc.extra,
-            headers=exc.headers,
-        )
+        return problem_of(exc, instance=request.url.path)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

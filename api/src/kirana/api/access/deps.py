@@ -33,13 +33,8 @@ async def get_principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if not header:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "use an `Authorization: Bearer <access token>` header", headers={"WWW-Authenticate": "Bearer"}
-        )
     runtime: AccessRuntime = request.app.state.access
-    principal = await runtime.authenticate(token.strip())
+    principal = await runtime.authenticate_header(header)
     request.state.principal = principal
     return principal
 

@@ -76,6 +76,14 @@ class AccessRuntime:
             self.cache.invalidate(user_id, version)
         await publish(self.redis, user_id, version)
 
+    async def authenticate_header(self, header: str) -> Principal:
+        """The caller named by an `Authorization` header value; 401 unless it is a valid bearer
+        token of a live session."""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use an `Authorization: Bearer <access token>` header", headers=_BEARER)
+        return await self.authenticate(token.strip())
+
     async def authenticate(self, token: str) -> Principal:
         claims = await self.keys.verify_access(token)
         snap = await self.cache.get(claims.user_id)

@@ -54,12 +54,9 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 async def _accepted(scope: Scope, authorization: bytes) -> bool:
     """Whether the route would accept this Authorization header (otherwise it answers it)."""
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
     runtime: AccessRuntime = scope["app"].state.access
     try:
-        await runtime.authenticate(token.strip())
+        await runtime.authenticate_header(authorization.decode("latin-1"))
     except KiranaError:
         return False
     return True

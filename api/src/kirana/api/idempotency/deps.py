@@ -106,15 +106,7 @@ class Idempotent:
     async def _answer_error(self, exc: errors.KiranaError, *, path: str, args: dict[str, str]) -> Response:
         """The problem the work raised; a verdict on the request's content (4xx other than
         401, 403 and 429) is stored under the key so retries get the same answer."""
-        problem = errors.problem(
-            exc.status,
-            title=exc.title,
-            detail=exc.detail,
-            code=exc.code,
-            instance=path,
-            extra=exc.extra,
-            headers=exc.headers,
-        )
+        problem = errors.problem_of(exc, instance=path)
         if exc.status in (401, 403, 429) or exc.status >= 500:
             return problem
         async with self.db.session() as session:
