@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 
 import psycopg
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from kirana.api.access.principal import Principal
-from kirana.api.catalog.invalidation import APPLICATION_NAME
+from kirana.api.catalog.invalidation import APPLICATION_NAME, CHANNEL, CatalogListener
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
@@ -49,11 +50,27 @@ async def _until(predicate: Callable[[], object], timeout: float = 3.0) -> float
     return time.monotonic() - start
 
 
+async def _settled(app: FastAPI, settings: Settings) -> None:
+    """Return once the setup's own notifications have reached the cache.
+
+    PostgreSQL hands each listener its notifications in commit order, so once a fence sent now
+    has arrived, every change committed before it has already emptied the cache; none can
+    arrive late and empty it in the middle of a test.
+    """
+    listener: CatalogListener = app.state.catalog_listener
+    await _until(lambda: _cache(app).followed)
+    fence = f"fence-{uuid.uuid4()}"
+    with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, fence))
+    await _until(lambda: listener.last_payload == fence)
+
+
 async def test_a_change_committed_elsewhere_empties_the_cache_at_once(
     app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
 ) -> None:
     view = await shop.product(sku="LAST-ONE", stock=1)
     slug = view.product.slug
+    await _settled(app, settings)
     first = await client.get(URL)
     assert first.status_code == 200 and slug in _in_stock(first.json())
     again = await client.get(URL)  # cached: the same page, the same ETag
@@ -72,10 +89,15 @@ async def test_a_change_committed_elsewhere_empties_the_cache_at_once(
 
 
 async def test_an_order_taking_the_last_unit_shows_at_once(
-    app: FastAPI, client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    app: FastAPI,
+    client: AsyncClient,
+    shop: Catalog,
+    settings: Settings,
+    login: Callable[[Principal | None], Principal | None],
 ) -> None:
     view = await shop.product(sku="LAST-ONE", stock=1)
     await shop.product(sku="PLENTY", stock=100)
+    await _settled(app, settings)
     first = await client.get(URL)
     assert view.product.slug in _in_stock(first.json())
     login(customer())
@@ -112,6 +134,7 @@ async def test_a_lost_listening_connection_bypasses_the_cache_until_it_is_back(
     app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
 ) -> None:
     await shop.product(sku="DAL-5KG", stock=5, title="Toor Dal 5 kg")
+    await _settled(app, settings)
     cache = _cache(app)
     assert cache.followed
     await client.get(URL)
@@ -135,8 +158,11 @@ async def test_a_lost_listening_connection_bypasses_the_cache_until_it_is_back(
     assert cache.hits == hits + 1
 
 
-async def test_cached_hits_answer_like_the_route(app: FastAPI, client: AsyncClient, shop: Catalog) -> None:
+async def test_cached_hits_answer_like_the_route(
+    app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
+) -> None:
     await shop.product(sku="DAL-5KG", stock=5, title="Toor Dal 5 kg")
+    await _settled(app, settings)
     miss = await client.get(URL, headers={"X-Request-ID": "miss-1"})
     hit = await client.get(URL, headers={"X-Request-ID": "hit-1"})
     assert hit.status_code == miss.status_code == 200

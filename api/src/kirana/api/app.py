@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)
         await app.state.access.start()
         listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
+        app.state.catalog_listener = listener
         if listing_cache.enabled:
             await listener.start()
         if handle_signals:

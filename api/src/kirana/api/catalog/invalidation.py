@@ -33,6 +33,7 @@ class CatalogListener:
         self.ping_s = ping_s
         self.retry_s = retry_s
         self.following = asyncio.Event()
+        self.last_payload: str | None = None  # of the latest notification, in commit order
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, *, wait_s: float = 1.0) -> None:
@@ -46,7 +47,8 @@ class CatalogListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _notified(self, *_: Any) -> None:
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.last_payload = payload
         self.cache.invalidate()
 
     async def _follow(self, conn: asyncpg.Connection) -> None:
