@@ -63,7 +63,7 @@ async def test_200_orders_from_200_connections_sell_exactly_the_50_in_stock(
                 async with session.begin():
                     pid = await session.scalar(text("SELECT pg_backend_pid()"))
                     await orders.place_order(
-                        session, user_id=next(buyers), lines=[carts.Line("HOT-SKU", 1)], policy=policy
+                        session, orders.Placement(next(buyers), [carts.Line("HOT-SKU", 1)], policy)
                     )
                 return f"ok:{pid}"
             except OutOfStock:

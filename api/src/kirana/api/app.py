@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -27,6 +28,7 @@ from kirana.api.db.urls import libpq_url
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
 from kirana.api.orders import router as orders
+from kirana.api.orders.batch import OrderBatcher
 from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
@@ -51,6 +53,11 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         )
         app.state.redis = redis.connect(settings.redis_url)
         app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)
+        batcher = None
+        if settings.order_batch_max:
+            ttl = timedelta(hours=settings.idempotency_ttl_hours)
+            batcher = OrderBatcher(app.state.db, max_batch=settings.order_batch_max, key_ttl=ttl)
+        app.state.order_batcher = batcher
         await app.state.access.start()
         listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
         app.state.catalog_listener = listener
@@ -63,6 +70,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             yield
         finally:
             await listener.stop()
+            if batcher is not None:
+                await batcher.stop()
             await app.state.access.stop()
             await app.state.redis.aclose()
             await app.state.db.dispose()

@@ -48,6 +48,15 @@ DB_POOL_SIZE = Gauge(
     "Database connections held open by the pool (in use or idle).",
     multiprocess_mode="livesum",
 )
+ORDER_BATCH_SIZE = Histogram(
+    "kirana_order_batch_orders",
+    "Orders placed per shared transaction (group commit of concurrent POST /v1/orders).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+ORDER_BATCH_FALLBACKS = Counter(
+    "kirana_order_batch_fallbacks_total",
+    "Order batches whose transaction failed, so that each of their orders was placed alone.",
+)
 DRAINING = Gauge(
     "kirana_draining",
     "1 while the process is draining after SIGTERM.",

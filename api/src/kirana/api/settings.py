@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     order_reservation_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 15
     default_store_code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")] = "main"
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    # Concurrent `POST /v1/orders` requests share transactions, at most this many orders in one
+    # (group commit, see orders.batch); 0 places every order in its own transaction.
+    order_batch_max: Annotated[int, Field(ge=0, le=1000)] = 64
     # Public listing pages are cached per process, emptied by PostgreSQL notifications of every
     # committed catalog change; this TTL is only a safety net on top (0: no cache).
     catalog_listing_cache_s: Annotated[float, Field(ge=0, le=3600)] = 60.0

@@ -9,7 +9,7 @@ commit succeeded.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -53,6 +53,14 @@ class Idempotent:
         """Scope keys to a guest cart when there is no signed-in user."""
         return Idempotent(self.db, self.request, self.key, owner, self.ttl)
 
+    def request_for(self, body: Any) -> service.Request:
+        """What the key is claimed for: this request's method, path and body (fingerprinted)."""
+        assert self.key is not None
+        method, path = self.request.method, self.request.url.path
+        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+        fp = service.fingerprint(method=method, path=path, body=payload)
+        return service.Request(owner=self.owner, key=self.key, fingerprint=fp, method=method, path=path)
+
     async def run(
         self,
         work: Work,
@@ -74,10 +82,9 @@ class Idempotent:
                 result = await work(session)
             return Response(_render(result), status_code, response_headers, media_type=JSON)
 
-        method, path = self.request.method, self.request.url.path
-        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-        fp = service.fingerprint(method=method, path=path, body=payload)
-        args = {"owner": self.owner, "key": self.key, "fingerprint": fp, "method": method, "path": path}
+        req = self.request_for(body)
+        path = req.path
+        args = asdict(req)  # owner, key, fingerprint, method, path
         failed: errors.KiranaError | None = None
         try:
             async with self.db.session() as session:  # one transaction: key, work and answer
@@ -107,7 +114,7 @@ class Idempotent:
         """The problem the work raised; a verdict on the request's content (4xx other than
         401, 403 and 429) is stored under the key so retries get the same answer."""
         problem = errors.problem_of(exc, instance=path)
-        if exc.status in (401, 403, 429) or exc.status >= 500:
+        if not service.is_verdict(exc):
             return problem
         async with self.db.session() as session:
             try:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.db.base import utcnow
 from kirana.api.db.raw import Statement
-from kirana.api.errors import Conflict, InvalidInput
+from kirana.api.errors import Conflict, InvalidInput, KiranaError
 from kirana.api.idempotency.models import DONE, RUNNING, IdempotencyKey
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-:.]{7,254}$")
@@ -77,20 +78,52 @@ class Claimed:
     id: uuid.UUID
 
 
-_CLAIM = Statement(
+@dataclass(frozen=True)
+class Request:
+    """What a key is claimed for (`fingerprint` of the method, path and body)."""
+
+    owner: str
+    key: str
+    fingerprint: str
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response to store under a claimed key."""
+
+    claim_id: uuid.UUID
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+# Claims keys never seen before, any number at once (`orders.batch` claims a batch's keys in one
+# round trip): each key's advisory lock is tried without waiting, and where it is taken the key
+# is inserted unless it exists. `got` false: another transaction holds the key (409); `claimed`
+# false with `got` true: the key exists and `claim` must look at it.
+_CLAIM_NEW = Statement(
     text(
         """
-    WITH turn AS (SELECT pg_try_advisory_xact_lock(:lock_key) AS got),
-    new AS (
+    WITH wanted AS MATERIALIZED (
+        SELECT w.*, pg_try_advisory_xact_lock(w.lock_key) AS got
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS text[]), CAST(:keys AS text[]),
+                    CAST(:fingerprints AS text[]), CAST(:methods AS text[]), CAST(:paths AS text[]),
+                    CAST(:lock_keys AS bigint[]))
+             WITH ORDINALITY AS w(id, owner, key, fingerprint, method, path, lock_key, ord)
+    ), new AS (
         INSERT INTO idempotency_keys (id, owner, key, fingerprint, method, path, state, locked_at,
                                       created_at, expires_at)
-        SELECT :id, :owner, :key, :fingerprint, :method, :path, 'running', now(), now(),
+        SELECT id, owner, key, fingerprint, method, path, 'running', now(), now(),
                now() + CAST(:ttl AS interval)
-        FROM turn WHERE got
+        FROM wanted WHERE got
         ON CONFLICT (owner, key) DO NOTHING
         RETURNING id
     )
-    SELECT (SELECT got FROM turn) AS got, (SELECT id FROM new) AS id
+    SELECT w.id, w.got, new.id IS NOT NULL AS claimed
+    FROM wanted w LEFT JOIN new ON new.id = w.id
+    ORDER BY w.ord
     """
     )
 )
@@ -98,10 +131,12 @@ _CLAIM = Statement(
 _COMPLETE = Statement(
     text(
         """
-    UPDATE idempotency_keys
-    SET state = 'done', response_status = :status, response_body = :body,
-        response_headers = CAST(CAST(:headers AS text) AS jsonb)
-    WHERE id = :id
+    UPDATE idempotency_keys k
+    SET state = 'done', response_status = r.status, response_body = r.body,
+        response_headers = CAST(r.headers AS jsonb)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS int[]), CAST(:bodies AS bytea[]),
+                CAST(:headers AS text[])) AS r(id, status, body, headers)
+    WHERE k.id = r.id
     """
     )
 )
@@ -113,7 +148,13 @@ def lock_key(owner: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _in_use() -> KeyInUse:
+def is_verdict(exc: KiranaError) -> bool:
+    """Whether a refusal is a verdict on the request's content (4xx other than 401, 403 and
+    429), stored under the key and replayed to retries like a success."""
+    return 400 <= exc.status < 500 and exc.status not in (401, 403, 429)
+
+
+def in_use() -> KeyInUse:
     return KeyInUse(
         "a request with this Idempotency-Key is still being processed; retry shortly",
         headers={"Retry-After": "1"},
@@ -133,21 +174,13 @@ async def claim(
     """Take the key for this request in the session's transaction, or say what to answer
     instead: the stored response (Stored), 409 while another request holds the key (KeyInUse),
     422 for a different request under the same key (KeyReused)."""
-    params = {
-        "lock_key": lock_key(owner, key),
-        "id": uuid.uuid4(),
-        "owner": owner,
-        "key": key,
-        "fingerprint": fingerprint,
-        "method": method,
-        "path": path,
-        "ttl": ttl,
-    }
-    turn = (await _CLAIM.fetch(session, params))[0]
-    if not turn["got"]:
-        raise _in_use()
-    if turn["id"] is not None:  # the common case: a key never seen, one round trip
-        return Claimed(turn["id"])
+    (turn,) = await claim_new(
+        session, [Request(owner=owner, key=key, fingerprint=fingerprint, method=method, path=path)], ttl=ttl
+    )
+    if isinstance(turn, KeyInUse):
+        raise turn
+    if turn is not None:  # the common case: a key never seen, one round trip
+        return turn
     row = await session.scalar(
         select(IdempotencyKey)
         .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
@@ -171,7 +204,7 @@ async def claim(
         assert row.response_status is not None and row.response_body is not None
         return Stored(row.response_status, row.response_body, dict(row.response_headers or {}))
     if row.locked_at > now - LEASE:
-        raise _in_use()
+        raise in_use()
     row.locked_at = now  # the first attempt died without finishing: this retry takes over
     await session.flush()
     return Claimed(row.id)
@@ -185,6 +218,26 @@ def _reset(
     row.locked_at, row.created_at, row.expires_at = now, now, now + ttl
 
 
+async def claim_new(
+    session: AsyncSession, requests: Sequence[Request], *, ttl: timedelta
+) -> list[Claimed | KeyInUse | None]:
+    """Claim keys never seen before, in one round trip, in the session's transaction. For each
+    request: Claimed; KeyInUse (another transaction holds the key); or None, the key exists and
+    `claim` decides (replay, 422, 409 or takeover). One (owner, key) must not appear twice."""
+    params = {
+        "ids": [uuid.uuid4() for _ in requests],
+        "owners": [r.owner for r in requests],
+        "keys": [r.key for r in requests],
+        "fingerprints": [r.fingerprint for r in requests],
+        "methods": [r.method for r in requests],
+        "paths": [r.path for r in requests],
+        "lock_keys": [lock_key(r.owner, r.key) for r in requests],
+        "ttl": ttl,
+    }
+    rows = await _CLAIM_NEW.fetch(session, params)
+    return [Claimed(row["id"]) if row["claimed"] else None if row["got"] else in_use() for row in rows]
+
+
 async def complete(
     session: AsyncSession,
     *,
@@ -194,8 +247,19 @@ async def complete(
     headers: dict[str, str],
 ) -> None:
     """Store the response under the claimed key, in the transaction of the work it describes."""
+    await complete_all(session, [Answer(claim_id, status, body, headers)])
+
+
+async def complete_all(session: AsyncSession, answers: Sequence[Answer]) -> None:
+    """`complete` for many keys in one round trip."""
     await _COMPLETE.fetch(
-        session, {"id": claim_id, "status": status, "body": body, "headers": json.dumps(headers)}
+        session,
+        {
+            "ids": [a.claim_id for a in answers],
+            "statuses": [a.status for a in answers],
+            "bodies": [a.body for a in answers],
+            "headers": [json.dumps(a.headers) for a in answers],
+        },
     )
 
 

@@ -30,7 +30,7 @@ from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, Unk
 from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
 from kirana.api.db.raw import Statement
-from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
+from kirana.api.errors import InvalidInput, InvalidState, KiranaError, NotFound, PermissionDenied
 from kirana.api.orders import schemas as s
 from kirana.api.orders import states
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
@@ -67,11 +67,16 @@ def store_scope(store_code: str) -> str:
 
 # -- placing orders -----------------------------------------------------------------------
 #
-# Placement is the hottest write, so it is three statements written for PostgreSQL rather than
-# an ORM unit of work: lock the variants (in id order), then write everything (stock, order,
-# lines, history, sync changes, outbox event) in one statement of data-modifying CTEs, whose
-# foreign keys are checked when it ends. The order id is made here; its number, timestamps and
-# reservation deadline come back from the insert.
+# Placement is the hottest write, so it is written for PostgreSQL rather than as an ORM unit of
+# work, and it places any number of orders at once (`orders.batch` gathers concurrent requests
+# into one transaction; a single request is a batch of one):
+#
+# 1. lock every variant the orders name, in id order (`lock_variants`);
+# 2. decide each order in turn against the stock left by the ones before it (`allocate`, pure);
+# 3. write stock, orders, lines, history, sync changes and outbox events of all the accepted
+#    orders in one statement of data-modifying CTEs (`write_orders`), whose foreign keys are
+#    checked when it ends. Order ids are made here; numbers, timestamps and reservation
+#    deadlines come back from the insert, and the answers are built from what was written.
 
 _LOCK_VARIANTS = Statement(
     text(
@@ -86,55 +91,89 @@ _LOCK_VARIANTS = Statement(
     )
 )
 
-_WRITE_ORDER = Statement(
+_WRITE_ORDERS = Statement(
     text(
         """
-    WITH wanted AS (
+    WITH o AS MATERIALIZED (
         SELECT * FROM unnest(
-            CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]), CAST(:unit_prices AS bigint[]),
-            CAST(:unit_mrps AS bigint[]), CAST(:tax_rates AS int[]), CAST(:line_taxes AS bigint[]),
-            CAST(:line_totals AS bigint[])
-        ) AS w(variant_id, quantity, unit_price, unit_mrp, tax_rate, tax, total)
+            CAST(:order_ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:store_codes AS text[]),
+            CAST(:subtotals AS bigint[]), CAST(:mrp_totals AS bigint[]), CAST(:taxes AS bigint[]),
+            CAST(:totals AS bigint[]), CAST(:item_counts AS int[]), CAST(:addresses AS text[]),
+            CAST(:reservations AS interval[])
+        ) WITH ORDINALITY AS o(id, user_id, store_code, subtotal, mrp_total, tax, total, item_count,
+                               address, reservation, ord)
+    ), w AS MATERIALIZED (
+        SELECT * FROM unnest(
+            CAST(:line_orders AS uuid[]), CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]),
+            CAST(:unit_prices AS bigint[]), CAST(:unit_mrps AS bigint[]), CAST(:tax_rates AS int[]),
+            CAST(:line_taxes AS bigint[]), CAST(:line_totals AS bigint[])
+        ) AS w(order_id, variant_id, quantity, unit_price, unit_mrp, tax_rate, tax, total)
     ), stock AS (
-        UPDATE catalog_variants v SET stock = v.stock - w.quantity, updated_at = now()
-        FROM wanted w WHERE v.id = w.variant_id
+        UPDATE catalog_variants v SET stock = v.stock - t.quantity, updated_at = now()
+        FROM (SELECT variant_id, sum(quantity) AS quantity FROM w GROUP BY variant_id) t
+        WHERE v.id = t.variant_id
     ), placed AS (
         INSERT INTO orders (id, user_id, store_code, status, currency, subtotal_paise,
                             mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
                             reservation_expires_at)
-        VALUES (:order_id, :user_id, :store_code, 'pending_payment', 'INR', :subtotal, :mrp_total,
-                :tax, :total, :item_count, CAST(CAST(:shipping_address AS text) AS jsonb),
-                now() + CAST(:reservation AS interval))
-        RETURNING number, created_at, updated_at, reservation_expires_at
+        SELECT id, user_id, store_code, 'pending_payment', 'INR', subtotal, mrp_total, tax, total,
+               item_count, CAST(address AS jsonb), now() + reservation
+        FROM o ORDER BY ord
+        RETURNING id, user_id, store_code, total_paise, number, created_at, updated_at,
+                  reservation_expires_at
     ), lines AS (
         INSERT INTO order_lines (id, order_id, variant_id, product_id, sku, title, attributes,
                                  quantity, unit_price_paise, unit_mrp_paise, tax_rate_percent,
                                  tax_paise, line_total_paise)
-        SELECT gen_random_uuid(), :order_id, v.id, v.product_id, v.sku, p.title, v.attributes,
+        SELECT gen_random_uuid(), w.order_id, v.id, v.product_id, v.sku, p.title, v.attributes,
                w.quantity, w.unit_price, w.unit_mrp, w.tax_rate, w.tax, w.total
-        FROM wanted w JOIN catalog_variants v ON v.id = w.variant_id
+        FROM w JOIN catalog_variants v ON v.id = w.variant_id
         JOIN catalog_products p ON p.id = v.product_id
     ), history AS (
         INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor_kind, created_at)
-        VALUES (:order_id, NULL, 'pending_payment', :user_id, 'customer', now())
+        SELECT id, NULL, 'pending_payment', user_id, 'customer', now() FROM o ORDER BY ord
     ), changes AS (
         INSERT INTO sync_changes (entity, entity_id, user_id, deleted, created_at)
-        SELECT 'order', :order_id, :user_id, false, now()
+        SELECT 'order', id, user_id, false, now() FROM o
         UNION ALL
         SELECT DISTINCT 'product', v.product_id, NULL::uuid, false, now()
-        FROM wanted w JOIN catalog_variants v ON v.id = w.variant_id
+        FROM w JOIN catalog_variants v ON v.id = w.variant_id
     ), event AS (
         INSERT INTO outbox_events (topic, key, payload)
-        SELECT 'order.placed', CAST(:order_id AS text), jsonb_build_object(
-            'order_id', CAST(:order_id AS text), 'number', number, 'user_id', CAST(:user_id AS text),
-            'store_code', CAST(:store_code AS text), 'total_paise', CAST(:total AS bigint),
+        SELECT 'order.placed', CAST(id AS text), jsonb_build_object(
+            'order_id', CAST(id AS text), 'number', number, 'user_id', CAST(user_id AS text),
+            'store_code', store_code, 'total_paise', total_paise,
             'reservation_expires_at', reservation_expires_at)
-        FROM placed
+        FROM placed ORDER BY number
     )
-    SELECT number, created_at, updated_at, reservation_expires_at FROM placed
+    SELECT id, number, created_at, updated_at, reservation_expires_at FROM placed
     """
     )
 )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One order to place: what a customer asked for, not yet checked."""
+
+    user_id: uuid.UUID
+    lines: Sequence[carts.Line]
+    policy: Policy
+    store_code: str | None = None
+    expected_total_paise: int | None = None
+    shipping_address: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A placement that passed every check, priced, with the variants it takes."""
+
+    order_id: uuid.UUID
+    placement: Placement
+    store_code: str
+    priced: Sequence[pricing.PricedLine]  # sorted by SKU
+    totals: pricing.Totals
+    variants: Mapping[str, Mapping[str, Any]]  # locked variant rows by SKU
 
 
 def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
@@ -154,89 +193,124 @@ def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
     return wanted
 
 
-async def place_order(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    lines: Sequence[carts.Line],
-    policy: Policy,
-    store_code: str | None = None,
-    expected_total_paise: int | None = None,
-    shipping_address: Mapping[str, Any] | None = None,
-) -> s.OrderRead:
-    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
-    transaction; returns the new order as the API shows it. Raises UnknownSku (422),
-    NotSellable (409), OutOfStock (409), PriceChanged (409)."""
-    wanted = _wanted(lines, policy)
-    rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(wanted)})
-    found = {row["sku"]: row for row in rows}
+def skus_of(placements: Sequence[Placement]) -> list[str]:
+    """Every SKU the placements name (what `lock_variants` must lock)."""
+    return sorted({line.sku for p in placements for line in p.lines})
+
+
+async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """Lock the variants with these SKUs (in id order, as every writer of stock does) and read
+    what placement checks: price, MRP, tax class, stock and whether they are for sale."""
+    rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(skus)})
+    return {row["sku"]: row for row in rows}
+
+
+def _accept(placement: Placement, found: Mapping[str, Mapping[str, Any]], left: dict[str, int]) -> Accepted:
+    wanted = _wanted(placement.lines, placement.policy)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
-    unsellable = sorted(sku for sku, row in found.items() if not row["sellable"])
+    unsellable = sorted(sku for sku in wanted if not found[sku]["sellable"])
     if unsellable:
         raise NotSellable(f"not for sale at the moment: {', '.join(unsellable)}", extra={"skus": unsellable})
     short = [
-        {"sku": sku, "requested": wanted[sku], "available": row["stock"]}
-        for sku, row in sorted(found.items())
-        if row["stock"] < wanted[sku]
+        {"sku": sku, "requested": qty, "available": left[sku]}
+        for sku, qty in sorted(wanted.items())
+        if left[sku] < qty
     ]
     if short:
         detail = "; ".join(f"{x['sku']}: {x['available']} left, {x['requested']} wanted" for x in short)
         raise OutOfStock(f"not enough stock ({detail})", extra={"lines": short})
-
-    priced = sorted(
-        (
-            pricing.price_line(
-                sku=sku,
-                quantity=qty,
-                price_paise=found[sku]["price_paise"],
-                mrp_paise=found[sku]["mrp_paise"],
-                tax_class=found[sku]["tax_class"],
-            )
-            for sku, qty in wanted.items()
-        ),
-        key=lambda line: line.sku,
-    )
+    priced = [
+        pricing.price_line(
+            sku=sku,
+            quantity=qty,
+            price_paise=found[sku]["price_paise"],
+            mrp_paise=found[sku]["mrp_paise"],
+            tax_class=found[sku]["tax_class"],
+        )
+        for sku, qty in sorted(wanted.items())
+    ]
     totals = pricing.totals(priced)
-    if expected_total_paise is not None and expected_total_paise != totals.total_paise:
+    expected = placement.expected_total_paise
+    if expected is not None and expected != totals.total_paise:
         raise PriceChanged(
-            f"the total is now {totals.total_paise} paise, not {expected_total_paise}; review the cart",
-            extra={"expected_total_paise": expected_total_paise, "total_paise": totals.total_paise},
+            f"the total is now {totals.total_paise} paise, not {expected}; review the cart",
+            extra={"expected_total_paise": expected, "total_paise": totals.total_paise},
         )
+    for sku, qty in wanted.items():
+        left[sku] -= qty
+    return Accepted(
+        order_id=uuid.uuid4(),
+        placement=placement,
+        store_code=placement.store_code or placement.policy.store_code,
+        priced=priced,
+        totals=totals,
+        variants={sku: found[sku] for sku in wanted},
+    )
 
-    order_id = uuid.uuid4()
-    store = store_code or policy.store_code
-    address = dict(shipping_address) if shipping_address else None
-    written = (
-        await _WRITE_ORDER.fetch(
-            session,
-            {
-                "order_id": order_id,
-                "user_id": user_id,
-                "store_code": store,
-                "subtotal": totals.subtotal_paise,
-                "mrp_total": totals.mrp_total_paise,
-                "tax": totals.tax_paise,
-                "total": totals.total_paise,
-                "item_count": totals.item_count,
-                "shipping_address": json.dumps(address) if address is not None else None,
-                "reservation": policy.reservation,
-                "variant_ids": [found[p.sku]["id"] for p in priced],
-                "quantities": [p.quantity for p in priced],
-                "unit_prices": [p.unit_price_paise for p in priced],
-                "unit_mrps": [p.unit_mrp_paise for p in priced],
-                "tax_rates": [p.tax_rate_percent for p in priced],
-                "line_taxes": [p.tax_paise for p in priced],
-                "line_totals": [p.line_total_paise for p in priced],
-            },
-        )
-    )[0]
+
+def allocate(
+    placements: Sequence[Placement], found: Mapping[str, Mapping[str, Any]]
+) -> list[Accepted | KiranaError]:
+    """Decide each placement in turn against the locked variants: accepted (its stock counted
+    as taken for the ones after it), or the domain error that refuses it (UnknownSku 422,
+    InvalidInput 422, NotSellable 409, OutOfStock 409, PriceChanged 409)."""
+    left = {sku: int(row["stock"]) for sku, row in found.items()}
+    out: list[Accepted | KiranaError] = []
+    for placement in placements:
+        try:
+            out.append(_accept(placement, found, left))
+        except KiranaError as exc:
+            out.append(exc)
+    return out
+
+
+async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> list[s.OrderRead]:
+    """Reserve the stock of the accepted orders and create them, in the session's transaction;
+    the new orders as the API shows them, in the same order."""
+    if not accepted:
+        return []
+    lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
+    addresses = [_address(a.placement) for a in accepted]
+    rows = await _WRITE_ORDERS.fetch(
+        session,
+        {
+            "order_ids": [a.order_id for a in accepted],
+            "user_ids": [a.placement.user_id for a in accepted],
+            "store_codes": [a.store_code for a in accepted],
+            "subtotals": [a.totals.subtotal_paise for a in accepted],
+            "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
+            "taxes": [a.totals.tax_paise for a in accepted],
+            "totals": [a.totals.total_paise for a in accepted],
+            "item_counts": [a.totals.item_count for a in accepted],
+            "addresses": [json.dumps(x) if x is not None else None for x in addresses],
+            "reservations": [a.placement.policy.reservation for a in accepted],
+            "line_orders": [order_id for order_id, _, _ in lines],
+            "variant_ids": [variant_id for _, variant_id, _ in lines],
+            "quantities": [p.quantity for _, _, p in lines],
+            "unit_prices": [p.unit_price_paise for _, _, p in lines],
+            "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
+            "tax_rates": [p.tax_rate_percent for _, _, p in lines],
+            "line_taxes": [p.tax_paise for _, _, p in lines],
+            "line_totals": [p.line_total_paise for _, _, p in lines],
+        },
+    )
+    written = {row["id"]: row for row in rows}
+    return [_answer(a, address, written[a.order_id]) for a, address in zip(accepted, addresses, strict=True)]
+
+
+def _address(placement: Placement) -> dict[str, Any] | None:
+    return dict(placement.shipping_address) if placement.shipping_address else None
+
+
+def _answer(a: Accepted, address: dict[str, Any] | None, written: Mapping[str, Any]) -> s.OrderRead:
+    user_id, totals = a.placement.user_id, a.totals
     return s.OrderRead(
-        id=order_id,
+        id=a.order_id,
         number=written["number"],
         user_id=user_id,
-        store_code=store,
+        store_code=a.store_code,
         status=Status.pending_payment,
         currency="INR",
         item_count=totals.item_count,
@@ -253,8 +327,8 @@ async def place_order(
         lines=[
             s.OrderLineRead(
                 sku=p.sku,
-                title=found[p.sku]["title"],
-                attributes=found[p.sku]["attributes"],
+                title=a.variants[p.sku]["title"],
+                attributes=a.variants[p.sku]["attributes"],
                 quantity=p.quantity,
                 unit_price_paise=p.unit_price_paise,
                 unit_mrp_paise=p.unit_mrp_paise,
@@ -262,7 +336,7 @@ async def place_order(
                 tax_paise=p.tax_paise,
                 line_total_paise=p.line_total_paise,
             )
-            for p in priced
+            for p in a.priced
         ],
         history=[
             s.OrderEventRead(
@@ -275,6 +349,19 @@ async def place_order(
             )
         ],
     )
+
+
+async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRead:
+    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
+    transaction; returns the new order as the API shows it. Raises InvalidInput (422),
+    UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+    _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
+    found = await lock_variants(session, skus_of([placement]))
+    (decided,) = allocate([placement], found)
+    if isinstance(decided, KiranaError):
+        raise decided
+    (placed,) = await write_orders(session, [decided])
+    return placed
 
 
 async def checkout_order(
@@ -292,13 +379,7 @@ async def checkout_order(
     if cart is None or not lines:
         raise InvalidState("the cart is empty")
     placed = await place_order(
-        session,
-        user_id=user_id,
-        lines=lines,
-        policy=policy,
-        store_code=store_code,
-        expected_total_paise=expected_total_paise,
-        shipping_address=shipping_address,
+        session, Placement(user_id, lines, policy, store_code, expected_total_paise, shipping_address)
     )
     await carts.clear(session, cart=cart)
     return placed

@@ -1,0 +1,179 @@
+"""Group commit for order placement: concurrent `POST /v1/orders` requests share transactions.
+
+Used by the orders router (`place`) and the app's lifespan (`start`, `stop`).
+
+Per order, the transaction around it (BEGIN, the key claim, the variant lock, the write, the
+stored answer, COMMIT and its WAL flush) costs the database and the event loop more than the
+order itself. So each API process keeps one queue of orders to place: whenever no batch is
+running, the batcher takes everything queued (at most `max_batch`) and places it in one
+transaction, with one statement per step whatever the number of orders:
+
+1. claim every Idempotency-Key. A key already known (a retry) leaves the batch and is handled
+   alone after it (replay, 409, 422 or takeover, as `idempotency.deps` does); a key held by
+   another transaction, or already in this batch, answers 409 at once, as a concurrent retry
+   always does;
+2. lock the variants of all the orders, in id order (as every writer of stock does);
+3. decide each order in turn against the stock the ones before it left (`orders.service.
+   allocate`): no overselling inside a batch either, and an order refused (out of stock,
+   unknown SKU, price changed) costs the others nothing;
+4. write every accepted order;
+5. store every answer under its key, refusals (409/422 problem+json) included;
+6. commit, then answer each request.
+
+If the transaction fails for any other reason, none of it stays and each of its orders is
+placed alone, exactly as with batching off (`KIRANA_ORDER_BATCH_MAX=0`), so a batch can never
+cost an order its answer. A request waits at most for the batch running when it arrived, then
+its own; alone, with no batch running, it starts at once. Checkout of a cart and sync push
+place their orders alone (they read and change a cart in the same transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from starlette.responses import Response
+
+from kirana.api import errors, metrics
+from kirana.api.db.engine import Database
+from kirana.api.idempotency import service as keys
+from kirana.api.orders import service as orders
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+@dataclass(eq=False)
+class _Ticket:
+    placement: orders.Placement
+    request: keys.Request
+    future: asyncio.Future[Response | None] = field(repr=False)
+
+
+class BatchFailed(Exception):
+    """A batch cannot answer one of its orders itself (its transaction is rolled back)."""
+
+
+class OrderBatcher:
+    def __init__(self, db: Database, *, max_batch: int, key_ttl: timedelta) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.key_ttl = key_ttl
+        self._queue: deque[_Ticket] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._paused = 0
+        self.batches = 0  # transactions committed
+        self.largest = 0  # most orders in one of them
+        self.fallbacks = 0  # transactions that failed (their orders were placed alone)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def place(self, placement: orders.Placement, request: keys.Request) -> Response | None:
+        """Place the order in the next batch: its answer (stored under the key), or None when it
+        must be placed alone (a retry of a known key, or a failed batch). Raises KeyInUse."""
+        future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Ticket(placement, request, future))
+        self._kick()
+        return await future
+
+    async def stop(self) -> None:
+        """Finish the running batch; whatever is still queued is answered `None` (alone)."""
+        self._paused += 1
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+        while self._queue:
+            ticket = self._queue.popleft()
+            if not ticket.future.done():
+                ticket.future.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Hold new batches back while inside (tests gather a batch with it)."""
+        self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
+            self._kick()
+
+    def _kick(self) -> None:
+        if self._task is not None or self._paused or not self._queue:
+            return
+        batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+        self._task = asyncio.create_task(self._run(batch), name="order-batch")
+        self._task.add_done_callback(self._done)
+
+    def _done(self, _task: asyncio.Task[None]) -> None:
+        self._task = None
+        self._kick()
+
+    async def _run(self, batch: list[_Ticket]) -> None:
+        try:
+            outcomes = await self._place_all(batch)
+        except Exception:
+            self.fallbacks += 1
+            metrics.ORDER_BATCH_FALLBACKS.inc()
+            log.warning("an order batch failed; placing its %d orders alone", len(batch), exc_info=True)
+            outcomes = {ticket: None for ticket in batch}
+        for ticket in batch:
+            if ticket.future.done():  # the client went away; its answer is stored under its key
+                continue
+            outcome = outcomes[ticket]
+            if isinstance(outcome, errors.KiranaError):
+                ticket.future.set_exception(outcome)
+            else:
+                ticket.future.set_result(outcome)
+
+    async def _place_all(self, batch: list[_Ticket]) -> dict[_Ticket, Response | errors.KiranaError | None]:
+        outcomes: dict[_Ticket, Response | errors.KiranaError | None] = {}
+        first: list[_Ticket] = []
+        seen: set[tuple[str, str]] = set()
+        for ticket in batch:
+            owner_key = (ticket.request.owner, ticket.request.key)
+            if owner_key in seen:
+                outcomes[ticket] = keys.in_use()
+            else:
+                seen.add(owner_key)
+                first.append(ticket)
+        async with self.db.session() as session:
+            claims = await keys.claim_new(session, [t.request for t in first], ttl=self.key_ttl)
+            mine: list[tuple[_Ticket, keys.Claimed]] = []
+            for ticket, claim in zip(first, claims, strict=True):
+                if isinstance(claim, keys.Claimed):
+                    mine.append((ticket, claim))
+                else:
+                    outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
+            if mine:
+                found = await orders.lock_variants(session, orders.skus_of([t.placement for t, _ in mine]))
+                decided = orders.allocate([t.placement for t, _ in mine], found)
+                accepted = [d for d in decided if isinstance(d, orders.Accepted)]
+                placed = iter(await orders.write_orders(session, accepted))
+                answers: list[keys.Answer] = []
+                for (ticket, claim), verdict in zip(mine, decided, strict=True):
+                    if isinstance(verdict, errors.KiranaError):
+                        if not keys.is_verdict(verdict):
+                            raise BatchFailed(f"an order was refused with {verdict.status}")
+                        problem = errors.problem_of(verdict, instance=ticket.request.path)
+                        body = bytes(problem.body)
+                        headers = {**verdict.headers, "content-type": errors.PROBLEM_JSON}
+                        answers.append(keys.Answer(claim.id, verdict.status, body, headers))
+                        outcomes[ticket] = problem
+                    else:
+                        body = next(placed).model_dump_json().encode()
+                        answers.append(keys.Answer(claim.id, 201, body, {"content-type": JSON}))
+                        outcomes[ticket] = Response(body, 201, media_type=JSON)
+                await keys.complete_all(session, answers)
+        self.batches += 1
+        if mine:
+            self.largest = max(self.largest, len(mine))
+            metrics.ORDER_BATCH_SIZE.observe(len(mine))
+        return outcomes
