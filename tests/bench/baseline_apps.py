@@ -45,7 +45,7 @@ async def livez() -> dict[str, str]:
 
 _CLAIM, _LOCK, _WRITE, _COMPLETE = (
     (s.sql, s.names)
-    for s in (idempotency._CLAIM, orders._LOCK_VARIANTS, orders._WRITE_ORDER, idempotency._COMPLETE)
+    for s in (idempotency._CLAIM_NEW, orders._LOCK_VARIANTS, orders._WRITE_ORDERS, idempotency._COMPLETE)
 )
 BARE_USER = uuid.UUID("00000000-0000-4000-8000-000000000001")  # made by the commerce benchmark
 
@@ -58,9 +58,10 @@ async def _run(
 
 
 async def _place(request: Request) -> Response:
-    """POST /v1/orders: Kirana's four statements in one transaction (claim the key, lock the
-    variants, write everything, store the answer), priced like Kirana, answered with the order.
-    No authentication, validation, ORM or framework: the floor for the same work over HTTP."""
+    """POST /v1/orders: Kirana's four statements in one transaction per order (claim the key,
+    lock the variants, write everything, store the answer: a batch of one), priced like Kirana,
+    answered with the order. No authentication, validation, ORM, framework or batching: the
+    floor for one transaction per order over HTTP."""
     body = json.loads(await request.body())
     key = request.headers["idempotency-key"]
     wanted: dict[str, int] = {}
@@ -73,13 +74,13 @@ async def _place(request: Request) -> Response:
             conn,
             _CLAIM,
             {
-                "lock_key": idempotency.lock_key(owner, key),
-                "id": uuid.uuid4(),
-                "owner": owner,
-                "key": key,
-                "fingerprint": "bare",
-                "method": "POST",
-                "path": "/v1/orders",
+                "lock_keys": [idempotency.lock_key(owner, key)],
+                "ids": [uuid.uuid4()],
+                "owners": [owner],
+                "keys": [key],
+                "fingerprints": ["bare"],
+                "methods": ["POST"],
+                "paths": ["/v1/orders"],
                 "ttl": timedelta(hours=24),
             },
         )
@@ -94,16 +95,17 @@ async def _place(request: Request) -> Response:
             conn,
             _WRITE,
             {
-                "order_id": order_id,
-                "user_id": BARE_USER,
-                "store_code": "main",
-                "subtotal": total,
-                "mrp_total": sum(qty * mrp for _, qty, _, mrp in lines),
-                "tax": 0,
-                "total": total,
-                "item_count": sum(qty for _, qty, _, _ in lines),
-                "shipping_address": None,
-                "reservation": timedelta(minutes=15),
+                "order_ids": [order_id],
+                "user_ids": [BARE_USER],
+                "store_codes": ["main"],
+                "subtotals": [total],
+                "mrp_totals": [sum(qty * mrp for _, qty, _, mrp in lines)],
+                "taxes": [0],
+                "totals": [total],
+                "item_counts": [sum(qty for _, qty, _, _ in lines)],
+                "addresses": [None],
+                "reservations": [timedelta(minutes=15)],
+                "line_orders": [order_id for _ in lines],
                 "variant_ids": [rows[sku]["id"] for sku, _, _, _ in lines],
                 "quantities": [qty for _, qty, _, _ in lines],
                 "unit_prices": [price for _, _, price, _ in lines],
@@ -120,10 +122,10 @@ async def _place(request: Request) -> Response:
             conn,
             _COMPLETE,
             {
-                "status": 201,
-                "body": answer,
-                "headers": '{"content-type": "application/json"}',
-                "id": claim_id,
+                "statuses": [201],
+                "bodies": [answer],
+                "headers": ['{"content-type": "application/json"}'],
+                "ids": [claim_id],
             },
         )
     return Response(answer, 201, media_type="application/json")

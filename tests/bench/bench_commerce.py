@@ -19,7 +19,9 @@ What it does, in order:
   response cache (`KIRANA_CATALOG_LISTING_CACHE_S=0`);
 - bare limits in the same run: a bare Starlette route under the same wrk, and pgbench with 50
   clients running the very listing SQL Kirana issues (captured from the service) and the order
-  transaction statement for statement (tests/bench/pgbench_order.sql).
+  transaction of one order (tests/bench/pgbench_order.sql);
+- orders are placed with group commit (the default) and again with `KIRANA_ORDER_BATCH_MAX=0`,
+  one transaction per order, as the bare limits place them.
 """
 
 from __future__ import annotations
@@ -131,8 +133,31 @@ def closed_then_paced(
     """`closed`, then a paced run whose think time offers about half the closed-loop rate.
     `args(phase, think_ms)` gives the wrk script its arguments for each phase."""
     closed_loop = closed(base, script, args, seconds)
+    return closed_loop, *paced(base, script, args, seconds, closed_loop)
+
+
+def paced(
+    base: str, script: Path, args: Callable[[str, float], list[str]], seconds: float, closed_loop: Load
+) -> tuple[Load, float]:
     think = 1000 * CLIENTS / max(closed_loop.rps / 2, 1)
-    return closed_loop, wrk(base, script, *args("paced", think), seconds=seconds), think
+    return wrk(base, script, *args("paced", think), seconds=seconds), think
+
+
+def order_batches(base: str) -> tuple[float, float]:
+    """(orders, transactions) placed by the batcher so far, summed over the server's workers."""
+    text = httpx.get(base + "/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("kirana_order_batch_orders_sum", "kirana_order_batch_orders_count"):
+            found[name] = float(value)
+    return found.get("kirana_order_batch_orders_sum", 0.0), found.get("kirana_order_batch_orders_count", 0.0)
+
+
+def batch_note(before: tuple[float, float], after: tuple[float, float]) -> str:
+    orders, transactions = after[0] - before[0], after[1] - before[1]
+    mean = orders / max(transactions, 1)
+    return f"{mean:.1f} orders per transaction on average ({transactions:.0f} transactions)"
 
 
 # -- pgbench: the database's bare limit ---------------------------------------------------
@@ -359,7 +384,12 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
 
         listing, listing_paced, think_listing = closed_then_paced(base, listing_lua, listing_args, seconds)
         signed_in = closed(base, listing_lua, signed_in_listing_args, seconds)
-        orders, orders_paced, think_orders = closed_then_paced(base, orders_lua, order_args, seconds)
+        wrk(base, orders_lua, *order_args("warm", 0), seconds=3)
+        batched_before = order_batches(base)
+        orders = wrk(base, orders_lua, *order_args("closed", 0), seconds=seconds)
+        batched_closed = order_batches(base)
+        orders_paced, think_orders = paced(base, orders_lua, order_args, seconds, orders)
+        batched_paced = order_batches(base)
         placed = _count(
             url,
             "SELECT count(*) FROM idempotency_keys WHERE response_status = 201 "
@@ -370,11 +400,15 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
         ]
         stop(server)
 
-        # The listing without the response cache: every request reaches PostgreSQL.
-        server = kirana_serve(port, base_env | {"KIRANA_CATALOG_LISTING_CACHE_S": "0"})
+        # The listing without the response cache (every request reaches PostgreSQL), and orders
+        # without group commit (one transaction per order).
+        server = kirana_serve(
+            port, base_env | {"KIRANA_CATALOG_LISTING_CACHE_S": "0", "KIRANA_ORDER_BATCH_MAX": "0"}
+        )
         procs.append(server)
         wait_http(base + "/readyz", server, timeout=120)
         uncached = closed(base, listing_lua, listing_args, seconds)
+        alone = closed(base, orders_lua, lambda phase, think: order_args(f"alone-{phase}", think), seconds)
         stop(server)
 
         # Bare limits, same machine, same tool, same 50 clients.
@@ -494,10 +528,23 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             target=f"< {ORDER_TARGET_MS:.0f} ms",
             meets_target=orders.p95_ms < ORDER_TARGET_MS,
             baseline=round(pg_orders.p95_ms, 2),
-            baseline_name="pgbench, same transaction, 50 clients",
-            notes=orders.brief() + f"; pgbench {pg_orders.brief()}; real bearer tokens of "
-            f"{CUSTOMERS} customers, fresh Idempotency-Key each, fsync on",
+            baseline_name="pgbench, one order per transaction, same statements, 50 clients",
+            notes=orders.brief() + f"; {batch_note(batched_before, batched_closed)}; pgbench "
+            f"{pg_orders.brief()}; real bearer tokens of {CUSTOMERS} customers, fresh "
+            "Idempotency-Key each, fsync on",
             extra=orders.__dict__ | {"pgbench": pg_orders.__dict__},
+        ),
+        Result(
+            "commerce",
+            "order placement p95, 50 clients closed loop, one transaction per order "
+            "(KIRANA_ORDER_BATCH_MAX=0)",
+            round(alone.p95_ms, 2),
+            "ms",
+            baseline=round(pg_orders.p95_ms, 2),
+            baseline_name="pgbench, one order per transaction, same statements, 50 clients",
+            notes=alone.brief() + "; what group commit saves: the same load, each order in its "
+            "own transaction",
+            extra=alone.__dict__,
         ),
         Result(
             "commerce",
@@ -507,9 +554,10 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             target=f"< {ORDER_TARGET_MS:.0f} ms",
             meets_target=orders.p95_ms < ORDER_TARGET_MS,
             baseline=round(bare_orders.p95_ms, 2),
-            baseline_name="bare Starlette route running the same statements through asyncpg",
-            notes=f"bare limit {bare_orders.brief()} (no authentication, validation, ORM or "
-            "framework; the same claim, lock, write and answer statements in one transaction)",
+            baseline_name="bare Starlette route, one order per transaction, same statements via asyncpg",
+            notes=f"bare limit {bare_orders.brief()} (no authentication, validation, ORM, "
+            "framework or batching; the same claim, lock, write and answer statements, one "
+            "transaction per order)",
             extra={"bare_orders": bare_orders.__dict__},
         ),
         Result(
@@ -518,7 +566,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             round((orders.requests - orders.errors) / orders.seconds, 1),
             "orders/s",
             baseline=round(pg_orders.rps),
-            baseline_name="pgbench, same transaction, 50 clients",
+            baseline_name="pgbench, one order per transaction, same statements, 50 clients",
             notes=f"{orders.requests - orders.errors} orders answered 201 in {orders.seconds:.0f} s; "
             f"{placed} committed with their stored answer (with those in flight when wrk stopped)",
         ),
@@ -529,7 +577,9 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             "ms",
             target=f"< {ORDER_TARGET_MS:.0f} ms",
             meets_target=orders_paced.p95_ms < ORDER_TARGET_MS,
-            notes=orders_paced.brief() + f"; mean think time {think_orders:.0f} ms per client",
+            notes=orders_paced.brief()
+            + f"; mean think time {think_orders:.0f} ms per client; "
+            + batch_note(batched_closed, batched_paced),
             extra=orders_paced.__dict__,
         ),
         Result(

@@ -1,8 +1,8 @@
--- The order placement of POST /v1/orders as plain SQL for pgbench (the database's bare limit),
--- statement for statement what Kirana sends in its one transaction: claim the Idempotency-Key
--- (advisory lock + insert), lock two stocked variants in id order, write stock, order, lines,
--- history, sync changes and outbox event in one statement, store the response under the key,
--- commit. `pgbench_hot` numbers the stocked SKUs (made by the benchmark). Runs with
+-- The order placement of POST /v1/orders as plain SQL for pgbench (the database's bare limit
+-- for one order per transaction), statement for statement what Kirana sends for a batch of one
+-- (written for a single row where Kirana unnests arrays): claim the Idempotency-Key (advisory
+-- lock + insert), lock two stocked variants in id order, write stock, order, lines, history,
+-- sync changes and outbox event in one statement, store the response under the key, commit. `pgbench_hot` numbers the stocked SKUs (made by the benchmark). Runs with
 -- `-M prepared` as Kirana's driver does (asyncpg prepares every statement once per connection);
 -- the ids are made from the script's variables, so no result has to be spliced into SQL text.
 \set a random(1, :hot)
