@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -140,3 +142,11 @@ async def test_openapi_is_served(client: AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert spec["info"]["title"] == "Kirana"
     assert "/readyz" in spec["paths"]
+
+
+async def test_startup_objects_are_frozen_out_of_full_collections_until_shutdown(settings: Settings) -> None:
+    app = create_app(settings, handle_signals=False)
+    async with app.router.lifespan_context(app):
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # modules, mappers, schemas and routes: never walked again
+    assert gc.get_freeze_count() == 0  # and collectable again once the app has stopped

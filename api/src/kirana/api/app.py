@@ -5,6 +5,7 @@ Used by `kirana serve` (through `kirana.api.asgi:app`), the tests and the benchm
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,20 @@ log = logging.getLogger("kirana.api")
 QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
 
 
+def freeze_startup_objects() -> None:
+    """Keep what import and startup made (modules, ORM mappers, pydantic schemas, routes: long
+    lived by nature) out of the collector's full passes.
+
+    Every full (oldest-generation) collection walks every tracked object. Under order load these
+    ran about once a second and each paused the event loop for about 70 ms, stalling every
+    request on that process: the worst of the latency tail. Frozen, a full collection takes
+    under 10 ms (`make bench only=commerce`). Objects made later are collected as usual, and
+    shutdown unfreezes (`gc.unfreeze`), so an app started and stopped in-process leaks nothing.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("the API needs KIRANA_DATABASE_URL and KIRANA_REDIS_URL (`kirana run` starts both)")
@@ -65,10 +80,12 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             await listener.start()
         if handle_signals:
             shutdown.install_drain_handler(app.state, drain_seconds=settings.drain_seconds)
+        freeze_startup_objects()
         log.info("started", extra={"version": __version__, "environment": settings.environment.value})
         try:
             yield
         finally:
+            gc.unfreeze()
             await listener.stop()
             if batcher is not None:
                 await batcher.stop()
