@@ -52,7 +52,7 @@ async def ensure_user(db: Database, user_id: uuid.UUID) -> None:
         await s.execute(
             text(
                 "INSERT INTO users (id, email, password_hash) VALUES (:id, :email, '!') "
-                "ON CONFLICT (id) DO NOTHING"
+                "ON CONFLICT DO NOTHING"  # concurrent first requests of one user race on email too
             ),
             {"id": user_id, "email": f"{user_id.hex}@test.invalid"},
         )

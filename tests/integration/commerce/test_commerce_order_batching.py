@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from kirana.api.access.principal import Principal
-from kirana.api.orders import service as orders
 from kirana.api.orders.batch import OrderBatcher
 from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, customer
@@ -192,23 +191,25 @@ async def test_known_keys_in_a_batch_are_answered_as_alone(
 
 
 async def test_a_failed_batch_places_each_of_its_orders_alone(
-    app: FastAPI,
-    client: AsyncClient,
-    shop: Catalog,
-    database_url: str,
-    login: Login,
-    monkeypatch: pytest.MonkeyPatch,
+    app: FastAPI, client: AsyncClient, shop: Catalog, database_url: str, login: Login
 ) -> None:
     await shop.product(sku="OIL-1L", stock=10)
     login(customer())
-    real = orders.write_orders
-
-    async def fails_for_batches(session: Any, accepted: Any) -> Any:
-        if len(accepted) > 1:  # e.g. the database refusing the shared statement
-            raise RuntimeError("simulated failure of a shared write")
-        return await real(session, accepted)
-
-    monkeypatch.setattr(orders, "write_orders", fails_for_batches)
+    # The database refuses any statement that inserts more than one order: every shared write.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE FUNCTION refuse_shared() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF (SELECT count(*) FROM inserted) > 1 THEN
+                    RAISE EXCEPTION 'simulated failure of a shared write';
+                END IF;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER refuse_shared AFTER INSERT ON orders REFERENCING NEW TABLE AS inserted
+                FOR EACH STATEMENT EXECUTE FUNCTION refuse_shared();
+            """
+        )
     keys = [str(uuid.uuid4()) for _ in range(3)]
     answers = await _in_one_batch(app, [_post(client, _order("OIL-1L", 2), k) for k in keys])
     assert [r.status_code for r in answers] == [201, 201, 201], [r.text for r in answers]
@@ -217,6 +218,9 @@ async def test_a_failed_batch_places_each_of_its_orders_alone(
     assert _count(database_url, "SELECT stock FROM catalog_variants WHERE sku = 'OIL-1L'") == 4
     assert _count(database_url, "SELECT count(*) FROM orders") == 3
     assert _count(database_url, "SELECT count(*) FROM idempotency_keys WHERE state = 'done'") == 3
+    for key, first in zip(keys, answers, strict=True):
+        again = await _post(client, _order("OIL-1L", 2), key)()
+        assert (again.status_code, again.content) == (201, first.content)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -99,47 +99,82 @@ class Answer:
     headers: dict[str, str]
 
 
-# Claims keys never seen before, any number at once (`orders.batch` claims a batch's keys in one
-# round trip): each key's advisory lock is tried without waiting, and where it is taken the key
-# is inserted unless it exists. `got` false: another transaction holds the key (409); `claimed`
-# false with `got` true: the key exists and `claim` must look at it.
-_CLAIM_NEW = Statement(
-    text(
-        """
-    WITH wanted AS MATERIALIZED (
+# SQL fragments (common table expressions), run alone below and composed by `orders.batch`
+# with the order statements so that a batch of orders takes fewer round trips.
+#
+# CLAIM_CTES claims keys never seen before, any number at once: each key's advisory lock is
+# tried without waiting, and where it is taken the key is inserted unless it exists. In
+# `claims`, `got` false: another transaction holds the key (409); `claimed` false with `got`
+# true: the key exists and `claim` must look at it.
+CLAIM_CTES = """
+    claim_wanted AS MATERIALIZED (
         SELECT w.*, pg_try_advisory_xact_lock(w.lock_key) AS got
-        FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS text[]), CAST(:keys AS text[]),
-                    CAST(:fingerprints AS text[]), CAST(:methods AS text[]), CAST(:paths AS text[]),
-                    CAST(:lock_keys AS bigint[]))
+        FROM unnest(CAST(:claim_ids AS uuid[]), CAST(:claim_owners AS text[]),
+                    CAST(:claim_keys AS text[]), CAST(:claim_fingerprints AS text[]),
+                    CAST(:claim_methods AS text[]), CAST(:claim_paths AS text[]),
+                    CAST(:claim_locks AS bigint[]))
              WITH ORDINALITY AS w(id, owner, key, fingerprint, method, path, lock_key, ord)
-    ), new AS (
+    ), claim_new AS (
         INSERT INTO idempotency_keys (id, owner, key, fingerprint, method, path, state, locked_at,
                                       created_at, expires_at)
         SELECT id, owner, key, fingerprint, method, path, 'running', now(), now(),
-               now() + CAST(:ttl AS interval)
-        FROM wanted WHERE got
+               now() + CAST(:claim_ttl AS interval)
+        FROM claim_wanted WHERE got
         ON CONFLICT (owner, key) DO NOTHING
         RETURNING id
-    )
-    SELECT w.id, w.got, new.id IS NOT NULL AS claimed
-    FROM wanted w LEFT JOIN new ON new.id = w.id
-    ORDER BY w.ord
-    """
-    )
-)
+    ), claims AS (
+        SELECT w.ord, w.id, w.got, claim_new.id IS NOT NULL AS claimed
+        FROM claim_wanted w LEFT JOIN claim_new ON claim_new.id = w.id
+    )"""
 
-_COMPLETE = Statement(
-    text(
-        """
-    UPDATE idempotency_keys k
-    SET state = 'done', response_status = r.status, response_body = r.body,
-        response_headers = CAST(r.headers AS jsonb)
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS int[]), CAST(:bodies AS bytea[]),
-                CAST(:headers AS text[])) AS r(id, status, body, headers)
-    WHERE k.id = r.id
-    """
-    )
-)
+# COMPLETE_CTE stores answers under claimed keys.
+COMPLETE_CTE = """
+    completed AS (
+        UPDATE idempotency_keys k
+        SET state = 'done', response_status = r.status, response_body = r.body,
+            response_headers = CAST(r.headers AS jsonb)
+        FROM unnest(CAST(:answer_ids AS uuid[]), CAST(:answer_statuses AS int[]),
+                    CAST(:answer_bodies AS bytea[]), CAST(:answer_headers AS text[]))
+             AS r(id, status, body, headers)
+        WHERE k.id = r.id
+    )"""
+
+_CLAIM_NEW = Statement(text(f"WITH {CLAIM_CTES} SELECT id, got, claimed FROM claims ORDER BY ord"))
+_COMPLETE = Statement(text(f"WITH {COMPLETE_CTE} SELECT 1"))
+
+
+def claim_params(requests: Sequence[Request], *, ttl: timedelta) -> dict[str, Any]:
+    """The parameters of CLAIM_CTES for these requests (one (owner, key) at most once)."""
+    return {
+        "claim_ids": [uuid.uuid4() for _ in requests],
+        "claim_owners": [r.owner for r in requests],
+        "claim_keys": [r.key for r in requests],
+        "claim_fingerprints": [r.fingerprint for r in requests],
+        "claim_methods": [r.method for r in requests],
+        "claim_paths": [r.path for r in requests],
+        "claim_locks": [lock_key(r.owner, r.key) for r in requests],
+        "claim_ttl": ttl,
+    }
+
+
+def claims_of(rows: Sequence[Mapping[str, Any]]) -> list[Claimed | KeyInUse | None]:
+    """What CLAIM_CTES' `claims` rows (in request order) mean for each request: Claimed;
+    KeyInUse (another transaction holds the key); or None, the key exists and `claim` decides."""
+    return [Claimed(_uuid(row["id"])) if row["claimed"] else None if row["got"] else in_use() for row in rows]
+
+
+def answer_params(answers: Sequence[Answer]) -> dict[str, Any]:
+    """The parameters of COMPLETE_CTE."""
+    return {
+        "answer_ids": [a.claim_id for a in answers],
+        "answer_statuses": [a.status for a in answers],
+        "answer_bodies": [a.body for a in answers],
+        "answer_headers": [json.dumps(a.headers) for a in answers],
+    }
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def lock_key(owner: str, key: str) -> int:
@@ -221,21 +256,9 @@ def _reset(
 async def claim_new(
     session: AsyncSession, requests: Sequence[Request], *, ttl: timedelta
 ) -> list[Claimed | KeyInUse | None]:
-    """Claim keys never seen before, in one round trip, in the session's transaction. For each
-    request: Claimed; KeyInUse (another transaction holds the key); or None, the key exists and
-    `claim` decides (replay, 422, 409 or takeover). One (owner, key) must not appear twice."""
-    params = {
-        "ids": [uuid.uuid4() for _ in requests],
-        "owners": [r.owner for r in requests],
-        "keys": [r.key for r in requests],
-        "fingerprints": [r.fingerprint for r in requests],
-        "methods": [r.method for r in requests],
-        "paths": [r.path for r in requests],
-        "lock_keys": [lock_key(r.owner, r.key) for r in requests],
-        "ttl": ttl,
-    }
-    rows = await _CLAIM_NEW.fetch(session, params)
-    return [Claimed(row["id"]) if row["claimed"] else None if row["got"] else in_use() for row in rows]
+    """Claim keys never seen before, in one round trip, in the session's transaction (see
+    `claims_of`). One (owner, key) must not appear twice."""
+    return claims_of(await _CLAIM_NEW.fetch(session, claim_params(requests, ttl=ttl)))
 
 
 async def complete(
@@ -252,15 +275,7 @@ async def complete(
 
 async def complete_all(session: AsyncSession, answers: Sequence[Answer]) -> None:
     """`complete` for many keys in one round trip."""
-    await _COMPLETE.fetch(
-        session,
-        {
-            "ids": [a.claim_id for a in answers],
-            "statuses": [a.status for a in answers],
-            "bodies": [a.body for a in answers],
-            "headers": [json.dumps(a.headers) for a in answers],
-        },
-    )
+    await _COMPLETE.fetch(session, answer_params(answers))
 
 
 async def purge_expired(session: AsyncSession, *, limit: int = 10_000) -> int:

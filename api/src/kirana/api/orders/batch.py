@@ -31,16 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import text
 from starlette.responses import Response
 
 from kirana.api import errors, metrics
 from kirana.api.db.engine import Database
+from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as keys
 from kirana.api.orders import service as orders
 
@@ -144,36 +149,75 @@ class OrderBatcher:
             else:
                 seen.add(owner_key)
                 first.append(ticket)
+        placements = [t.placement for t in first]
         async with self.db.session() as session:
-            claims = await keys.claim_new(session, [t.request for t in first], ttl=self.key_ttl)
-            mine: list[tuple[_Ticket, keys.Claimed]] = []
+            (opened,) = await _OPEN.fetch(
+                session,
+                keys.claim_params([t.request for t in first], ttl=self.key_ttl)
+                | {"skus": orders.skus_of(placements), "count": len(first)},
+            )
+            claims = keys.claims_of(_json(opened["claims"]))
+            found = {row["sku"]: _variant(row) for row in _json(opened["variants"]) or ()}
+            numbers = iter(opened["numbers"])
+            at: datetime = opened["at"]
+            mine = [(t, c) for t, c in zip(first, claims, strict=True) if isinstance(c, keys.Claimed)]
             for ticket, claim in zip(first, claims, strict=True):
-                if isinstance(claim, keys.Claimed):
-                    mine.append((ticket, claim))
-                else:
+                if not isinstance(claim, keys.Claimed):
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
-            if mine:
-                found = await orders.lock_variants(session, orders.skus_of([t.placement for t, _ in mine]))
-                decided = orders.allocate([t.placement for t, _ in mine], found)
-                accepted = [d for d in decided if isinstance(d, orders.Accepted)]
-                placed = iter(await orders.write_orders(session, accepted))
-                answers: list[keys.Answer] = []
-                for (ticket, claim), verdict in zip(mine, decided, strict=True):
-                    if isinstance(verdict, errors.KiranaError):
-                        if not keys.is_verdict(verdict):
-                            raise BatchFailed(f"an order was refused with {verdict.status}")
-                        problem = errors.problem_of(verdict, instance=ticket.request.path)
-                        body = bytes(problem.body)
-                        headers = {**verdict.headers, "content-type": errors.PROBLEM_JSON}
-                        answers.append(keys.Answer(claim.id, verdict.status, body, headers))
-                        outcomes[ticket] = problem
-                    else:
-                        body = next(placed).model_dump_json().encode()
-                        answers.append(keys.Answer(claim.id, 201, body, {"content-type": JSON}))
-                        outcomes[ticket] = Response(body, 201, media_type=JSON)
-                await keys.complete_all(session, answers)
+            decided = orders.allocate([t.placement for t, _ in mine], found)
+            accepted: list[orders.Accepted] = []
+            taken: list[int] = []
+            answers: list[keys.Answer] = []
+            for (ticket, claim), verdict in zip(mine, decided, strict=True):
+                if isinstance(verdict, errors.KiranaError):
+                    if not keys.is_verdict(verdict):
+                        raise BatchFailed(f"an order was refused with {verdict.status}")
+                    problem = errors.problem_of(verdict, instance=ticket.request.path)
+                    body = bytes(problem.body)
+                    headers = {**verdict.headers, "content-type": errors.PROBLEM_JSON}
+                    answers.append(keys.Answer(claim.id, verdict.status, body, headers))
+                    outcomes[ticket] = problem
+                else:
+                    number = next(numbers)
+                    body = orders.answer(verdict, number=number, at=at).model_dump_json().encode()
+                    accepted.append(verdict)
+                    taken.append(number)
+                    answers.append(keys.Answer(claim.id, 201, body, {"content-type": JSON}))
+                    outcomes[ticket] = Response(body, 201, media_type=JSON)
+            if answers:
+                await _PLACE.fetch(
+                    session, orders.write_params(accepted, taken) | keys.answer_params(answers)
+                )
         self.batches += 1
         if mine:
             self.largest = max(self.largest, len(mine))
             metrics.ORDER_BATCH_SIZE.observe(len(mine))
         return outcomes
+
+
+# The batch's two statements. The first claims every key, locks the variants of every order (in
+# id order), takes an order number for each request and reads the transaction's time, which
+# becomes each order's creation time; so every answer is known before the second writes the
+# accepted orders and stores all the answers.
+_OPEN = Statement(
+    text(
+        f"""
+    WITH {keys.CLAIM_CTES}, locked AS ({orders.LOCK_SELECT})
+    SELECT (SELECT json_agg(json_build_object('id', id, 'got', got, 'claimed', claimed) ORDER BY ord)
+            FROM claims) AS claims,
+           (SELECT json_agg(locked) FROM locked) AS variants,
+           ARRAY(SELECT nextval('order_number_seq') FROM generate_series(1, :count)) AS numbers,
+           now() AS at
+    """
+    )
+)
+_PLACE = Statement(text(f"WITH {orders.WRITE_CTES}, {keys.COMPLETE_CTE} SELECT count(*) FROM placed"))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _variant(row: dict[str, Any]) -> dict[str, Any]:
+    """A locked variant row as `orders.service` reads it (ids arrive as text in JSON)."""
+    return row | {"id": uuid.UUID(row["id"]), "product_id": uuid.UUID(row["product_id"])}

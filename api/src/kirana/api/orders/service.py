@@ -78,30 +78,25 @@ def store_scope(store_code: str) -> str:
 #    checked when it ends. Order ids are made here; numbers, timestamps and reservation
 #    deadlines come back from the insert, and the answers are built from what was written.
 
-_LOCK_VARIANTS = Statement(
-    text(
-        """
+# SQL fragments, run alone below and composed by `orders.batch` into fewer round trips.
+LOCK_SELECT = """
     SELECT v.id, v.product_id, v.sku, v.price_paise, v.mrp_paise, v.tax_class, v.stock,
            v.is_active AND p.is_published AS sellable, p.title, v.attributes
     FROM catalog_variants v JOIN catalog_products p ON p.id = v.product_id
     WHERE v.sku = ANY(CAST(:skus AS varchar[]))
     ORDER BY v.id
-    FOR UPDATE OF v
-    """
-    )
-)
+    FOR UPDATE OF v"""
 
-_WRITE_ORDERS = Statement(
-    text(
-        """
-    WITH o AS MATERIALIZED (
+# Order numbers come from the sequence unless given (`:numbers`, NULL for "next").
+WRITE_CTES = """
+    o AS MATERIALIZED (
         SELECT * FROM unnest(
             CAST(:order_ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:store_codes AS text[]),
             CAST(:subtotals AS bigint[]), CAST(:mrp_totals AS bigint[]), CAST(:taxes AS bigint[]),
             CAST(:totals AS bigint[]), CAST(:item_counts AS int[]), CAST(:addresses AS text[]),
-            CAST(:reservations AS interval[])
+            CAST(:reservations AS interval[]), CAST(:numbers AS bigint[])
         ) WITH ORDINALITY AS o(id, user_id, store_code, subtotal, mrp_total, tax, total, item_count,
-                               address, reservation, ord)
+                               address, reservation, number, ord)
     ), w AS MATERIALIZED (
         SELECT * FROM unnest(
             CAST(:line_orders AS uuid[]), CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]),
@@ -113,11 +108,12 @@ _WRITE_ORDERS = Statement(
         FROM (SELECT variant_id, sum(quantity) AS quantity FROM w GROUP BY variant_id) t
         WHERE v.id = t.variant_id
     ), placed AS (
-        INSERT INTO orders (id, user_id, store_code, status, currency, subtotal_paise,
+        INSERT INTO orders (id, number, user_id, store_code, status, currency, subtotal_paise,
                             mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
                             reservation_expires_at)
-        SELECT id, user_id, store_code, 'pending_payment', 'INR', subtotal, mrp_total, tax, total,
-               item_count, CAST(address AS jsonb), now() + reservation
+        SELECT id, coalesce(number, nextval('order_number_seq')), user_id, store_code,
+               'pending_payment', 'INR', subtotal, mrp_total, tax, total, item_count,
+               CAST(address AS jsonb), now() + reservation
         FROM o ORDER BY ord
         RETURNING id, user_id, store_code, total_paise, number, created_at, updated_at,
                   reservation_expires_at
@@ -145,10 +141,11 @@ _WRITE_ORDERS = Statement(
             'store_code', store_code, 'total_paise', total_paise,
             'reservation_expires_at', reservation_expires_at)
         FROM placed ORDER BY number
-    )
-    SELECT id, number, created_at, updated_at, reservation_expires_at FROM placed
-    """
-    )
+    )"""
+
+_LOCK_VARIANTS = Statement(text(LOCK_SELECT))
+_WRITE_ORDERS = Statement(
+    text(f"WITH {WRITE_CTES} SELECT id, number, created_at, updated_at, reservation_expires_at FROM placed")
 )
 
 
@@ -266,49 +263,58 @@ def allocate(
     return out
 
 
+def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> dict[str, Any]:
+    """The parameters of WRITE_CTES for these orders (`numbers`: their order numbers, if taken
+    from the sequence already)."""
+    lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
+    addresses = [_address(a.placement) for a in accepted]
+    return {
+        "order_ids": [a.order_id for a in accepted],
+        "user_ids": [a.placement.user_id for a in accepted],
+        "store_codes": [a.store_code for a in accepted],
+        "subtotals": [a.totals.subtotal_paise for a in accepted],
+        "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
+        "taxes": [a.totals.tax_paise for a in accepted],
+        "totals": [a.totals.total_paise for a in accepted],
+        "item_counts": [a.totals.item_count for a in accepted],
+        "addresses": [json.dumps(x) if x is not None else None for x in addresses],
+        "reservations": [a.placement.policy.reservation for a in accepted],
+        "numbers": list(numbers) if numbers is not None else [None for _ in accepted],
+        "line_orders": [order_id for order_id, _, _ in lines],
+        "variant_ids": [variant_id for _, variant_id, _ in lines],
+        "quantities": [p.quantity for _, _, p in lines],
+        "unit_prices": [p.unit_price_paise for _, _, p in lines],
+        "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
+        "tax_rates": [p.tax_rate_percent for _, _, p in lines],
+        "line_taxes": [p.tax_paise for _, _, p in lines],
+        "line_totals": [p.line_total_paise for _, _, p in lines],
+    }
+
+
 async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> list[s.OrderRead]:
     """Reserve the stock of the accepted orders and create them, in the session's transaction;
     the new orders as the API shows them, in the same order."""
     if not accepted:
         return []
-    lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
-    addresses = [_address(a.placement) for a in accepted]
-    rows = await _WRITE_ORDERS.fetch(
-        session,
-        {
-            "order_ids": [a.order_id for a in accepted],
-            "user_ids": [a.placement.user_id for a in accepted],
-            "store_codes": [a.store_code for a in accepted],
-            "subtotals": [a.totals.subtotal_paise for a in accepted],
-            "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
-            "taxes": [a.totals.tax_paise for a in accepted],
-            "totals": [a.totals.total_paise for a in accepted],
-            "item_counts": [a.totals.item_count for a in accepted],
-            "addresses": [json.dumps(x) if x is not None else None for x in addresses],
-            "reservations": [a.placement.policy.reservation for a in accepted],
-            "line_orders": [order_id for order_id, _, _ in lines],
-            "variant_ids": [variant_id for _, variant_id, _ in lines],
-            "quantities": [p.quantity for _, _, p in lines],
-            "unit_prices": [p.unit_price_paise for _, _, p in lines],
-            "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
-            "tax_rates": [p.tax_rate_percent for _, _, p in lines],
-            "line_taxes": [p.tax_paise for _, _, p in lines],
-            "line_totals": [p.line_total_paise for _, _, p in lines],
-        },
-    )
+    rows = await _WRITE_ORDERS.fetch(session, write_params(accepted))
     written = {row["id"]: row for row in rows}
-    return [_answer(a, address, written[a.order_id]) for a, address in zip(accepted, addresses, strict=True)]
+    return [
+        answer(a, number=written[a.order_id]["number"], at=written[a.order_id]["created_at"])
+        for a in accepted
+    ]
 
 
 def _address(placement: Placement) -> dict[str, Any] | None:
     return dict(placement.shipping_address) if placement.shipping_address else None
 
 
-def _answer(a: Accepted, address: dict[str, Any] | None, written: Mapping[str, Any]) -> s.OrderRead:
+def answer(a: Accepted, *, number: int, at: datetime) -> s.OrderRead:
+    """The order as the API shows it once written with this number by a transaction that began
+    at `at` (`now()`: its creation time, and its reservation's start)."""
     user_id, totals = a.placement.user_id, a.totals
     return s.OrderRead(
         id=a.order_id,
-        number=written["number"],
+        number=number,
         user_id=user_id,
         store_code=a.store_code,
         status=Status.pending_payment,
@@ -319,11 +325,11 @@ def _answer(a: Accepted, address: dict[str, Any] | None, written: Mapping[str, A
         savings_paise=totals.savings_paise,
         tax_paise=totals.tax_paise,
         total_paise=totals.total_paise,
-        shipping_address=address,
-        reservation_expires_at=written["reservation_expires_at"],
+        shipping_address=_address(a.placement),
+        reservation_expires_at=at + a.placement.policy.reservation,
         paid_at=None,
-        created_at=written["created_at"],
-        updated_at=written["updated_at"],
+        created_at=at,
+        updated_at=at,
         lines=[
             s.OrderLineRead(
                 sku=p.sku,
@@ -345,7 +351,7 @@ def _answer(a: Accepted, address: dict[str, Any] | None, written: Mapping[str, A
                 actor_id=user_id,
                 actor_kind="customer",
                 reason=None,
-                created_at=written["created_at"],
+                created_at=at,
             )
         ],
     )
