@@ -74,14 +74,14 @@ async def _place(request: Request) -> Response:
             conn,
             _CLAIM,
             {
-                "lock_keys": [idempotency.lock_key(owner, key)],
-                "ids": [uuid.uuid4()],
-                "owners": [owner],
-                "keys": [key],
-                "fingerprints": ["bare"],
-                "methods": ["POST"],
-                "paths": ["/v1/orders"],
-                "ttl": timedelta(hours=24),
+                "claim_locks": [idempotency.lock_key(owner, key)],
+                "claim_ids": [uuid.uuid4()],
+                "claim_owners": [owner],
+                "claim_keys": [key],
+                "claim_fingerprints": ["bare"],
+                "claim_methods": ["POST"],
+                "claim_paths": ["/v1/orders"],
+                "claim_ttl": timedelta(hours=24),
             },
         )
         claim_id = turn[0]["id"]
@@ -105,6 +105,7 @@ async def _place(request: Request) -> Response:
                 "item_counts": [sum(qty for _, qty, _, _ in lines)],
                 "addresses": [None],
                 "reservations": [timedelta(minutes=15)],
+                "numbers": [None],
                 "line_orders": [order_id for _ in lines],
                 "variant_ids": [rows[sku]["id"] for sku, _, _, _ in lines],
                 "quantities": [qty for _, qty, _, _ in lines],
@@ -122,10 +123,10 @@ async def _place(request: Request) -> Response:
             conn,
             _COMPLETE,
             {
-                "statuses": [201],
-                "bodies": [answer],
-                "headers": ['{"content-type": "application/json"}'],
-                "ids": [claim_id],
+                "answer_statuses": [201],
+                "answer_bodies": [answer],
+                "answer_headers": ['{"content-type": "application/json"}'],
+                "answer_ids": [claim_id],
             },
         )
     return Response(answer, 201, media_type="application/json")

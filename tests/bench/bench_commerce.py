@@ -124,7 +124,7 @@ def wrk(url: str, script: Path, *args: str, seconds: float, connections: int = C
 def closed(base: str, script: Path, args: Callable[[str, float], list[str]], seconds: float) -> Load:
     """A 3 s warm-up (connections, statement and page caches), then the closed-loop run."""
     wrk(base, script, *args("warm", 0), seconds=3)
-    return wrk(base, script, *args("closed", 0), seconds=seconds)
+    return _clean(wrk(base, script, *args("closed", 0), seconds=seconds), base)
 
 
 def closed_then_paced(
@@ -140,7 +140,14 @@ def paced(
     base: str, script: Path, args: Callable[[str, float], list[str]], seconds: float, closed_loop: Load
 ) -> tuple[Load, float]:
     think = 1000 * CLIENTS / max(closed_loop.rps / 2, 1)
-    return wrk(base, script, *args("paced", think), seconds=seconds), think
+    return _clean(wrk(base, script, *args("paced", think), seconds=seconds), base), think
+
+
+def _clean(load: Load, base: str) -> Load:
+    """A run with failed requests measures nothing worth reporting: stop the benchmark."""
+    if load.errors:
+        raise RuntimeError(f"{base}: {load.errors} of {load.requests} requests failed")
+    return load
 
 
 def order_batches(base: str) -> tuple[float, float]:
@@ -386,7 +393,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
         signed_in = closed(base, listing_lua, signed_in_listing_args, seconds)
         wrk(base, orders_lua, *order_args("warm", 0), seconds=3)
         batched_before = order_batches(base)
-        orders = wrk(base, orders_lua, *order_args("closed", 0), seconds=seconds)
+        orders = _clean(wrk(base, orders_lua, *order_args("closed", 0), seconds=seconds), base)
         batched_closed = order_batches(base)
         orders_paced, think_orders = paced(base, orders_lua, order_args, seconds, orders)
         batched_paced = order_batches(base)

@@ -1,24 +1,24 @@
 """Group commit for order placement: concurrent `POST /v1/orders` requests share transactions.
 
-Used by the orders router (`place`) and the app's lifespan (`start`, `stop`).
+Used by the orders router (`place`) and the app's lifespan (made at startup, `stop` at shutdown).
 
 Per order, the transaction around it (BEGIN, the key claim, the variant lock, the write, the
 stored answer, COMMIT and its WAL flush) costs the database and the event loop more than the
 order itself. So each API process keeps one queue of orders to place: whenever no batch is
 running, the batcher takes everything queued (at most `max_batch`) and places it in one
-transaction, with one statement per step whatever the number of orders:
+transaction of two statements, whatever the number of orders (`_OPEN`, `_PLACE`):
 
-1. claim every Idempotency-Key. A key already known (a retry) leaves the batch and is handled
-   alone after it (replay, 409, 422 or takeover, as `idempotency.deps` does); a key held by
-   another transaction, or already in this batch, answers 409 at once, as a concurrent retry
-   always does;
-2. lock the variants of all the orders, in id order (as every writer of stock does);
-3. decide each order in turn against the stock the ones before it left (`orders.service.
+1. claim every Idempotency-Key, lock the variants of all the orders in id order (as every
+   writer of stock does), take an order number per request and read the transaction's time.
+   A key already known (a retry) leaves the batch and is handled alone after it (replay, 409,
+   422 or takeover, as `idempotency.deps` does); a key held by another transaction, or already
+   in this batch, answers 409 at once, as a concurrent retry always does;
+2. decide each order in turn against the stock the ones before it left (`orders.service.
    allocate`): no overselling inside a batch either, and an order refused (out of stock,
-   unknown SKU, price changed) costs the others nothing;
-4. write every accepted order;
-5. store every answer under its key, refusals (409/422 problem+json) included;
-6. commit, then answer each request.
+   unknown SKU, price changed) costs the others nothing. Every answer is now known;
+3. write every accepted order and store every answer under its key, refusals (409/422
+   problem+json) included;
+4. commit, then answer each request.
 
 If the transaction fails for any other reason, none of it stays and each of its orders is
 placed alone, exactly as with batching off (`KIRANA_ORDER_BATCH_MAX=0`), so a batch can never
