@@ -8,8 +8,9 @@ commit succeeded.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -83,12 +84,10 @@ class Idempotent:
             return Response(_render(result), status_code, response_headers, media_type=JSON)
 
         req = self.request_for(body)
-        path = req.path
-        args = asdict(req)  # owner, key, fingerprint, method, path
         failed: errors.KiranaError | None = None
         try:
             async with self.db.session() as session:  # one transaction: key, work and answer
-                claim = await service.claim(session, **args, ttl=self.ttl)
+                claim = await service.claim(session, req, ttl=self.ttl)
                 if isinstance(claim, service.Stored):
                     return _replay(claim)
                 try:
@@ -97,39 +96,41 @@ class Idempotent:
                     failed = exc
                     raise  # roll the work back
                 content = _render(result)
-                await service.complete(
-                    session,
-                    claim_id=claim.id,
-                    status=status_code,
-                    body=content,
-                    headers={**response_headers, "content-type": JSON},
-                )
+                answer = success_answer(claim.id, status_code, content, response_headers)
+                await service.complete(session, answer)
         except errors.KiranaError as exc:
             if exc is not failed:
                 raise  # about the key itself (409 in use, 422 reused): nothing to store
-            return await self._answer_error(exc, path=path, args=args)
+            return await self._answer_error(exc, req)
         return Response(content, status_code, response_headers, media_type=JSON)
 
-    async def _answer_error(self, exc: errors.KiranaError, *, path: str, args: dict[str, str]) -> Response:
+    async def _answer_error(self, exc: errors.KiranaError, req: service.Request) -> Response:
         """The problem the work raised; a verdict on the request's content (4xx other than
         401, 403 and 429) is stored under the key so retries get the same answer."""
-        problem = errors.problem_of(exc, instance=path)
+        problem = errors.problem_of(exc, instance=req.path)
         if not service.is_verdict(exc):
             return problem
         async with self.db.session() as session:
             try:
-                claim = await service.claim(session, **args, ttl=self.ttl)
+                claim = await service.claim(session, req, ttl=self.ttl)
             except errors.KiranaError:
                 return problem  # a retry is running meanwhile; it records its own answer
             if isinstance(claim, service.Claimed):
-                await service.complete(
-                    session,
-                    claim_id=claim.id,
-                    status=exc.status,
-                    body=bytes(problem.body),
-                    headers={**exc.headers, "content-type": errors.PROBLEM_JSON},
-                )
+                await service.complete(session, problem_answer(claim.id, exc, problem))
         return problem
+
+
+def success_answer(
+    claim_id: uuid.UUID, status: int, content: bytes, headers: dict[str, str]
+) -> service.Answer:
+    """What is stored under a key for a JSON answer (`content`, sent with `headers`)."""
+    return service.Answer(claim_id, status, content, {**headers, "content-type": JSON})
+
+
+def problem_answer(claim_id: uuid.UUID, exc: errors.KiranaError, problem: Response) -> service.Answer:
+    """What is stored under a key for a verdict (`problem`: `errors.problem_of(exc)`)."""
+    headers = {**exc.headers, "content-type": errors.PROBLEM_JSON}
+    return service.Answer(claim_id, exc.status, bytes(problem.body), headers)
 
 
 def _replay(stored: service.Stored) -> Response:

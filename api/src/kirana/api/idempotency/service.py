@@ -196,41 +196,28 @@ def in_use() -> KeyInUse:
     )
 
 
-async def claim(
-    session: AsyncSession,
-    *,
-    owner: str,
-    key: str,
-    fingerprint: str,
-    method: str,
-    path: str,
-    ttl: timedelta,
-) -> Claimed | Stored:
+async def claim(session: AsyncSession, request: Request, *, ttl: timedelta) -> Claimed | Stored:
     """Take the key for this request in the session's transaction, or say what to answer
     instead: the stored response (Stored), 409 while another request holds the key (KeyInUse),
     422 for a different request under the same key (KeyReused)."""
-    (turn,) = await claim_new(
-        session, [Request(owner=owner, key=key, fingerprint=fingerprint, method=method, path=path)], ttl=ttl
-    )
+    (turn,) = claims_of(await _CLAIM_NEW.fetch(session, claim_params([request], ttl=ttl)))
     if isinstance(turn, KeyInUse):
         raise turn
     if turn is not None:  # the common case: a key never seen, one round trip
         return turn
     row = await session.scalar(
         select(IdempotencyKey)
-        .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+        .where(IdempotencyKey.owner == request.owner, IdempotencyKey.key == request.key)
         .with_for_update()
     )
     if row is None:  # purged since: the lock is ours (re-entrant), so this insert succeeds
-        return await claim(
-            session, owner=owner, key=key, fingerprint=fingerprint, method=method, path=path, ttl=ttl
-        )
+        return await claim(session, request, ttl=ttl)
     now = utcnow()
     if row.expires_at <= now:
-        _reset(row, fingerprint=fingerprint, method=method, path=path, now=now, ttl=ttl)
+        _reset(row, request, now=now, ttl=ttl)
         await session.flush()  # before `complete`, which writes past the ORM
         return Claimed(row.id)
-    if row.fingerprint != fingerprint:
+    if row.fingerprint != request.fingerprint:
         raise KeyReused(
             f"this Idempotency-Key was first used for {row.method} {row.path} with a different body; "
             "use a new key for a new request"
@@ -245,37 +232,15 @@ async def claim(
     return Claimed(row.id)
 
 
-def _reset(
-    row: IdempotencyKey, *, fingerprint: str, method: str, path: str, now: Any, ttl: timedelta
-) -> None:
-    row.fingerprint, row.method, row.path = fingerprint, method, path
+def _reset(row: IdempotencyKey, request: Request, *, now: Any, ttl: timedelta) -> None:
+    row.fingerprint, row.method, row.path = request.fingerprint, request.method, request.path
     row.state, row.response_status, row.response_body, row.response_headers = RUNNING, None, None, None
     row.locked_at, row.created_at, row.expires_at = now, now, now + ttl
 
 
-async def claim_new(
-    session: AsyncSession, requests: Sequence[Request], *, ttl: timedelta
-) -> list[Claimed | KeyInUse | None]:
-    """Claim keys never seen before, in one round trip, in the session's transaction (see
-    `claims_of`). One (owner, key) must not appear twice."""
-    return claims_of(await _CLAIM_NEW.fetch(session, claim_params(requests, ttl=ttl)))
-
-
-async def complete(
-    session: AsyncSession,
-    *,
-    claim_id: uuid.UUID,
-    status: int,
-    body: bytes,
-    headers: dict[str, str],
-) -> None:
+async def complete(session: AsyncSession, answer: Answer) -> None:
     """Store the response under the claimed key, in the transaction of the work it describes."""
-    await complete_all(session, [Answer(claim_id, status, body, headers)])
-
-
-async def complete_all(session: AsyncSession, answers: Sequence[Answer]) -> None:
-    """`complete` for many keys in one round trip."""
-    await _COMPLETE.fetch(session, answer_params(answers))
+    await _COMPLETE.fetch(session, answer_params([answer]))
 
 
 async def purge_expired(session: AsyncSession, *, limit: int = 10_000) -> int:

@@ -47,11 +47,10 @@ from kirana.api import errors, metrics
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as keys
+from kirana.api.idempotency.deps import JSON, problem_answer, success_answer
 from kirana.api.orders import service as orders
 
 log = logging.getLogger(__name__)
-
-JSON = "application/json"
 
 
 @dataclass(eq=False)
@@ -160,9 +159,11 @@ class OrderBatcher:
             found = {row["sku"]: _variant(row) for row in _json(opened["variants"]) or ()}
             numbers = iter(opened["numbers"])
             at: datetime = opened["at"]
-            mine = [(t, c) for t, c in zip(first, claims, strict=True) if isinstance(c, keys.Claimed)]
+            mine: list[tuple[_Ticket, keys.Claimed]] = []
             for ticket, claim in zip(first, claims, strict=True):
-                if not isinstance(claim, keys.Claimed):
+                if isinstance(claim, keys.Claimed):
+                    mine.append((ticket, claim))
+                else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
             decided = orders.allocate([t.placement for t, _ in mine], found)
             accepted: list[orders.Accepted] = []
@@ -173,16 +174,14 @@ class OrderBatcher:
                     if not keys.is_verdict(verdict):
                         raise BatchFailed(f"an order was refused with {verdict.status}")
                     problem = errors.problem_of(verdict, instance=ticket.request.path)
-                    body = bytes(problem.body)
-                    headers = {**verdict.headers, "content-type": errors.PROBLEM_JSON}
-                    answers.append(keys.Answer(claim.id, verdict.status, body, headers))
+                    answers.append(problem_answer(claim.id, verdict, problem))
                     outcomes[ticket] = problem
                 else:
                     number = next(numbers)
                     body = orders.answer(verdict, number=number, at=at).model_dump_json().encode()
                     accepted.append(verdict)
                     taken.append(number)
-                    answers.append(keys.Answer(claim.id, 201, body, {"content-type": JSON}))
+                    answers.append(success_answer(claim.id, 201, body, {}))
                     outcomes[ticket] = Response(body, 201, media_type=JSON)
             if answers:
                 await _PLACE.fetch(

@@ -115,8 +115,7 @@ WRITE_CTES = """
                'pending_payment', 'INR', subtotal, mrp_total, tax, total, item_count,
                CAST(address AS jsonb), now() + reservation
         FROM o ORDER BY ord
-        RETURNING id, user_id, store_code, total_paise, number, created_at, updated_at,
-                  reservation_expires_at
+        RETURNING id, user_id, store_code, total_paise, number, created_at, reservation_expires_at
     ), lines AS (
         INSERT INTO order_lines (id, order_id, variant_id, product_id, sku, title, attributes,
                                  quantity, unit_price_paise, unit_mrp_paise, tax_rate_percent,
@@ -144,9 +143,7 @@ WRITE_CTES = """
     )"""
 
 _LOCK_VARIANTS = Statement(text(LOCK_SELECT))
-_WRITE_ORDERS = Statement(
-    text(f"WITH {WRITE_CTES} SELECT id, number, created_at, updated_at, reservation_expires_at FROM placed")
-)
+_WRITE_ORDERS = Statement(text(f"WITH {WRITE_CTES} SELECT id, number, created_at FROM placed"))
 
 
 @dataclass(frozen=True)
