@@ -50,6 +50,18 @@ async def _in_one_batch(app: FastAPI, calls: list[Callable[[], Awaitable[Respons
     return list(await asyncio.gather(*tasks))
 
 
+async def _batch_metrics(client: AsyncClient) -> tuple[float, float]:
+    """(orders, transactions) so far, from the batch-size histogram on /metrics."""
+    values = {}
+    for line in (await client.get("/metrics")).text.splitlines():
+        name, _, value = line.partition(" ")
+        values[name] = value
+    return (
+        float(values.get("kirana_order_batch_orders_sum", 0)),
+        float(values.get("kirana_order_batch_orders_count", 0)),
+    )
+
+
 def _post(
     client: AsyncClient, body: dict[str, Any], key: str | None = None
 ) -> Callable[[], Awaitable[Response]]:
@@ -63,8 +75,11 @@ async def test_200_simultaneous_orders_in_batches_sell_exactly_the_stock(
     await shop.product(sku="HOT-SKU", stock=50)
     login(customer())
     keys = [str(uuid.uuid4()) for _ in range(200)]
+    before = await _batch_metrics(client)
     answers = await _in_one_batch(app, [_post(client, _order("HOT-SKU"), k) for k in keys])
     assert Counter(r.status_code for r in answers) == {201: 50, 409: 150}
+    after = await _batch_metrics(client)  # 200 orders decided in 4 transactions, on /metrics
+    assert (after[0] - before[0], after[1] - before[1]) == (200, 4)
     assert all(r.json()["type"].endswith("/out-of-stock") for r in answers if r.status_code == 409)
     assert _count(database_url, "SELECT stock FROM catalog_variants WHERE sku = 'HOT-SKU'") == 0
     assert _count(database_url, "SELECT count(*) FROM orders") == 50
