@@ -7,6 +7,7 @@ problem+json that reveals no internals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -64,7 +65,13 @@ class RequestContextMiddleware:
         t0 = time.perf_counter()
         metrics.IN_FLIGHT.inc()
 
+        oversized = False  # the body passed the limit: whatever the app answers becomes 413
+
         async def send_wrapper(message: Message) -> None:
+            if not oversized:
+                await send_own(message)
+
+        async def send_own(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
@@ -76,23 +83,24 @@ class RequestContextMiddleware:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, oversized
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    oversized = True  # even if the app catches this (FastAPI answers 400)
                     raise _BodyTooLarge
             return message
 
         try:
             early = self._reject_early(scope, method)
             if early is not None:
-                await early(scope, receive, send_wrapper)
+                await early(scope, receive, send_own)
             else:
-                await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
-            if not started:
-                await self._too_large()(scope, receive, send_wrapper)
+                with contextlib.suppress(_BodyTooLarge):
+                    await self.app(scope, receive_wrapper, send_wrapper)
+                if oversized and not started:
+                    await self._too_large()(scope, receive, send_own)
         except Exception:
             log.exception(
                 "unhandled error", extra={"path": scope.get("path"), "method": method, "request_id": rid}
@@ -105,7 +113,7 @@ class RequestContextMiddleware:
                     instance=scope.get("path"),
                     extra={"request_id": rid},
                 )
-                await response(scope, receive, send_wrapper)
+                await response(scope, receive, send_own)
         finally:
             metrics.IN_FLIGHT.dec()
             elapsed = time.perf_counter() - t0

@@ -60,6 +60,15 @@ def ensure_two_factor_for(principal: Principal, *permissions: str) -> None:
         )
 
 
+def demand(principal: Principal, *permissions: str) -> None:
+    """403 unless the caller holds every one of `permissions` (and, for privileged ones, has
+    two-factor authentication enabled): the check `Require` makes."""
+    missing = [p for p in permissions if not principal.can(p)]
+    if missing:
+        raise PermissionDenied(f"requires {', '.join(missing)}")
+    ensure_two_factor_for(principal, *permissions)
+
+
 def Require(*permissions: str) -> Any:  # noqa: N802 - reads as a declaration on the route
     """A dependency that admits callers holding every one of `permissions`.
 
@@ -68,10 +77,7 @@ def Require(*permissions: str) -> Any:  # noqa: N802 - reads as a declaration on
     """
 
     async def check(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
-        missing = [p for p in permissions if not principal.can(p)]
-        if missing:
-            raise PermissionDenied(f"requires {', '.join(missing)}")
-        ensure_two_factor_for(principal, *permissions)
+        demand(principal, *permissions)
         return principal
 
     setattr(check, ACCESS_RULE_ATTR, ("require", permissions))

@@ -57,10 +57,9 @@ class Idempotent:
     def request_for(self, body: Any) -> service.Request:
         """What the key is claimed for: this request's method, path and body (fingerprinted)."""
         assert self.key is not None
-        method, path = self.request.method, self.request.url.path
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-        fp = service.fingerprint(method=method, path=path, body=payload)
-        return service.Request(owner=self.owner, key=self.key, fingerprint=fp, method=method, path=path)
+        method, path = self.request.method, self.request.url.path
+        return service.request_of(owner=self.owner, key=self.key, method=method, path=path, body=payload)
 
     async def run(
         self,
@@ -147,7 +146,7 @@ async def idempotent(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Idempotent:
     key = service.validate_key(idempotency_key) if idempotency_key is not None else None
-    owner = f"user:{principal.user_id}" if principal else "anonymous"
+    owner = service.owner_of(principal.user_id if principal else None)
     return Idempotent(db, request, key, owner, timedelta(hours=settings.idempotency_ttl_hours))
 
 

@@ -89,6 +89,17 @@ class Request:
     path: str
 
 
+def request_of(*, owner: str, key: str, method: str, path: str, body: Any) -> Request:
+    """What `key` is claimed for when `owner` sends `body` (JSON-ready) to `method path`."""
+    fp = fingerprint(method=method, path=path, body=body)
+    return Request(owner=owner, key=key, fingerprint=fp, method=method, path=path)
+
+
+def owner_of(user_id: uuid.UUID | None) -> str:
+    """Whose keys these are: a signed-in user's, or the anonymous caller's."""
+    return f"user:{user_id}" if user_id else "anonymous"
+
+
 @dataclass(frozen=True)
 class Answer:
     """A response to store under a claimed key."""

@@ -11,18 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_factor_for, require_step_up
 from kirana.api.access.principal import Principal
-from kirana.api.cart import service as carts
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.idempotency.deps import IdempotentDep
 from kirana.api.orders import schemas as s
 from kirana.api.orders import service as orders
-from kirana.api.orders.batch import OrderBatcher
 from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
 
@@ -55,32 +53,15 @@ async def checkout(
     return await idem.run(work, body=data, status_code=201, required=True)
 
 
-async def get_order_batcher(request: Request) -> OrderBatcher | None:
-    batcher: OrderBatcher | None = request.app.state.order_batcher
-    return batcher
-
-
-BatcherDep = Annotated[OrderBatcher | None, Depends(get_order_batcher)]
-
-
 @router.post("/orders", status_code=201, response_model=s.OrderRead)
 async def place(
-    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentDep, batcher: BatcherDep
+    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentDep
 ) -> Response:
-    """Buy these lines directly ("buy now"); same guarantees as checkout. Concurrent requests
-    share transactions (`orders.batch`); retries of a known key are handled alone."""
-    placement = orders.Placement(
-        user_id=principal.user_id,
-        lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
-        policy=policy(settings),
-        store_code=data.store_code,
-        expected_total_paise=data.expected_total_paise,
-        shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
-    )
-    if batcher is not None and idem.key is not None:
-        answer = await batcher.place(placement, idem.request_for(data))
-        if answer is not None:
-            return answer
+    """Buy these lines directly ("buy now"); same guarantees as checkout. With group commit on,
+    `orders.edge` places well-formed requests in shared transactions before they get here;
+    this route answers everything else (bad input, retries of a known key) and, with group
+    commit off, every order."""
+    placement = orders.placement_of(data, user_id=principal.user_id, policy=policy(settings))
 
     async def work(session: AsyncSession) -> s.OrderRead:
         return await orders.place_order(session, placement)

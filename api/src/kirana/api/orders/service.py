@@ -158,6 +158,18 @@ class Placement:
     shipping_address: Mapping[str, Any] | None = None
 
 
+def placement_of(data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy) -> Placement:
+    """The order a `POST /v1/orders` body asks for."""
+    return Placement(
+        user_id=user_id,
+        lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
+        policy=policy,
+        store_code=data.store_code,
+        expected_total_paise=data.expected_total_paise,
+        shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
+    )
+
+
 @dataclass(frozen=True)
 class Accepted:
     """A placement that passed every check, priced, with the variants it takes."""
