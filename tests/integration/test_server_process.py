@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.integration.servers import start_server
 
@@ -106,3 +111,54 @@ def test_client_ip_comes_from_trusted_proxies_only(database_url: str, redis_url:
     # A proxy we do not trust cannot choose the client's address (or dodge per-IP limits).
     untrusted = base_env | {"KIRANA_FORWARDED_ALLOW_IPS": "10.1.2.3"}
     assert _failed_login_ip(untrusted, database_url) == "127.0.0.1"
+
+
+def _listeners_and_connections(proc: subprocess.Popen[bytes], port: int) -> dict[int, tuple[set[int], int]]:
+    """Per worker pid: the inodes of its listening sockets on `port`, and its accepted connections."""
+    seen: dict[int, tuple[set[int], int]] = {}
+    for worker in psutil.Process(proc.pid).children():
+        try:
+            conns = worker.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        listening = {
+            os.stat(f"/proc/{worker.pid}/fd/{c.fd}").st_ino
+            for c in conns
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        accepted = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+        if listening:
+            seen[worker.pid] = (listening, accepted)
+    return seen
+
+
+def test_each_worker_listens_on_its_own_socket_so_connections_spread(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """With one shared socket the first worker awake accepts a whole burst of connections
+    (splits of 44/6 were common); with a socket per worker (SO_REUSEPORT) the kernel spreads
+    them by hash."""
+    proc, base = start_server(_env(database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="0"), workers=2)
+    port = int(base.rsplit(":", 1)[1])
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _listeners_and_connections(proc, port)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the second worker may still be starting
+        assert len(workers) == 2, workers
+        inodes = [listening for listening, _ in workers.values()]
+        assert all(len(x) == 1 for x in inodes) and not inodes[0] & inodes[1], inodes
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        deadline = time.monotonic() + 10
+        counts = _listeners_and_connections(proc, port)
+        while sum(n for _, n in counts.values()) < 50:
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.05)
+            counts = _listeners_and_connections(proc, port)
+        # Binomial(50, 1/2): fewer than 10 on one side happens about twice in 100,000 bursts.
+        assert all(n >= 10 for _, n in counts.values()), counts
+    finally:
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

@@ -2,17 +2,31 @@
 
 This module must not import the app or `kirana.api.metrics` before the Prometheus multiprocess
 directory is set, or the metrics of this process would not be shared with /metrics.
+
+With several workers, each one listens on a socket of its own, all bound to the same address
+with `SO_REUSEPORT`, and the kernel spreads new connections across them by a hash of the
+connection. With one shared socket, as uvicorn does by default, the first worker to wake up
+accepts every pending connection at once (uvloop drains the queue): a burst of 50 keep-alive
+connections was split anywhere from 25/25 to 44/6 between two workers, and the crowded worker
+set the latency tail while the other idled. uvicorn's supervisor (restarts, health checks,
+signals) is kept: it hands each worker the parent's socket by pickling it, and our socket
+(`_PerWorkerListener`) unpickles in each worker as a new socket on the same address.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
+import socket
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from kirana.api import logging as kirana_logging
 from kirana.api.settings import Settings
@@ -32,6 +46,36 @@ def prepare_metrics_dir(settings: Settings) -> Path:
 APP_FACTORY = "kirana.api.asgi:factory"
 
 
+log = logging.getLogger("kirana.api.server")
+
+
+def _bind(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _PerWorkerListener(socket.socket):
+    """The parent's socket: bound with SO_REUSEPORT (so the address is taken, and a clash is
+    reported before any worker starts) but never listening. Pickled for a worker, it becomes a
+    new socket bound to the same address, which that worker alone listens on."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _bind, (self.family, self.getsockname())
+
+
+def _per_worker_listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _PerWorkerListener(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def _exit_cleanly(_sig: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -49,23 +93,37 @@ def serve(
     # uvicorn re-raises the shutdown signal once it has drained; exit cleanly (status 0) then.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
+    config = uvicorn.Config(
+        app_factory,
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
+        timeout_keep_alive=30,
+    )
     try:
-        uvicorn.run(
-            app_factory,
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers or settings.workers,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-            server_header=False,
-            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
-            timeout_keep_alive=30,
-        )
+        if config.workers > 1:
+            try:
+                sock = _per_worker_listener(config.host, config.port)
+            except OSError as exc:
+                log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+                raise SystemExit(STARTUP_FAILURE) from exc
+            name = sock.getsockname()
+            log.info("listening on %s:%s with %d workers", name[0], name[1], config.workers)
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server = uvicorn.Server(config)
+            server.run()
+            if not server.started:
+                raise SystemExit(STARTUP_FAILURE)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
