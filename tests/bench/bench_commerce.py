@@ -361,7 +361,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
         server = kirana_serve(port, base_env)
         procs.append(server)
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/readyz", server, timeout=120)
+        wait_http(base + "/readyz", server, timeout=120, listeners=2)
         tokens = signed_in_customers(url, base, CUSTOMERS)
         (tmp / "tokens.txt").write_text("\n".join(tokens) + "\n")
 
@@ -413,7 +413,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             port, base_env | {"KIRANA_CATALOG_LISTING_CACHE_S": "0", "KIRANA_ORDER_BATCH_MAX": "0"}
         )
         procs.append(server)
-        wait_http(base + "/readyz", server, timeout=120)
+        wait_http(base + "/readyz", server, timeout=120, listeners=2)
         uncached = closed(base, listing_lua, listing_args, seconds)
         alone = closed(base, orders_lua, lambda phase, think: order_args(f"alone-{phase}", think), seconds)
         stop(server)
@@ -422,7 +422,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
         bare_port = free_port()
         bare = uvicorn_process("tests.bench.baseline_apps:starlette_app", bare_port, 2)
         procs.append(bare)
-        wait_http(f"http://127.0.0.1:{bare_port}/livez", bare)
+        wait_http(f"http://127.0.0.1:{bare_port}/livez", bare, listeners=2)
         starlette = wrk(f"http://127.0.0.1:{bare_port}/livez", bare_lua, seconds=seconds)
         stop(bare)
         # Kirana's order statements through asyncpg behind a bare Starlette route, nothing else.
@@ -430,7 +430,7 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             "tests.bench.baseline_apps:order_app", bare_port, 2, env={"KIRANA_DATABASE_URL": url}
         )
         procs.append(bare)
-        wait_http(f"http://127.0.0.1:{bare_port}/livez", bare)
+        wait_http(f"http://127.0.0.1:{bare_port}/livez", bare, listeners=2)
         bare_orders = closed(
             f"http://127.0.0.1:{bare_port}",
             orders_lua,

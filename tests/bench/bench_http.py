@@ -93,19 +93,19 @@ def run() -> list[Result]:
             port = free_port()
             base = uvicorn_process("tests.bench.baseline_apps:starlette_app", port, workers)
             try:
-                wait_http(f"http://127.0.0.1:{port}/livez", base)
+                wait_http(f"http://127.0.0.1:{port}/livez", base, listeners=workers)
                 bare = wrk(f"http://127.0.0.1:{port}/livez", seconds=SECONDS, connections=CONNECTIONS)
             finally:
                 stop(base)
             fa = uvicorn_process("tests.bench.baseline_apps:fastapi_app", port, workers)
             try:
-                wait_http(f"http://127.0.0.1:{port}/livez", fa)
+                wait_http(f"http://127.0.0.1:{port}/livez", fa, listeners=workers)
                 plain = wrk(f"http://127.0.0.1:{port}/livez", seconds=SECONDS, connections=CONNECTIONS)
             finally:
                 stop(fa)
             proc = _kirana_serve(port, workers, env)
             try:
-                wait_http(f"http://127.0.0.1:{port}/readyz", proc)
+                wait_http(f"http://127.0.0.1:{port}/readyz", proc, listeners=workers)
                 time.sleep(2)
                 rss = server_rss_mib(proc)
                 small = wrk(f"http://127.0.0.1:{port}/livez", seconds=SECONDS, connections=CONNECTIONS)

@@ -7,6 +7,7 @@ the same run where one exists, and the ratio to it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -108,42 +109,43 @@ def wrk(url: str, *, seconds: int = 10, connections: int = 50, threads: int = 1)
     return WrkResult(rps, p50, p99, errors, total)
 
 
-def wait_http(url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60) -> float:
+def wait_http(
+    url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60, listeners: int = 1
+) -> float:
+    """Seconds until `url` answers 200 and `listeners` sockets listen on its port (with a socket
+    per worker, the last worker may start listening a moment after the first answers)."""
     t0 = time.monotonic()
+    port = httpx.URL(url).port
+    answered = False
     while time.monotonic() - t0 < timeout:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{url}: server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.monotonic() - t0
-        except httpx.HTTPError:
-            pass
+        with contextlib.suppress(httpx.HTTPError):
+            answered = answered or httpx.get(url, timeout=1).status_code == 200
+        if answered and (listeners <= 1 or _listening(port) >= listeners):
+            return time.monotonic() - t0
         time.sleep(0.05)
     raise RuntimeError(f"{url} not ready in {timeout}s")
+
+
+def _listening(port: int | None) -> int:
+    return sum(
+        1
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+    )
 
 
 def uvicorn_process(
     app_ref: str, port: int, workers: int, env: dict[str, str] | None = None, factory: bool = False
 ) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app_ref,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    if factory:
-        args.append("--factory")
+    # uvicorn as `kirana serve` runs it (a socket per worker), with a bare app.
+    code = (
+        "import uvicorn; from kirana.api import server; "
+        f"server.run(uvicorn.Config({app_ref!r}, port={port}, workers={workers}, factory={factory}, "
+        "loop='uvloop', http='httptools', access_log=False, log_level='warning'))"
+    )
+    args = [sys.executable, "-c", code]
     return subprocess.Popen(
         args,
         env=os.environ | (env or {}) | {"PYTHONPATH": str(REPO)},

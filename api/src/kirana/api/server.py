@@ -111,19 +111,26 @@ def serve(
         timeout_keep_alive=30,
     )
     try:
-        if config.workers > 1:
-            try:
-                sock = _per_worker_listener(config.host, config.port)
-            except OSError as exc:
-                log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
-                raise SystemExit(STARTUP_FAILURE) from exc
-            name = sock.getsockname()
-            log.info("listening on %s:%s with %d workers", name[0], name[1], config.workers)
-            Multiprocess(config, sockets=[sock]).run()
-        else:
-            server = uvicorn.Server(config)
-            server.run()
-            if not server.started:
-                raise SystemExit(STARTUP_FAILURE)
+        run(config)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def run(config: uvicorn.Config) -> None:
+    """Serve `config` (an import string when `config.workers` > 1), each worker on its own
+    socket. The benchmarks' bare baselines run through here too, so both sides of a ratio
+    spread connections the same way."""
+    if config.workers > 1:
+        try:
+            sock = _per_worker_listener(config.host, config.port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+            raise SystemExit(STARTUP_FAILURE) from exc
+        name = sock.getsockname()
+        log.info("listening on %s:%s with %d workers", name[0], name[1], config.workers)
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise SystemExit(STARTUP_FAILURE)
