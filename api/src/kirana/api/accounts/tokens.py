@@ -187,14 +187,15 @@ class KeyRing:
         claims["jti"] = secrets.token_hex(12)
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
-    async def _decode_token(self, token: str, audience: str) -> dict[str, Any]:
+    async def _decode_token(self, token: str, audience: str) -> tuple[str, dict[str, Any]]:
+        """The verified claims, and the id of the key that signed them."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("malformed token", headers={"WWW-Authenticate": "Bearer"}) from None
         kid = header.get("kid")
         key = await self.verifying_key(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise Unauthorized("token signed by an unknown key", headers={"WWW-Authenticate": "Bearer"})
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -213,7 +214,7 @@ class KeyRing:
             raise Unauthorized(
                 "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-        return claims
+        return kid, claims
 
     async def verify_access(self, token: str) -> AccessClaims:
         known = self._verified.get(token)
@@ -222,7 +223,7 @@ class KeyRing:
             if claims.expires_at > time.time() and await self.verifying_key(kid) is not None:
                 return claims
             self._verified.pop(token, None)  # another request may have dropped it meanwhile
-        decoded = await self._decode_token(token, AUDIENCE)
+        kid, decoded = await self._decode_token(token, AUDIENCE)
         try:
             claims = AccessClaims(
                 user_id=uuid.UUID(decoded["sub"]),
@@ -234,11 +235,12 @@ class KeyRing:
             raise Unauthorized("invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
         if len(self._verified) >= self.verified_max:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
-        self._verified[token] = (str(jwt.get_unverified_header(token)["kid"]), claims)
+        self._verified[token] = (kid, claims)
         return claims
 
     async def verify_purpose(self, token: str, *, purpose: str) -> dict[str, Any]:
-        return await self._decode_token(token, f"kirana-{purpose}")
+        _kid, claims = await self._decode_token(token, f"kirana-{purpose}")
+        return claims
 
 
 def new_opaque_token() -> tuple[str, bytes]:
