@@ -290,6 +290,7 @@ def kirana_serve(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 

@@ -35,6 +35,7 @@ def _kirana_serve(port: int, workers: int, env: dict[str, str]) -> subprocess.Po
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 

@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -152,6 +153,7 @@ def uvicorn_process(
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # `stop` can then reach workers a killed parent left behind
     )
 
 
@@ -161,7 +163,10 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            if os.getpgid(proc.pid) == proc.pid:  # started as a session: its workers too
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
             proc.wait()
 
 

@@ -17,10 +17,14 @@ from kirana.api.devstack import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_server(
-    env: dict[str, str], *, workers: int = 1, app_factory: str = "tests.integration.slowapp:factory"
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def server_process(
+    env: dict[str, str],
+    *,
+    port: int,
+    workers: int = 1,
+    app_factory: str = "tests.integration.slowapp:factory",
+) -> subprocess.Popen[bytes]:
+    """`kirana serve` on `port` (its output in the file at `proc.log_path`)."""
     code = (
         "from kirana.api import server; from kirana.api.settings import load_settings; "
         f"server.serve(load_settings(), port={port}, workers={workers}, app_factory={app_factory!r})"
@@ -29,6 +33,15 @@ def start_server(
     log = tempfile.NamedTemporaryFile(prefix="kirana-server-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=REPO, stdout=log, stderr=log)
     proc.log_path = log.name  # type: ignore[attr-defined]
+    return proc
+
+
+def start_server(
+    env: dict[str, str], *, workers: int = 1, app_factory: str = "tests.integration.slowapp:factory"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`kirana serve` on a free port, once it answers /readyz."""
+    port = free_port()
+    proc = server_process(env, port=port, workers=workers, app_factory=app_factory)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.integration.servers import start_server
+from tests.integration.servers import server_process, start_server
 
 
 def _env(database_url: str, redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -160,5 +160,24 @@ def test_each_worker_listens_on_its_own_socket_so_connections_spread(
     finally:
         for c in clients:
             c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_a_second_server_on_a_taken_port_refuses_to_start(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Every worker's socket has SO_REUSEPORT, which would let another server's join the address
+    unnoticed and take a share of the traffic; the parent checks first and stops."""
+    env = _env(database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="0")
+    proc, base = start_server(env, workers=2)
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        second = server_process(env | {"KIRANA_DATA_DIR": str(tmp_path / "second")}, port=port, workers=2)
+        assert second.wait(timeout=30) == 3  # uvicorn's startup-failure code
+        log = Path(second.log_path).read_text()  # type: ignore[attr-defined]
+        assert f"cannot listen on 127.0.0.1:{port}" in log and "Address already in use" in log
+        assert httpx.get(base + "/readyz").status_code == 200  # the first one is unharmed
+    finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -78,6 +78,10 @@ def _cases(buyer: Account, support: Account) -> Iterator[tuple[str, dict[str, st
     twice = {"lines": [{"sku": "OIL-1L", "quantity": 1}, {"sku": "OIL-1L", "quantity": 2}]}
     yield "SKU twice", {**ok, "Idempotency-Key": _key()}, _json(twice)
     yield "not JSON", {**buyer.headers, "Content-Type": "text/plain", "Idempotency-Key": _key()}, b"hi"
+    # Only application/json and application/*+json are parsed as JSON (FastAPI's rule).
+    text_json = {**buyer.headers, "Content-Type": "text/x+json", "Idempotency-Key": _key()}
+    yield "text/*+json", text_json, _json(ORDER)
+    yield "nested too deep to parse", {**ok, "Idempotency-Key": _key()}, b"[" * 5000 + b"]" * 5000
 
 
 async def test_requests_the_edge_does_not_take_get_the_routes_own_answer(
@@ -99,7 +103,7 @@ async def test_requests_the_edge_does_not_take_get_the_routes_own_answer(
             assert edge.headers.get(name) == route.headers.get(name), (what, name)
         assert edge.headers["content-type"] == "application/problem+json", what
         seen.add(edge.status_code)
-    assert seen == {401, 403, 415, 422, 428}
+    assert seen == {400, 401, 403, 415, 422, 428}
     assert app.state.order_batcher.batches == 0  # none of them reached the batcher
 
 
@@ -127,6 +131,17 @@ async def test_an_order_through_the_edge_is_answered_and_recorded_as_by_the_rout
     # Metrics and the access log name the route, as for any routed request.
     metrics = (await client.get("/metrics")).text
     assert 'route="/v1/orders",status="201"' in metrics.replace('method="POST",', "")
+
+
+async def test_every_json_media_type_the_route_parses_is_placed_by_the_edge(
+    app: FastAPI, client: AsyncClient, shop: Catalog, buyer: Account
+) -> None:
+    await shop.product(sku="OIL-1L", stock=5)
+    for media in ("application/json", "application/json; charset=utf-8", "application/vnd.kirana+json"):
+        headers = {**buyer.headers, "Content-Type": media, "Idempotency-Key": _key()}
+        r = await client.post("/v1/orders", content=_json(ORDER), headers=headers)
+        assert r.status_code == 201, (media, r.text)
+    assert app.state.order_batcher.batches == 3
 
 
 async def test_a_streamed_body_over_the_limit_is_413_with_or_without_the_edge(

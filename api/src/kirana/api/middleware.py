@@ -38,8 +38,9 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _is_json(content_type: bytes) -> bool:
+    """`application/json` or `application/<anything>+json`, the types FastAPI parses as JSON."""
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
+    return media.startswith(b"application/") and (media == b"application/json" or media.endswith(b"+json"))
 
 
 class RequestContextMiddleware:
@@ -88,7 +89,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    oversized = True  # even if the app catches this (FastAPI answers 400)
+                    # Answer 413 even if the app catches this (FastAPI answers 400), unless it
+                    # has already started its answer.
+                    oversized = not started
                     raise _BodyTooLarge
             return message
 

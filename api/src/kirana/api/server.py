@@ -11,6 +11,15 @@ connections was split anywhere from 25/25 to 44/6 between two workers, and the c
 set the latency tail while the other idled. uvicorn's supervisor (restarts, health checks,
 signals) is kept: it hands each worker the parent's socket by pickling it, and our socket
 (`_PerWorkerListener`) unpickles in each worker as a new socket on the same address.
+
+Two consequences of SO_REUSEPORT, handled or accepted:
+- any socket of the same user with SO_REUSEPORT may join the address, so a second server, or
+  workers orphaned by a killed parent, would silently take a share of the traffic. Before
+  binding, the parent checks that nothing else holds the address and refuses to start if so;
+- connections the kernel queued on one worker's socket and that it had not accepted yet are
+  reset when that worker exits (crash, SIGHUP reload, SIGTTOU), where with a shared socket
+  another worker would take them. On Linux 5.14+ `net.ipv4.tcp_migrate_req=1` moves them to a
+  sibling instead. At shutdown readiness fails first, so no new traffic arrives by then.
 """
 
 from __future__ import annotations
@@ -50,10 +59,17 @@ log = logging.getLogger("kirana.api.server")
 
 
 def _bind(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
+    """A worker's own socket on the parent's address (runs while the worker unpickles its
+    arguments); a failure stops the server rather than restarting the worker forever."""
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        log.error("worker cannot listen on %s: %s", address, exc)
+        raise SystemExit(STARTUP_FAILURE) from exc
     sock.set_inheritable(True)
     return sock
 
@@ -69,6 +85,12 @@ class _PerWorkerListener(socket.socket):
 
 def _per_worker_listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port:
+        # Without SO_REUSEPORT this bind fails if anything holds the address, even a server
+        # listening with SO_REUSEPORT, which our own bind below would silently join.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
     sock = _PerWorkerListener(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

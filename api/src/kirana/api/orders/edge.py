@@ -24,6 +24,7 @@ hands back (a retry of a known key, a failed batch), which the route places alon
 
 from __future__ import annotations
 
+import email.message
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -90,21 +91,26 @@ class BatchedOrderMiddleware:
         await answer(scope, receive, send)
 
     async def _accept(self, scope: Scope, body: bytes) -> tuple[Principal, keys.Request, orders.Placement]:
-        authorization = key = None
+        authorization = key = content_type = None
         for name, value in scope["headers"]:  # the first of each, as Starlette reads
             if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
             elif name == b"idempotency-key" and key is None:
                 key = value.decode("latin-1")
-        if not authorization or key is None:
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+        if not authorization or key is None or not body or not _parsed_as_json(content_type):
             raise _Refused
         runtime: AccessRuntime = scope["app"].state.access
         try:
             principal = await runtime.authenticate_header(authorization)
             demand(principal, PERMISSION)
             keys.validate_key(key)
+        except errors.KiranaError as exc:
+            raise _Refused from exc
+        try:
             data = s.PlaceOrder.model_validate(json.loads(body))
-        except (errors.KiranaError, ValueError) as exc:  # ValidationError is a ValueError
+        except Exception as exc:  # invalid, or too deeply nested to parse: the route answers it
             raise _Refused from exc
         request = keys.request_of(
             owner=keys.owner_of(principal.user_id),
@@ -114,6 +120,18 @@ class BatchedOrderMiddleware:
             body=data.model_dump(mode="json"),
         )
         return principal, request, orders.placement_of(data, user_id=principal.user_id, policy=self.policy)
+
+
+def _parsed_as_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses a body of this Content-Type as JSON (its very test; a body it does
+    not parse fails `PlaceOrder` there)."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    is_json = subtype == "json" or subtype.endswith("+json")
+    return message.get_content_maintype() == "application" and is_json
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
