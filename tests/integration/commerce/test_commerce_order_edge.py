@@ -7,6 +7,7 @@ byte for byte."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -49,12 +50,7 @@ def _key() -> str:
     return str(uuid.uuid4())
 
 
-Case = tuple[dict[str, str], bytes]
-
-
 def _json(body: Any) -> bytes:
-    import json
-
     return json.dumps(body).encode()
 
 

@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +25,14 @@ log = logging.getLogger("kirana.api.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _UNMATCHED = "<unmatched>"
+
+
+@dataclass(frozen=True)
+class RouteLabel:
+    """Set as `scope["route"]` by middleware that answers a request before routing, so metrics
+    and the access log name the route template as for any routed request."""
+
+    path_format: str
 
 
 class _BodyTooLarge(Exception):

@@ -58,14 +58,18 @@ APP_FACTORY = "kirana.api.asgi:factory"
 log = logging.getLogger("kirana.api.server")
 
 
+def _bind_reuse_port(sock: socket.socket, address: tuple[Any, ...]) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+
+
 def _bind(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
     """A worker's own socket on the parent's address (runs while the worker unpickles its
     arguments); a failure stops the server rather than restarting the worker forever."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        _bind_reuse_port(sock, address)
     except OSError as exc:
         sock.close()
         log.error("worker cannot listen on %s: %s", address, exc)
@@ -92,9 +96,7 @@ def _per_worker_listener(host: str, port: int) -> socket.socket:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     sock = _PerWorkerListener(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    _bind_reuse_port(sock, (host, port))
     return sock
 
 

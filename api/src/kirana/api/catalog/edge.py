@@ -20,22 +20,14 @@ If-None-Match matches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kirana.api.access.runtime import AccessRuntime
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.errors import KiranaError
+from kirana.api.middleware import RouteLabel
 
 LISTING_PATH = "/v1/catalog/products"
-
-
-@dataclass(frozen=True)
-class _Route:
-    """What the request-context middleware reads to label metrics and logs."""
-
-    path_format: str
 
 
 def cache_key(scope: Scope) -> str:
@@ -66,7 +58,7 @@ class CachedListingMiddleware:
     def __init__(self, app: ASGIApp, *, cache: ListingCache) -> None:
         self.app = app
         self.cache = cache
-        self.route = _Route(LISTING_PATH)
+        self.route = RouteLabel(LISTING_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == LISTING_PATH and scope["method"] == "GET":

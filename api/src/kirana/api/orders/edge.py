@@ -27,7 +27,6 @@ from __future__ import annotations
 import email.message
 import json
 from collections import deque
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,19 +35,13 @@ from kirana.api.access.deps import demand
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
 from kirana.api.idempotency import service as keys
+from kirana.api.middleware import RouteLabel
 from kirana.api.orders import schemas as s
 from kirana.api.orders import service as orders
 from kirana.api.orders.batch import OrderBatcher
 
 PLACE_PATH = "/v1/orders"
 PERMISSION = "orders:create"
-
-
-@dataclass(frozen=True)
-class _Route:
-    """What the request-context middleware reads to label metrics and logs."""
-
-    path_format: str
 
 
 class _Refused(Exception):
@@ -59,7 +52,7 @@ class BatchedOrderMiddleware:
     def __init__(self, app: ASGIApp, *, policy: orders.Policy) -> None:
         self.app = app
         self.policy = policy
-        self.route = _Route(PLACE_PATH)
+        self.route = RouteLabel(PLACE_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PLACE_PATH or scope["method"] != "POST":
@@ -77,17 +70,15 @@ class BatchedOrderMiddleware:
         except _Refused:
             await self.app(scope, _replay(messages, receive), send)
             return
-        scope["route"] = self.route
         try:
             answer = await batcher.place(placement, request)
         except errors.KiranaError as exc:  # the key is held by another request: 409
-            await errors.problem_of(exc, instance=PLACE_PATH)(scope, receive, send)
-            return
+            answer = errors.problem_of(exc, instance=PLACE_PATH)
         if answer is None:  # a retry of a known key, or a failed batch: placed alone
             scope.setdefault("state", {})["principal"] = principal
-            del scope["route"]
             await self.app(scope, _replay(messages, receive), send)
             return
+        scope["route"] = self.route
         await answer(scope, receive, send)
 
     async def _accept(self, scope: Scope, body: bytes) -> tuple[Principal, keys.Request, orders.Placement]:
