@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from kirana.api.db.urls import libpq_url
 from kirana.api.idempotency import service as idempotency
-from kirana.api.orders import service as orders
+from kirana.api.orders import placement
 
 
 async def _ok(_: Request) -> JSONResponse:
@@ -45,7 +45,12 @@ async def livez() -> dict[str, str]:
 
 _CLAIM, _LOCK, _WRITE, _COMPLETE = (
     (s.sql, s.names)
-    for s in (idempotency._CLAIM_NEW, orders._LOCK_VARIANTS, orders._WRITE_ORDERS, idempotency._COMPLETE)
+    for s in (
+        idempotency._CLAIM_NEW,
+        placement._LOCK_VARIANTS,
+        placement._WRITE_ORDERS,
+        idempotency._COMPLETE,
+    )
 )
 BARE_USER = uuid.UUID("00000000-0000-4000-8000-000000000001")  # made by the commerce benchmark
 

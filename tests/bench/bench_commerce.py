@@ -188,8 +188,8 @@ def listing_sql(url: str, queries: list[dict[str, Any]]) -> list[str]:
     """The SQL Kirana's listing sends for each query, parameters inlined (one pgbench script each)."""
     from sqlalchemy import event
 
+    from kirana.api.catalog import listing
     from kirana.api.catalog import schemas as s
-    from kirana.api.catalog import service as catalog
     from kirana.api.db.engine import Database
 
     async def capture() -> list[str]:
@@ -205,7 +205,7 @@ def listing_sql(url: str, queries: list[dict[str, Any]]) -> list[str]:
             for q in queries:
                 sent.clear()
                 async with db.autocommit() as conn:
-                    await catalog.read_listing(conn, query=s.ProductQuery(**q))
+                    await listing.read_listing(conn, query=s.ProductQuery(**q))
                 lines = []
                 for statement, params in sent:
                     values = list(params or ())

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from kirana.api.cart import service as carts
 from kirana.api.catalog.errors import OutOfStock
 from kirana.api.db.urls import async_url
-from kirana.api.orders import service as orders
+from kirana.api.orders import placement
 from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, ensure_user
 from tests.integration.servers import signed_in_customers, start_server
@@ -53,7 +53,7 @@ async def test_200_orders_from_200_connections_sell_exactly_the_50_in_stock(
     buyers = iter(await _users(shop, 200))
     # NullPool: every session below opens its own PostgreSQL connection (200 at once).
     engine = create_async_engine(async_url(database_url), poolclass=NullPool)
-    policy = orders.Policy()
+    policy = placement.Policy()
     start = asyncio.Event()
 
     async def buy() -> str:
@@ -62,8 +62,8 @@ async def test_200_orders_from_200_connections_sell_exactly_the_50_in_stock(
             try:
                 async with session.begin():
                     pid = await session.scalar(text("SELECT pg_backend_pid()"))
-                    await orders.place_order(
-                        session, orders.Placement(next(buyers), [carts.Line("HOT-SKU", 1)], policy)
+                    await placement.place_order(
+                        session, placement.Placement(next(buyers), [carts.Line("HOT-SKU", 1)], policy)
                     )
                 return f"ok:{pid}"
             except OutOfStock:

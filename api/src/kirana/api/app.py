@@ -28,8 +28,8 @@ from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
 from kirana.api.health import router as health
 from kirana.api.middleware import RequestContextMiddleware
+from kirana.api.orders import placement
 from kirana.api.orders import router as orders
-from kirana.api.orders import service as orders_service
 from kirana.api.orders.batch import OrderBatcher
 from kirana.api.orders.edge import BatchedOrderMiddleware
 from kirana.api.settings import Settings
@@ -117,7 +117,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     for domain in (catalog, cart, orders, sync):
         app.include_router(domain.router)
 
-    app.add_middleware(BatchedOrderMiddleware, policy=orders_service.policy_from(settings))
+    app.add_middleware(BatchedOrderMiddleware, policy=placement.policy_from(settings))
     app.add_middleware(CachedListingMiddleware, cache=listing_cache)  # inside CORS and context
     if settings.cors_origins:
         app.add_middleware(

@@ -1,6 +1,6 @@
 """Carts: find or create, add/update/remove lines, re-price for every read, merge at login.
 
-Called by the cart router, checkout (`kirana.api.orders.service.checkout`), sync push, and the
+Called by the cart router, checkout (`kirana.api.orders.placement.checkout_order`), sync push, and the
 accounts login flow (`merge_guest_cart`). Client prices are never accepted: every read prices
 lines from the catalog and reports availability. No HTTP, no commit.
 """

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from kirana.api.access.deps import OptionalUser, Public, Require
 from kirana.api.access.principal import Principal
+from kirana.api.catalog import listing
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
 from kirana.api.catalog.edge import cache_key, etag_matches
@@ -112,7 +113,7 @@ async def list_products(
 
     async def compute() -> tuple[bytes, str]:
         async with db.autocommit() as conn:
-            page = await catalog.read_listing(conn, query=query)
+            page = await listing.read_listing(conn, query=query)
         body = page.model_dump_json().encode()
         return body, _etag(body)
 

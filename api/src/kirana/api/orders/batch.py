@@ -13,7 +13,7 @@ transaction of two statements, whatever the number of orders (`_OPEN`, `_PLACE`)
    A key already known (a retry) leaves the batch and is handled alone after it (replay, 409,
    422 or takeover, as `idempotency.deps` does); a key held by another transaction, or already
    in this batch, answers 409 at once, as a concurrent retry always does;
-2. decide each order in turn against the stock the ones before it left (`orders.service.
+2. decide each order in turn against the stock the ones before it left (`orders.placement.
    allocate`): no overselling inside a batch either, and an order refused (out of stock,
    unknown SKU, price changed) costs the others nothing. Every answer is now known;
 3. write every accepted order and store every answer under its key, refusals (409/422
@@ -48,14 +48,14 @@ from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as keys
 from kirana.api.idempotency.deps import JSON, problem_answer, success_answer
-from kirana.api.orders import service as orders
+from kirana.api.orders import placement
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
 class _Ticket:
-    placement: orders.Placement
+    order: placement.Placement
     request: keys.Request
     future: asyncio.Future[Response | None] = field(repr=False)
 
@@ -80,11 +80,11 @@ class OrderBatcher:
     def queued(self) -> int:
         return len(self._queue)
 
-    async def place(self, placement: orders.Placement, request: keys.Request) -> Response | None:
+    async def place(self, order: placement.Placement, request: keys.Request) -> Response | None:
         """Place the order in the next batch: its answer (stored under the key), or None when it
         must be placed alone (a retry of a known key, or a failed batch). Raises KeyInUse."""
         future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Ticket(placement, request, future))
+        self._queue.append(_Ticket(order, request, future))
         self._kick()
         return await future
 
@@ -148,12 +148,12 @@ class OrderBatcher:
             else:
                 seen.add(owner_key)
                 first.append(ticket)
-        placements = [t.placement for t in first]
+        placements = [t.order for t in first]
         async with self.db.session() as session:
             (opened,) = await _OPEN.fetch(
                 session,
                 keys.claim_params([t.request for t in first], ttl=self.key_ttl)
-                | {"skus": orders.skus_of(placements), "count": len(first)},
+                | {"skus": placement.skus_of(placements), "count": len(first)},
             )
             claims = keys.claims_of(_json(opened["claims"]))
             found = {row["sku"]: _variant(row) for row in _json(opened["variants"]) or ()}
@@ -165,8 +165,8 @@ class OrderBatcher:
                     mine.append((ticket, claim))
                 else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
-            decided = orders.allocate([t.placement for t, _ in mine], found)
-            accepted: list[orders.Accepted] = []
+            decided = placement.allocate([t.order for t, _ in mine], found)
+            accepted: list[placement.Accepted] = []
             taken: list[int] = []
             answers: list[keys.Answer] = []
             for (ticket, claim), verdict in zip(mine, decided, strict=True):
@@ -178,14 +178,14 @@ class OrderBatcher:
                     outcomes[ticket] = problem
                 else:
                     number = next(numbers)
-                    body = orders.answer(verdict, number=number, at=at).model_dump_json().encode()
+                    body = placement.answer(verdict, number=number, at=at).model_dump_json().encode()
                     accepted.append(verdict)
                     taken.append(number)
                     answers.append(success_answer(claim.id, 201, body, {}))
                     outcomes[ticket] = Response(body, 201, media_type=JSON)
             if answers:
                 await _PLACE.fetch(
-                    session, orders.write_params(accepted, taken) | keys.answer_params(answers)
+                    session, placement.write_params(accepted, taken) | keys.answer_params(answers)
                 )
         self.batches += 1
         if mine:
@@ -201,7 +201,7 @@ class OrderBatcher:
 _OPEN = Statement(
     text(
         f"""
-    WITH {keys.CLAIM_CTES}, locked AS ({orders.LOCK_SELECT})
+    WITH {keys.CLAIM_CTES}, locked AS ({placement.LOCK_SELECT})
     SELECT (SELECT json_agg(json_build_object('id', id, 'got', got, 'claimed', claimed) ORDER BY ord)
             FROM claims) AS claims,
            (SELECT json_agg(locked) FROM locked) AS variants,
@@ -210,7 +210,7 @@ _OPEN = Statement(
     """
     )
 )
-_PLACE = Statement(text(f"WITH {orders.WRITE_CTES}, {keys.COMPLETE_CTE} SELECT count(*) FROM placed"))
+_PLACE = Statement(text(f"WITH {placement.WRITE_CTES}, {keys.COMPLETE_CTE} SELECT count(*) FROM placed"))
 
 
 def _json(value: Any) -> Any:
@@ -218,5 +218,5 @@ def _json(value: Any) -> Any:
 
 
 def _variant(row: dict[str, Any]) -> dict[str, Any]:
-    """A locked variant row as `orders.service` reads it (ids arrive as text in JSON)."""
+    """A locked variant row as `orders.placement` reads it (ids arrive as text in JSON)."""
     return row | {"id": uuid.UUID(row["id"]), "product_id": uuid.UUID(row["product_id"])}

@@ -16,7 +16,7 @@ the route's work directly, but only for a request the route would accept as it i
 - a JSON body that `PlaceOrder` validates.
 
 Such a request becomes the same `Placement` and the same key claim as in the route
-(`orders.service.placement_of`, `idempotency.service.request_of`) and joins the next batch
+(`orders.placement.placement_of`, `idempotency.service.request_of`) and joins the next batch
 (`orders.batch`). Everything else goes to the route with its body replayed untouched, so every
 refusal (401, 403, 422, 428, 413, ...) is the route's own answer; so do the orders the batch
 hands back (a retry of a known key, a failed batch), which the route places alone.
@@ -36,8 +36,8 @@ from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
 from kirana.api.idempotency import service as keys
 from kirana.api.middleware import RouteLabel
+from kirana.api.orders import placement
 from kirana.api.orders import schemas as s
-from kirana.api.orders import service as orders
 from kirana.api.orders.batch import OrderBatcher
 
 PLACE_PATH = "/v1/orders"
@@ -49,7 +49,7 @@ class _Refused(Exception):
 
 
 class BatchedOrderMiddleware:
-    def __init__(self, app: ASGIApp, *, policy: orders.Policy) -> None:
+    def __init__(self, app: ASGIApp, *, policy: placement.Policy) -> None:
         self.app = app
         self.policy = policy
         self.route = RouteLabel(PLACE_PATH)
@@ -66,12 +66,12 @@ class BatchedOrderMiddleware:
         try:
             if body is None:
                 raise _Refused
-            principal, request, placement = await self._accept(scope, body)
+            principal, request, wanted = await self._accept(scope, body)
         except _Refused:
             await self.app(scope, _replay(messages, receive), send)
             return
         try:
-            answer = await batcher.place(placement, request)
+            answer = await batcher.place(wanted, request)
         except errors.KiranaError as exc:  # the key is held by another request: 409
             answer = errors.problem_of(exc, instance=PLACE_PATH)
         if answer is None:  # a retry of a known key, or a failed batch: placed alone
@@ -81,7 +81,7 @@ class BatchedOrderMiddleware:
         scope["route"] = self.route
         await answer(scope, receive, send)
 
-    async def _accept(self, scope: Scope, body: bytes) -> tuple[Principal, keys.Request, orders.Placement]:
+    async def _accept(self, scope: Scope, body: bytes) -> tuple[Principal, keys.Request, placement.Placement]:
         authorization = key = content_type = None
         for name, value in scope["headers"]:  # the first of each, as Starlette reads
             if name == b"authorization" and authorization is None:
@@ -110,7 +110,7 @@ class BatchedOrderMiddleware:
             path=PLACE_PATH,
             body=data.model_dump(mode="json"),
         )
-        return principal, request, orders.placement_of(data, user_id=principal.user_id, policy=self.policy)
+        return principal, request, placement.placement_of(data, user_id=principal.user_id, policy=self.policy)
 
 
 def _parsed_as_json(content_type: str | None) -> bool:

@@ -19,6 +19,7 @@ from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_fact
 from kirana.api.access.principal import Principal
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.orders import placement
 from kirana.api.orders import schemas as s
 from kirana.api.orders import service as orders
 from kirana.api.orders.states import Status
@@ -30,8 +31,8 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
 
-def policy(settings: Settings) -> orders.Policy:
-    return orders.policy_from(settings)
+def policy(settings: Settings) -> placement.Policy:
+    return placement.policy_from(settings)
 
 
 @router.post("/checkout", status_code=201, response_model=s.OrderRead)
@@ -41,7 +42,7 @@ async def checkout(
     """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        return await orders.checkout_order(
+        return await placement.checkout_order(
             session,
             user_id=principal.user_id,
             policy=policy(settings),
@@ -61,10 +62,10 @@ async def place(
     `orders.edge` places well-formed requests in shared transactions before they get here;
     this route answers everything else (bad input, retries of a known key) and, with group
     commit off, every order."""
-    placement = orders.placement_of(data, user_id=principal.user_id, policy=policy(settings))
+    wanted = placement.placement_of(data, user_id=principal.user_id, policy=policy(settings))
 
     async def work(session: AsyncSession) -> s.OrderRead:
-        return await orders.place_order(session, placement)
+        return await placement.place_order(session, wanted)
 
     return await idem.run(work, body=data, status_code=201, required=True)
 

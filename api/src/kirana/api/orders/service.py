@@ -1,12 +1,10 @@
-"""Checkout and orders: place without overselling, reserve stock, move through the state machine.
+"""Orders after placement: who may see them, reading and listing, the state machine.
 
-Called by the orders router, sync push and the reservation-expiry worker job (via `flows`).
+Called by the orders router, sync pull and the reservation-expiry worker job (via `flows`).
+Placing orders is `orders.placement`.
 
-No overselling: placement locks the order's variant rows with `SELECT ... ORDER BY id FOR
-UPDATE` (every writer of stock locks variants in id order, so two orders can never deadlock),
-re-checks price and stock under the lock, then decrements. A CHECK (stock >= 0) backs this up.
-Stock taken by an unpaid order is released when it is cancelled or its reservation expires.
-No HTTP, no commit.
+Stock taken by an unpaid order is released when it is cancelled or its reservation expires,
+locking variants in id order as placement does. No HTTP, no commit.
 """
 
 from __future__ import annotations
@@ -15,389 +13,30 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.access.principal import Principal
-from kirana.api.cart import service as carts
-from kirana.api.catalog import pricing
-from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
 from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
-from kirana.api.db.raw import Statement
-from kirana.api.errors import InvalidInput, InvalidState, KiranaError, NotFound, PermissionDenied
+from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
+from kirana.api.orders import placement, states
 from kirana.api.orders import schemas as s
-from kirana.api.orders import states
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
 from kirana.api.orders.states import Actor, Status
 from kirana.api.outbox import service as outbox
-from kirana.api.settings import Settings
 from kirana.api.sync import changes
 
 # Permissions only staff hold (customers cancel their own orders without any of these).
 STAFF_PERMISSIONS = ("orders:read_all", "orders:update_status", "orders:cancel_any", "orders:refund")
 
 
-@dataclass(frozen=True)
-class Policy:
-    reservation: timedelta = timedelta(minutes=15)
-    store_code: str = "main"
-    limits: carts.Limits = carts.DEFAULT_LIMITS
-
-
-def policy_from(settings: Settings) -> Policy:
-    return Policy(
-        reservation=timedelta(minutes=settings.order_reservation_minutes),
-        store_code=settings.default_store_code,
-        limits=carts.Limits(
-            max_line_quantity=settings.cart_max_line_quantity, max_lines=settings.cart_max_lines
-        ),
-    )
-
-
 def store_scope(store_code: str) -> str:
     """The staff scope that covers a store's orders (see Principal.scopes)."""
     return f"store:{store_code}"
-
-
-# -- placing orders -----------------------------------------------------------------------
-#
-# Placement is the hottest write, so it is written for PostgreSQL rather than as an ORM unit of
-# work, and it places any number of orders at once (`orders.batch` gathers concurrent requests
-# into one transaction; a single request is a batch of one):
-#
-# 1. lock every variant the orders name, in id order (`lock_variants`);
-# 2. decide each order in turn against the stock left by the ones before it (`allocate`, pure);
-# 3. write stock, orders, lines, history, sync changes and outbox events of all the accepted
-#    orders in one statement of data-modifying CTEs (`write_orders`), whose foreign keys are
-#    checked when it ends. Order ids are made here; numbers, timestamps and reservation
-#    deadlines come back from the insert, and the answers are built from what was written.
-
-# SQL fragments, run alone below and composed by `orders.batch` into fewer round trips.
-LOCK_SELECT = """
-    SELECT v.id, v.product_id, v.sku, v.price_paise, v.mrp_paise, v.tax_class, v.stock,
-           v.is_active AND p.is_published AS sellable, p.title, v.attributes
-    FROM catalog_variants v JOIN catalog_products p ON p.id = v.product_id
-    WHERE v.sku = ANY(CAST(:skus AS varchar[]))
-    ORDER BY v.id
-    FOR UPDATE OF v"""
-
-# Order numbers come from the sequence unless given (`:numbers`, NULL for "next").
-WRITE_CTES = """
-    o AS MATERIALIZED (
-        SELECT * FROM unnest(
-            CAST(:order_ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:store_codes AS text[]),
-            CAST(:subtotals AS bigint[]), CAST(:mrp_totals AS bigint[]), CAST(:taxes AS bigint[]),
-            CAST(:totals AS bigint[]), CAST(:item_counts AS int[]), CAST(:addresses AS text[]),
-            CAST(:reservations AS interval[]), CAST(:numbers AS bigint[])
-        ) WITH ORDINALITY AS o(id, user_id, store_code, subtotal, mrp_total, tax, total, item_count,
-                               address, reservation, number, ord)
-    ), w AS MATERIALIZED (
-        SELECT * FROM unnest(
-            CAST(:line_orders AS uuid[]), CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]),
-            CAST(:unit_prices AS bigint[]), CAST(:unit_mrps AS bigint[]), CAST(:tax_rates AS int[]),
-            CAST(:line_taxes AS bigint[]), CAST(:line_totals AS bigint[])
-        ) AS w(order_id, variant_id, quantity, unit_price, unit_mrp, tax_rate, tax, total)
-    ), stock AS (
-        UPDATE catalog_variants v SET stock = v.stock - t.quantity, updated_at = now()
-        FROM (SELECT variant_id, sum(quantity) AS quantity FROM w GROUP BY variant_id) t
-        WHERE v.id = t.variant_id
-    ), placed AS (
-        INSERT INTO orders (id, number, user_id, store_code, status, currency, subtotal_paise,
-                            mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
-                            reservation_expires_at)
-        SELECT id, coalesce(number, nextval('order_number_seq')), user_id, store_code,
-               'pending_payment', 'INR', subtotal, mrp_total, tax, total, item_count,
-               CAST(address AS jsonb), now() + reservation
-        FROM o ORDER BY ord
-        RETURNING id, user_id, store_code, total_paise, number, created_at, reservation_expires_at
-    ), lines AS (
-        INSERT INTO order_lines (id, order_id, variant_id, product_id, sku, title, attributes,
-                                 quantity, unit_price_paise, unit_mrp_paise, tax_rate_percent,
-                                 tax_paise, line_total_paise)
-        SELECT gen_random_uuid(), w.order_id, v.id, v.product_id, v.sku, p.title, v.attributes,
-               w.quantity, w.unit_price, w.unit_mrp, w.tax_rate, w.tax, w.total
-        FROM w JOIN catalog_variants v ON v.id = w.variant_id
-        JOIN catalog_products p ON p.id = v.product_id
-    ), history AS (
-        INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor_kind, created_at)
-        SELECT id, NULL, 'pending_payment', user_id, 'customer', now() FROM o ORDER BY ord
-    ), changes AS (
-        INSERT INTO sync_changes (entity, entity_id, user_id, deleted, created_at)
-        SELECT 'order', id, user_id, false, now() FROM o
-        UNION ALL
-        SELECT DISTINCT 'product', v.product_id, NULL::uuid, false, now()
-        FROM w JOIN catalog_variants v ON v.id = w.variant_id
-    ), event AS (
-        INSERT INTO outbox_events (topic, key, payload)
-        SELECT 'order.placed', CAST(id AS text), jsonb_build_object(
-            'order_id', CAST(id AS text), 'number', number, 'user_id', CAST(user_id AS text),
-            'store_code', store_code, 'total_paise', total_paise,
-            'reservation_expires_at', reservation_expires_at)
-        FROM placed ORDER BY number
-    )"""
-
-_LOCK_VARIANTS = Statement(text(LOCK_SELECT))
-_WRITE_ORDERS = Statement(text(f"WITH {WRITE_CTES} SELECT id, number, created_at FROM placed"))
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One order to place: what a customer asked for, not yet checked."""
-
-    user_id: uuid.UUID
-    lines: Sequence[carts.Line]
-    policy: Policy
-    store_code: str | None = None
-    expected_total_paise: int | None = None
-    shipping_address: Mapping[str, Any] | None = None
-
-
-def placement_of(data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy) -> Placement:
-    """The order a `POST /v1/orders` body asks for."""
-    return Placement(
-        user_id=user_id,
-        lines=[carts.Line(x.sku, x.quantity) for x in data.lines],
-        policy=policy,
-        store_code=data.store_code,
-        expected_total_paise=data.expected_total_paise,
-        shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
-    )
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A placement that passed every check, priced, with the variants it takes."""
-
-    order_id: uuid.UUID
-    placement: Placement
-    store_code: str
-    priced: Sequence[pricing.PricedLine]  # sorted by SKU
-    totals: pricing.Totals
-    variants: Mapping[str, Mapping[str, Any]]  # locked variant rows by SKU
-
-
-def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
-    wanted: dict[str, int] = {}
-    for line in lines:
-        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    if not wanted:
-        raise InvalidInput("an order needs at least one line")
-    for sku, qty in wanted.items():
-        if qty <= 0:
-            raise InvalidInput(f"quantity of {sku} must be at least 1")
-        if qty > policy.limits.max_line_quantity:
-            raise InvalidInput(
-                f"at most {policy.limits.max_line_quantity} of one item per order",
-                extra={"sku": sku, "max_quantity": policy.limits.max_line_quantity},
-            )
-    return wanted
-
-
-def skus_of(placements: Sequence[Placement]) -> list[str]:
-    """Every SKU the placements name (what `lock_variants` must lock)."""
-    return sorted({line.sku for p in placements for line in p.lines})
-
-
-async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-    """Lock the variants with these SKUs (in id order, as every writer of stock does) and read
-    what placement checks: price, MRP, tax class, stock and whether they are for sale."""
-    rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(skus)})
-    return {row["sku"]: row for row in rows}
-
-
-def _accept(placement: Placement, found: Mapping[str, Mapping[str, Any]], left: dict[str, int]) -> Accepted:
-    wanted = _wanted(placement.lines, placement.policy)
-    unknown = sorted(set(wanted) - set(found))
-    if unknown:
-        raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
-    unsellable = sorted(sku for sku in wanted if not found[sku]["sellable"])
-    if unsellable:
-        raise NotSellable(f"not for sale at the moment: {', '.join(unsellable)}", extra={"skus": unsellable})
-    short = [
-        {"sku": sku, "requested": qty, "available": left[sku]}
-        for sku, qty in sorted(wanted.items())
-        if left[sku] < qty
-    ]
-    if short:
-        detail = "; ".join(f"{x['sku']}: {x['available']} left, {x['requested']} wanted" for x in short)
-        raise OutOfStock(f"not enough stock ({detail})", extra={"lines": short})
-    priced = [
-        pricing.price_line(
-            sku=sku,
-            quantity=qty,
-            price_paise=found[sku]["price_paise"],
-            mrp_paise=found[sku]["mrp_paise"],
-            tax_class=found[sku]["tax_class"],
-        )
-        for sku, qty in sorted(wanted.items())
-    ]
-    totals = pricing.totals(priced)
-    expected = placement.expected_total_paise
-    if expected is not None and expected != totals.total_paise:
-        raise PriceChanged(
-            f"the total is now {totals.total_paise} paise, not {expected}; review the cart",
-            extra={"expected_total_paise": expected, "total_paise": totals.total_paise},
-        )
-    for sku, qty in wanted.items():
-        left[sku] -= qty
-    return Accepted(
-        order_id=uuid.uuid4(),
-        placement=placement,
-        store_code=placement.store_code or placement.policy.store_code,
-        priced=priced,
-        totals=totals,
-        variants={sku: found[sku] for sku in wanted},
-    )
-
-
-def allocate(
-    placements: Sequence[Placement], found: Mapping[str, Mapping[str, Any]]
-) -> list[Accepted | KiranaError]:
-    """Decide each placement in turn against the locked variants: accepted (its stock counted
-    as taken for the ones after it), or the domain error that refuses it (UnknownSku 422,
-    InvalidInput 422, NotSellable 409, OutOfStock 409, PriceChanged 409)."""
-    left = {sku: int(row["stock"]) for sku, row in found.items()}
-    out: list[Accepted | KiranaError] = []
-    for placement in placements:
-        try:
-            out.append(_accept(placement, found, left))
-        except KiranaError as exc:
-            out.append(exc)
-    return out
-
-
-def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> dict[str, Any]:
-    """The parameters of WRITE_CTES for these orders (`numbers`: their order numbers, if taken
-    from the sequence already)."""
-    lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
-    addresses = [_address(a.placement) for a in accepted]
-    return {
-        "order_ids": [a.order_id for a in accepted],
-        "user_ids": [a.placement.user_id for a in accepted],
-        "store_codes": [a.store_code for a in accepted],
-        "subtotals": [a.totals.subtotal_paise for a in accepted],
-        "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
-        "taxes": [a.totals.tax_paise for a in accepted],
-        "totals": [a.totals.total_paise for a in accepted],
-        "item_counts": [a.totals.item_count for a in accepted],
-        "addresses": [json.dumps(x) if x is not None else None for x in addresses],
-        "reservations": [a.placement.policy.reservation for a in accepted],
-        "numbers": list(numbers) if numbers is not None else [None for _ in accepted],
-        "line_orders": [order_id for order_id, _, _ in lines],
-        "variant_ids": [variant_id for _, variant_id, _ in lines],
-        "quantities": [p.quantity for _, _, p in lines],
-        "unit_prices": [p.unit_price_paise for _, _, p in lines],
-        "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
-        "tax_rates": [p.tax_rate_percent for _, _, p in lines],
-        "line_taxes": [p.tax_paise for _, _, p in lines],
-        "line_totals": [p.line_total_paise for _, _, p in lines],
-    }
-
-
-async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> list[s.OrderRead]:
-    """Reserve the stock of the accepted orders and create them, in the session's transaction;
-    the new orders as the API shows them, in the same order."""
-    if not accepted:
-        return []
-    rows = await _WRITE_ORDERS.fetch(session, write_params(accepted))
-    written = {row["id"]: row for row in rows}
-    return [
-        answer(a, number=written[a.order_id]["number"], at=written[a.order_id]["created_at"])
-        for a in accepted
-    ]
-
-
-def _address(placement: Placement) -> dict[str, Any] | None:
-    return dict(placement.shipping_address) if placement.shipping_address else None
-
-
-def answer(a: Accepted, *, number: int, at: datetime) -> s.OrderRead:
-    """The order as the API shows it once written with this number by a transaction that began
-    at `at` (`now()`: its creation time, and its reservation's start)."""
-    user_id, totals = a.placement.user_id, a.totals
-    return s.OrderRead(
-        id=a.order_id,
-        number=number,
-        user_id=user_id,
-        store_code=a.store_code,
-        status=Status.pending_payment,
-        currency="INR",
-        item_count=totals.item_count,
-        subtotal_paise=totals.subtotal_paise,
-        mrp_total_paise=totals.mrp_total_paise,
-        savings_paise=totals.savings_paise,
-        tax_paise=totals.tax_paise,
-        total_paise=totals.total_paise,
-        shipping_address=_address(a.placement),
-        reservation_expires_at=at + a.placement.policy.reservation,
-        paid_at=None,
-        created_at=at,
-        updated_at=at,
-        lines=[
-            s.OrderLineRead(
-                sku=p.sku,
-                title=a.variants[p.sku]["title"],
-                attributes=a.variants[p.sku]["attributes"],
-                quantity=p.quantity,
-                unit_price_paise=p.unit_price_paise,
-                unit_mrp_paise=p.unit_mrp_paise,
-                tax_rate_percent=p.tax_rate_percent,
-                tax_paise=p.tax_paise,
-                line_total_paise=p.line_total_paise,
-            )
-            for p in a.priced
-        ],
-        history=[
-            s.OrderEventRead(
-                from_status=None,
-                to_status=Status.pending_payment.value,
-                actor_id=user_id,
-                actor_kind="customer",
-                reason=None,
-                created_at=at,
-            )
-        ],
-    )
-
-
-async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRead:
-    """Re-validate prices and stock, reserve stock and create the order, all in the caller's
-    transaction; returns the new order as the API shows it. Raises InvalidInput (422),
-    UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
-    _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
-    found = await lock_variants(session, skus_of([placement]))
-    (decided,) = allocate([placement], found)
-    if isinstance(decided, KiranaError):
-        raise decided
-    (placed,) = await write_orders(session, [decided])
-    return placed
-
-
-async def checkout_order(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    policy: Policy,
-    store_code: str | None = None,
-    expected_total_paise: int | None = None,
-    shipping_address: Mapping[str, Any] | None = None,
-) -> s.OrderRead:
-    """Place an order for everything in the user's cart, then close the cart."""
-    cart = await carts.user_cart(session, user_id=user_id, create=False, lock=True)
-    lines = await carts.lines_of(session, cart=cart) if cart else []
-    if cart is None or not lines:
-        raise InvalidState("the cart is empty")
-    placed = await place_order(
-        session, Placement(user_id, lines, policy, store_code, expected_total_paise, shipping_address)
-    )
-    await carts.clear(session, cart=cart)
-    return placed
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -429,33 +68,7 @@ async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
             select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
         )
     ).all()
-    return _read_model(order, lines, history)
-
-
-def _read_model(order: Order, lines: Sequence[OrderLine], history: Sequence[OrderEvent]) -> s.OrderRead:
-    return s.OrderRead(
-        id=order.id,
-        number=order.number,
-        user_id=order.user_id,
-        store_code=order.store_code,
-        status=Status(order.status),
-        currency=order.currency,
-        item_count=order.item_count,
-        subtotal_paise=order.subtotal_paise,
-        mrp_total_paise=order.mrp_total_paise,
-        savings_paise=order.mrp_total_paise - order.subtotal_paise,
-        tax_paise=order.tax_paise,
-        total_paise=order.total_paise,
-        shipping_address=order.shipping_address,
-        reservation_expires_at=order.reservation_expires_at
-        if order.status == Status.pending_payment
-        else None,
-        paid_at=order.paid_at,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-        lines=[s.OrderLineRead.model_validate(x) for x in lines],
-        history=[s.OrderEventRead.model_validate(e) for e in history],
-    )
+    return placement.read_model(order, lines, history)
 
 
 def _encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:

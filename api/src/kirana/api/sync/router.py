@@ -10,7 +10,7 @@ from kirana.api.access.deps import OptionalUser, Require
 from kirana.api.access.principal import Principal
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.idempotency.deps import WriteSession
-from kirana.api.orders import service as orders
+from kirana.api.orders import placement
 from kirana.api.sync import schemas as s
 from kirana.api.sync import service as sync
 
@@ -41,6 +41,6 @@ async def push(
         session,
         user_id=principal.user_id,
         mutations=data.mutations,
-        policy=orders.policy_from(settings),
+        policy=placement.policy_from(settings),
         may_place=principal.can("orders:create"),
     )

@@ -26,6 +26,7 @@ from kirana.api.catalog import service as catalog
 from kirana.api.catalog.errors import PriceChanged
 from kirana.api.catalog.models import Brand, Category, Variant
 from kirana.api.errors import InvalidInput, KiranaError, PermissionDenied
+from kirana.api.orders import placement
 from kirana.api.orders import service as orders
 from kirana.api.orders.models import Order
 from kirana.api.sync import changes
@@ -179,7 +180,7 @@ async def push(
     *,
     user_id: uuid.UUID,
     mutations: Sequence[s.Mutation],
-    policy: orders.Policy,
+    policy: placement.Policy,
     may_place: bool = True,
 ) -> s.PushResponse:
     results = []
@@ -189,7 +190,7 @@ async def push(
 
 
 async def _push_one(
-    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: orders.Policy, may_place: bool
+    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: placement.Policy, may_place: bool
 ) -> s.MutationResult:
     fp = _fingerprint(m)
     # A concurrent push of the same mutation waits here on the primary key until the first
@@ -240,10 +241,10 @@ async def _push_one(
 
 
 async def _apply(
-    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: orders.Policy
+    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: placement.Policy
 ) -> dict[str, Any]:
     if m.type == "order.place":
-        order = await orders.checkout_order(
+        order = await placement.checkout_order(
             session,
             user_id=user_id,
             policy=policy,
