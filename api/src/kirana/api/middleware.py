@@ -8,17 +8,23 @@ problem+json that reveals no internals.
 from __future__ import annotations
 
 import contextlib
+import email.message
 import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kirana.api import errors, metrics
 from kirana.api.logging import request_id_var
+
+if TYPE_CHECKING:
+    from kirana.api.access.principal import Principal
+    from kirana.api.access.runtime import AccessRuntime
 
 log = logging.getLogger("kirana.api.access")
 
@@ -39,17 +45,33 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+# The ASGI layers that read headers before routing (this one, `catalog.edge`, `orders.edge`)
+# read them with Starlette's `Headers(scope=scope)`, as the routes do: the first value of a
+# repeated header wins, names match case-insensitively, values decode as latin-1.
 
 
-def _is_json(content_type: bytes) -> bool:
-    """`application/json` or `application/<anything>+json`, the types FastAPI parses as JSON."""
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media.startswith(b"application/") and (media == b"application/json" or media.endswith(b"+json"))
+def parsed_as_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses a body of this Content-Type as JSON: `application/json` or
+    `application/<anything>+json`, read by the very test FastAPI applies (`email.message`).
+    A missing Content-Type counts as not JSON here (FastAPI would try)."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    is_json = subtype == "json" or subtype.endswith("+json")
+    return message.get_content_maintype() == "application" and is_json
+
+
+async def authenticated(scope: Scope, authorization: str) -> Principal | None:
+    """The principal a route would see for this Authorization header (the access runtime's own
+    check: signature, expiry, live session), or None when the route must answer it (401). For
+    the edges, which answer a request before routing only when the route would accept it."""
+    runtime: AccessRuntime = scope["app"].state.access
+    try:
+        return await runtime.authenticate_header(authorization)
+    except errors.KiranaError:
+        return None
 
 
 class RequestContextMiddleware:
@@ -63,8 +85,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        incoming = _header(scope, b"x-request-id")
-        rid = incoming.decode("latin-1") if incoming else ""
+        headers = Headers(scope=scope)
+        rid = headers.get("x-request-id") or ""
         if not _VALID_REQUEST_ID.match(rid):
             rid = uuid.uuid4().hex
         scope["kirana.request_id"] = rid
@@ -105,7 +127,7 @@ class RequestContextMiddleware:
             return message
 
         try:
-            early = self._reject_early(scope, method)
+            early = self._reject_early(headers, method)
             if early is not None:
                 await early(scope, receive, send_own)
             else:
@@ -155,10 +177,10 @@ class RequestContextMiddleware:
             detail=f"request body exceeds {self.max_body_bytes} bytes",
         )
 
-    def _reject_early(self, scope: Scope, method: str) -> Any | None:
+    def _reject_early(self, headers: Headers, method: str) -> Any | None:
         if method not in _BODY_METHODS:
             return None
-        length = _header(scope, b"content-length")
+        length = headers.get("content-length")
         if length is not None:
             try:
                 size = int(length)
@@ -168,11 +190,11 @@ class RequestContextMiddleware:
                 return self._too_large()
             if size == 0:
                 return None
-        elif _header(scope, b"transfer-encoding") is None:
+        elif headers.get("transfer-encoding") is None:
             return None
-        content_type = _header(scope, b"content-type")
-        if content_type is None or not _is_json(content_type):
-            got = content_type.decode("latin-1") if content_type else "none"
+        content_type = headers.get("content-type")
+        if not parsed_as_json(content_type):
+            got = content_type or "none"
             return errors.problem(
                 415,
                 code="unsupported-media-type",

@@ -20,12 +20,11 @@ If-None-Match matches.
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kirana.api.access.runtime import AccessRuntime
 from kirana.api.catalog.listing_cache import ListingCache
-from kirana.api.errors import KiranaError
-from kirana.api.middleware import RouteLabel
+from kirana.api.middleware import RouteLabel, authenticated
 
 LISTING_PATH = "/v1/catalog/products"
 
@@ -44,16 +43,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-async def _accepted(scope: Scope, authorization: bytes) -> bool:
-    """Whether the route would accept this Authorization header (otherwise it answers it)."""
-    runtime: AccessRuntime = scope["app"].state.access
-    try:
-        await runtime.authenticate_header(authorization.decode("latin-1"))
-    except KiranaError:
-        return False
-    return True
-
-
 class CachedListingMiddleware:
     def __init__(self, app: ASGIApp, *, cache: ListingCache) -> None:
         self.app = app
@@ -66,14 +55,10 @@ class CachedListingMiddleware:
             if b"include_unpublished" not in query:
                 page = self.cache.lookup(cache_key(scope))
                 if page is not None:
-                    authorization: bytes | None = None
-                    inm: str | None = None
-                    for name, value in scope["headers"]:  # the first of each, as Starlette reads
-                        if name == b"authorization" and authorization is None:
-                            authorization = value
-                        elif name == b"if-none-match" and inm is None:
-                            inm = value.decode("latin-1")
-                    if authorization is None or await _accepted(scope, authorization):
+                    headers = Headers(scope=scope)
+                    authorization = headers.get("authorization")
+                    inm = headers.get("if-none-match")
+                    if authorization is None or await authenticated(scope, authorization):
                         scope["route"] = self.route
                         await self._answer(send, page.body, page.etag, inm)
                         return

@@ -25,7 +25,6 @@ from kirana.api.catalog.edge import cache_key, etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
-from kirana.api.idempotency.deps import WriteSession
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -148,47 +147,47 @@ async def brands(session: SessionDep) -> list[s.BrandRead]:
 
 
 @router.post("/brands", status_code=201, response_model=s.BrandRead)
-async def create_brand(data: s.BrandCreate, session: WriteSession, _: CatalogWrite) -> s.BrandRead:
+async def create_brand(data: s.BrandCreate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
     return s.BrandRead.model_validate(await catalog.create_brand(session, data=data))
 
 
 @router.patch("/brands/{slug}", response_model=s.BrandRead)
-async def update_brand(slug: str, data: s.BrandUpdate, session: WriteSession, _: CatalogWrite) -> s.BrandRead:
+async def update_brand(slug: str, data: s.BrandUpdate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
     return s.BrandRead.model_validate(await catalog.update_brand(session, slug=slug, data=data))
 
 
 @router.delete("/brands/{slug}", status_code=204)
-async def delete_brand(slug: str, session: WriteSession, _: CatalogWrite) -> Response:
+async def delete_brand(slug: str, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_brand(session, slug=slug)
     return Response(status_code=204)
 
 
 @router.post("/categories", status_code=201, response_model=s.CategoryRead)
-async def create_category(data: s.CategoryCreate, session: WriteSession, _: CatalogWrite) -> s.CategoryRead:
+async def create_category(data: s.CategoryCreate, session: SessionDep, _: CatalogWrite) -> s.CategoryRead:
     return s.CategoryRead.model_validate(await catalog.create_category(session, data=data))
 
 
 @router.patch("/categories/{slug}", response_model=s.CategoryRead)
 async def update_category(
-    slug: str, data: s.CategoryUpdate, session: WriteSession, _: CatalogWrite
+    slug: str, data: s.CategoryUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.CategoryRead:
     return s.CategoryRead.model_validate(await catalog.update_category(session, slug=slug, data=data))
 
 
 @router.delete("/categories/{slug}", status_code=204)
-async def delete_category(slug: str, session: WriteSession, _: CatalogWrite) -> Response:
+async def delete_category(slug: str, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_category(session, slug=slug)
     return Response(status_code=204)
 
 
 @router.post("/products", status_code=201, response_model=s.ProductRead)
-async def create_product(data: s.ProductCreate, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+async def create_product(data: s.ProductCreate, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     return catalog.render_product(await catalog.create_product(session, data=data), include_inactive=True)
 
 
 @router.patch("/products/{ref}", response_model=s.ProductRead)
 async def update_product(
-    ref: str, data: s.ProductUpdate, session: WriteSession, _: CatalogWrite
+    ref: str, data: s.ProductUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
     return catalog.render_product(
         await catalog.update_product(session, ref=ref, data=data), include_inactive=True
@@ -196,28 +195,26 @@ async def update_product(
 
 
 @router.post("/products/{ref}/publish", response_model=s.ProductRead)
-async def publish(ref: str, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+async def publish(ref: str, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     return catalog.render_product(
         await catalog.set_published(session, ref=ref, published=True), include_inactive=True
     )
 
 
 @router.post("/products/{ref}/unpublish", response_model=s.ProductRead)
-async def unpublish(ref: str, session: WriteSession, _: CatalogWrite) -> s.ProductRead:
+async def unpublish(ref: str, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     view = await catalog.set_published(session, ref=ref, published=False)
     return catalog.render_product(view, include_inactive=True)
 
 
 @router.delete("/products/{ref}", status_code=204)
-async def delete_product(ref: str, session: WriteSession, _: CatalogWrite) -> Response:
+async def delete_product(ref: str, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_product(session, ref=ref)
     return Response(status_code=204)
 
 
 @router.post("/products/{ref}/variants", status_code=201, response_model=s.ProductRead)
-async def add_variant(
-    ref: str, data: s.VariantCreate, session: WriteSession, _: CatalogWrite
-) -> s.ProductRead:
+async def add_variant(ref: str, data: s.VariantCreate, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     return catalog.render_product(
         await catalog.add_variant(session, ref=ref, data=data), include_inactive=True
     )
@@ -225,7 +222,7 @@ async def add_variant(
 
 @router.patch("/variants/{sku}", response_model=s.ProductRead)
 async def update_variant(
-    sku: str, data: s.VariantUpdate, session: WriteSession, _: CatalogWrite
+    sku: str, data: s.VariantUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
     return catalog.render_product(
         await catalog.update_variant(session, sku=sku, data=data), include_inactive=True
@@ -233,9 +230,7 @@ async def update_variant(
 
 
 @router.post("/variants/{sku}/stock", response_model=s.VariantRead)
-async def adjust_stock(
-    sku: str, data: s.StockAdjust, session: WriteSession, _: CatalogWrite
-) -> s.VariantRead:
+async def adjust_stock(sku: str, data: s.StockAdjust, session: SessionDep, _: CatalogWrite) -> s.VariantRead:
     """Receive goods (positive delta) or write off units (negative); never below zero."""
     v = await catalog.adjust_stock(session, sku=sku, delta=data.delta)
     from kirana.api.catalog import pricing

@@ -17,14 +17,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from kirana.api import errors
 from kirana.api.access.deps import get_principal
 from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
-from kirana.api.deps import get_database, get_session, get_settings
+from kirana.api.deps import get_database, get_settings
 from kirana.api.idempotency import service
 from kirana.api.settings import Settings
 
@@ -54,6 +53,15 @@ class Idempotent:
         """Scope keys to a guest cart when there is no signed-in user."""
         return Idempotent(self.db, self.request, self.key, owner, self.ttl)
 
+    def required_key(self) -> str:
+        """The request's Idempotency-Key; 428 when it has none."""
+        if self.key is None:
+            raise service.KeyRequired(
+                "this endpoint needs an Idempotency-Key header (a fresh UUID per attempt "
+                "to buy, reused on retries)"
+            )
+        return self.key
+
     def request_for(self, body: Any) -> service.Request:
         """What the key is claimed for: this request's method, path and body (fingerprinted)."""
         assert self.key is not None
@@ -69,20 +77,20 @@ class Idempotent:
         status_code: int = 200,
         required: bool = False,
         headers: dict[str, str] | None = None,
+        claim_for: service.Request | None = None,
     ) -> Response:
-        """Run `work(session)` once per key; replay its response for retries."""
+        """Run `work(session)` once per key; replay its response for retries. The key is
+        claimed for `claim_for` when given (a route that admits its requests itself, as order
+        placement does), else for this request's method, path and `body`."""
         response_headers = dict(headers or {})
-        if self.key is None:
+        if self.key is None and claim_for is None:
             if required:
-                raise service.KeyRequired(
-                    "this endpoint needs an Idempotency-Key header (a fresh UUID per attempt "
-                    "to buy, reused on retries)"
-                )
+                self.required_key()
             async with self.db.session() as session:
                 result = await work(session)
             return Response(_render(result), status_code, response_headers, media_type=JSON)
 
-        req = self.request_for(body)
+        req = claim_for or self.request_for(body)
         failed: errors.KiranaError | None = None
         try:
             async with self.db.session() as session:  # one transaction: key, work and answer
@@ -151,8 +159,3 @@ async def idempotent(
 
 
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]
-
-
-# A unit of work that commits when the route function returns, *before* the response is sent,
-# so a failed commit can never follow a success answer (the default request scope commits after).
-WriteSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,6 +1,7 @@
 """Group commit for order placement: concurrent `POST /v1/orders` requests share transactions.
 
-Used by the orders router (`place`) and the app's lifespan (made at startup, `stop` at shutdown).
+Used by the order edge (`orders.edge`, which hands it the requests it admits) and the app's
+lifespan (made at startup, `stop` at shutdown).
 
 Per order, the transaction around it (BEGIN, the key claim, the variant lock, the write, the
 stored answer, COMMIT and its WAL flush) costs the database and the event loop more than the
@@ -46,7 +47,7 @@ from starlette.responses import Response
 from kirana.api import errors, metrics
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
-from kirana.api.idempotency import service as keys
+from kirana.api.idempotency import service as idempotency
 from kirana.api.idempotency.deps import JSON, problem_answer, success_answer
 from kirana.api.orders import placement
 
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class _Ticket:
     order: placement.Placement
-    request: keys.Request
+    request: idempotency.Request
     future: asyncio.Future[Response | None] = field(repr=False)
 
 
@@ -80,7 +81,7 @@ class OrderBatcher:
     def queued(self) -> int:
         return len(self._queue)
 
-    async def place(self, order: placement.Placement, request: keys.Request) -> Response | None:
+    async def place(self, order: placement.Placement, request: idempotency.Request) -> Response | None:
         """Place the order in the next batch: its answer (stored under the key), or None when it
         must be placed alone (a retry of a known key, or a failed batch). Raises KeyInUse."""
         future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
@@ -144,7 +145,7 @@ class OrderBatcher:
         for ticket in batch:
             owner_key = (ticket.request.owner, ticket.request.key)
             if owner_key in seen:
-                outcomes[ticket] = keys.in_use()
+                outcomes[ticket] = idempotency.in_use()
             else:
                 seen.add(owner_key)
                 first.append(ticket)
@@ -152,26 +153,26 @@ class OrderBatcher:
         async with self.db.session() as session:
             (opened,) = await _OPEN.fetch(
                 session,
-                keys.claim_params([t.request for t in first], ttl=self.key_ttl)
+                idempotency.claim_params([t.request for t in first], ttl=self.key_ttl)
                 | {"skus": placement.skus_of(placements), "count": len(first)},
             )
-            claims = keys.claims_of(_json(opened["claims"]))
+            claims = idempotency.claims_of(_json(opened["claims"]))
             found = {row["sku"]: _variant(row) for row in _json(opened["variants"]) or ()}
             numbers = iter(opened["numbers"])
             at: datetime = opened["at"]
-            mine: list[tuple[_Ticket, keys.Claimed]] = []
+            mine: list[tuple[_Ticket, idempotency.Claimed]] = []
             for ticket, claim in zip(first, claims, strict=True):
-                if isinstance(claim, keys.Claimed):
+                if isinstance(claim, idempotency.Claimed):
                     mine.append((ticket, claim))
                 else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
             decided = placement.allocate([t.order for t, _ in mine], found)
             accepted: list[placement.Accepted] = []
             taken: list[int] = []
-            answers: list[keys.Answer] = []
+            answers: list[idempotency.Answer] = []
             for (ticket, claim), verdict in zip(mine, decided, strict=True):
                 if isinstance(verdict, errors.KiranaError):
-                    if not keys.is_verdict(verdict):
+                    if not idempotency.is_verdict(verdict):
                         raise BatchFailed(f"an order was refused with {verdict.status}")
                     problem = errors.problem_of(verdict, instance=ticket.request.path)
                     answers.append(problem_answer(claim.id, verdict, problem))
@@ -185,7 +186,7 @@ class OrderBatcher:
                     outcomes[ticket] = Response(body, 201, media_type=JSON)
             if answers:
                 await _PLACE.fetch(
-                    session, placement.write_params(accepted, taken) | keys.answer_params(answers)
+                    session, placement.write_params(accepted, taken) | idempotency.answer_params(answers)
                 )
         self.batches += 1
         if mine:
@@ -201,7 +202,7 @@ class OrderBatcher:
 _OPEN = Statement(
     text(
         f"""
-    WITH {keys.CLAIM_CTES}, locked AS ({placement.LOCK_SELECT})
+    WITH {idempotency.CLAIM_CTES}, locked AS ({placement.LOCK_SELECT})
     SELECT (SELECT json_agg(json_build_object('id', id, 'got', got, 'claimed', claimed) ORDER BY ord)
             FROM claims) AS claims,
            (SELECT json_agg(locked) FROM locked) AS variants,
@@ -210,7 +211,9 @@ _OPEN = Statement(
     """
     )
 )
-_PLACE = Statement(text(f"WITH {placement.WRITE_CTES}, {keys.COMPLETE_CTE} SELECT count(*) FROM placed"))
+_PLACE = Statement(
+    text(f"WITH {placement.WRITE_CTES}, {idempotency.COMPLETE_CTE} SELECT count(*) FROM placed")
+)
 
 
 def _json(value: Any) -> Any:

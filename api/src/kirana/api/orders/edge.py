@@ -16,7 +16,7 @@ the route's work directly, but only for a request the route would accept as it i
 - a JSON body that `PlaceOrder` validates.
 
 Such a request becomes the same `Placement` and the same key claim as in the route
-(`orders.placement.placement_of`, `idempotency.service.request_of`) and joins the next batch
+(`orders.placement.admit`, which the route calls too) and joins the next batch
 (`orders.batch`). Everything else goes to the route with its body replayed untouched, so every
 refusal (401, 403, 422, 428, 413, ...) is the route's own answer; so do the orders the batch
 hands back (a retry of a known key, a failed batch), which the route places alone.
@@ -24,23 +24,22 @@ hands back (a retry of a known key, a failed batch), which the route places alon
 
 from __future__ import annotations
 
-import email.message
 import json
 from collections import deque
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kirana.api import errors
 from kirana.api.access.deps import demand
 from kirana.api.access.principal import Principal
-from kirana.api.access.runtime import AccessRuntime
-from kirana.api.idempotency import service as keys
-from kirana.api.middleware import RouteLabel
+from kirana.api.idempotency import service as idempotency
+from kirana.api.middleware import RouteLabel, authenticated, parsed_as_json
 from kirana.api.orders import placement
 from kirana.api.orders import schemas as s
 from kirana.api.orders.batch import OrderBatcher
 
-PLACE_PATH = "/v1/orders"
+PLACE_PATH = placement.PLACE_PATH
 PERMISSION = "orders:create"
 
 
@@ -81,48 +80,28 @@ class BatchedOrderMiddleware:
         scope["route"] = self.route
         await answer(scope, receive, send)
 
-    async def _accept(self, scope: Scope, body: bytes) -> tuple[Principal, keys.Request, placement.Placement]:
-        authorization = key = content_type = None
-        for name, value in scope["headers"]:  # the first of each, as Starlette reads
-            if name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key" and key is None:
-                key = value.decode("latin-1")
-            elif name == b"content-type" and content_type is None:
-                content_type = value.decode("latin-1")
-        if not authorization or key is None or not body or not _parsed_as_json(content_type):
+    async def _accept(
+        self, scope: Scope, body: bytes
+    ) -> tuple[Principal, idempotency.Request, placement.Placement]:
+        headers = Headers(scope=scope)
+        authorization = headers.get("authorization")
+        key = headers.get("idempotency-key")
+        if not authorization or key is None or not body or not parsed_as_json(headers.get("content-type")):
             raise _Refused
-        runtime: AccessRuntime = scope["app"].state.access
+        principal = await authenticated(scope, authorization)
+        if principal is None:
+            raise _Refused
         try:
-            principal = await runtime.authenticate_header(authorization)
             demand(principal, PERMISSION)
-            keys.validate_key(key)
+            idempotency.validate_key(key)
         except errors.KiranaError as exc:
             raise _Refused from exc
         try:
             data = s.PlaceOrder.model_validate(json.loads(body))
         except Exception as exc:  # invalid, or too deeply nested to parse: the route answers it
             raise _Refused from exc
-        request = keys.request_of(
-            owner=keys.owner_of(principal.user_id),
-            key=key,
-            method="POST",
-            path=PLACE_PATH,
-            body=data.model_dump(mode="json"),
-        )
-        return principal, request, placement.placement_of(data, user_id=principal.user_id, policy=self.policy)
-
-
-def _parsed_as_json(content_type: str | None) -> bool:
-    """Whether FastAPI parses a body of this Content-Type as JSON (its very test; a body it does
-    not parse fails `PlaceOrder` there)."""
-    if not content_type:
-        return False
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    is_json = subtype == "json" or subtype.endswith("+json")
-    return message.get_content_maintype() == "application" and is_json
+        request, wanted = placement.admit(user_id=principal.user_id, key=key, data=data, policy=self.policy)
+        return principal, request, wanted
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:

@@ -29,6 +29,7 @@ from kirana.api.catalog import pricing
 from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
 from kirana.api.db.raw import Statement
 from kirana.api.errors import InvalidInput, InvalidState, KiranaError
+from kirana.api.idempotency import service as idempotency
 from kirana.api.orders import schemas as s
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
 from kirana.api.orders.states import Status
@@ -143,6 +144,25 @@ class Placement:
     store_code: str | None = None
     expected_total_paise: int | None = None
     shipping_address: Mapping[str, Any] | None = None
+
+
+# The route of `admit`: part of every order key's fingerprint, so the route and the edge must agree.
+PLACE_PATH = "/v1/orders"
+
+
+def admit(
+    *, user_id: uuid.UUID, key: str, data: s.PlaceOrder, policy: Policy
+) -> tuple[idempotency.Request, Placement]:
+    """What a `POST /v1/orders` with a valid Idempotency-Key becomes, for the route and the
+    order edge alike: the key's claim (fingerprint of the method, path and body) and the order."""
+    request = idempotency.request_of(
+        owner=idempotency.owner_of(user_id),
+        key=key,
+        method="POST",
+        path=PLACE_PATH,
+        body=data.model_dump(mode="json"),
+    )
+    return request, placement_of(data, user_id=user_id, policy=policy)
 
 
 def placement_of(data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy) -> Placement:

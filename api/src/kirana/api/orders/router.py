@@ -62,12 +62,14 @@ async def place(
     `orders.edge` places well-formed requests in shared transactions before they get here;
     this route answers everything else (bad input, retries of a known key) and, with group
     commit off, every order."""
-    wanted = placement.placement_of(data, user_id=principal.user_id, policy=policy(settings))
+    claim, wanted = placement.admit(
+        user_id=principal.user_id, key=idem.required_key(), data=data, policy=policy(settings)
+    )
 
     async def work(session: AsyncSession) -> s.OrderRead:
         return await placement.place_order(session, wanted)
 
-    return await idem.run(work, body=data, status_code=201, required=True)
+    return await idem.run(work, claim_for=claim, status_code=201)
 
 
 @router.get("/orders", response_model=s.OrderPage)

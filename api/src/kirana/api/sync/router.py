@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from kirana.api.access.deps import OptionalUser, Require
 from kirana.api.access.principal import Principal
 from kirana.api.deps import SessionDep, SettingsDep
-from kirana.api.idempotency.deps import WriteSession
 from kirana.api.orders import placement
 from kirana.api.sync import schemas as s
 from kirana.api.sync import service as sync
@@ -32,7 +31,7 @@ async def pull(
 @router.post("/push", response_model=s.PushResponse)
 async def push(
     data: s.PushRequest,
-    session: WriteSession,
+    session: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Require("cart:use")],
 ) -> s.PushResponse:
