@@ -7,7 +7,7 @@ from collections.abc import Callable
 from httpx import AsyncClient
 
 from kirana.api.access.principal import Principal
-from tests.integration.commerce.conftest import Catalog, customer, staff
+from tests.integration.commerce.conftest import Catalog, customer, idem, staff
 
 PROBLEM = "application/problem+json"
 
@@ -202,6 +202,22 @@ async def test_category_tree_and_guarded_deletes(
     assert (await client.delete("/v1/catalog/categories/dal")).status_code == 409
     r = await client.post("/v1/catalog/categories", json={"slug": "dal", "name": "Again"})
     assert r.status_code == 409
+
+
+async def test_an_ordered_product_is_kept_for_order_history_and_an_unordered_one_goes(
+    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+) -> None:
+    ordered = await shop.product(sku="KEEP-1", stock=5)
+    unordered = await shop.product(sku="GONE-1", stock=5)
+    login(customer())
+    r = await client.post("/v1/orders", json={"lines": [{"sku": "KEEP-1", "quantity": 1}]}, headers=idem())
+    assert r.status_code == 201, r.text
+    login(staff())
+    r = await client.delete(f"/v1/catalog/products/{ordered.product.slug}")
+    assert r.status_code == 409 and "order history" in r.json()["detail"]
+    assert (await client.get(f"/v1/catalog/products/{ordered.product.slug}")).status_code == 200
+    assert (await client.delete(f"/v1/catalog/products/{unordered.product.slug}")).status_code == 204
+    assert (await client.get(f"/v1/catalog/products/{unordered.product.slug}")).status_code == 404
 
 
 async def test_stock_changes_only_by_delta_so_reservations_are_never_double_counted(

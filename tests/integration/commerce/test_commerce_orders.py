@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
-from kirana.api.orders import flows
+from kirana.api.orders import scheduled
 from tests.integration.commerce.conftest import Catalog, customer, idem, staff
 
 PROBLEM = "application/problem+json"
@@ -291,8 +291,8 @@ async def test_unpaid_orders_expire_and_release_their_stock(
             "UPDATE orders SET reservation_expires_at = now() - interval '1 minute' WHERE id = %s",
             (uuid.UUID(str(stale["id"])),),
         )
-    assert await flows.expire_reservations(db) == 1
-    assert await flows.expire_reservations(db) == 0
+    assert await scheduled.expire_reservations(db) == 1
+    assert await scheduled.expire_reservations(db) == 0
     assert _stock(database_url, "PHONE-1") == 1
     got = (await client.get(f"/v1/orders/{stale['id']}")).json()
     assert got["status"] == "expired" and got["history"][-1]["actor_kind"] == "system"

@@ -1,7 +1,8 @@
 """The worker process: runs the outbox relay and periodic jobs until SIGTERM.
 
 Started by `kirana run` beside the API and by the chart's workers Deployment. Periodic jobs are
-registered in `JOBS` by the domains that need them (e.g. releasing expired stock reservations).
+defined in each domain's `scheduled` module and registered in `JOBS` (e.g. releasing expired
+stock reservations, `orders.scheduled`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from prometheus_client import Counter, Gauge, start_http_server
 from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
-from kirana.api.orders import flows as order_flows
+from kirana.api.idempotency import scheduled as idempotency_jobs
+from kirana.api.orders import scheduled as order_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
+from kirana.api.sync import scheduled as sync_jobs
 from kirana.workers import relay
 
 log = logging.getLogger("kirana.workers")
@@ -40,10 +43,10 @@ class Job:
 
 
 JOBS: list[Job] = [
-    Job("orders.expire_reservations", 15.0, order_flows.expire_reservations),
-    Job("sync.stamp_changes", 1.0, order_flows.stamp_sync_changes),
-    Job("sync.compact_changes", 600.0, order_flows.compact_sync_changes),
-    Job("idempotency.purge_expired", 900.0, order_flows.purge_idempotency_keys),
+    Job("orders.expire_reservations", 15.0, order_jobs.expire_reservations),
+    Job("sync.stamp_changes", 1.0, sync_jobs.stamp_changes),
+    Job("sync.compact_changes", 600.0, sync_jobs.compact_changes),
+    Job("idempotency.purge_expired", 900.0, idempotency_jobs.purge_expired_keys),
 ]
 
 

@@ -273,6 +273,11 @@ async def refresh_price_bounds(session: AsyncSession, *, product_ids: Sequence[u
     )
 
 
+# SQLSTATEs of a delete that something still refers to: restrict_violation (an ON DELETE
+# RESTRICT key) and foreign_key_violation (NO ACTION).
+_STILL_REFERENCED = frozenset({"23001", "23503"})
+
+
 async def _flush_unique(session: AsyncSession, message: str) -> None:
     try:
         await session.flush()
@@ -359,14 +364,21 @@ async def set_published(session: AsyncSession, *, ref: str, published: bool) -> 
 
 
 async def delete_product(session: AsyncSession, *, ref: str) -> None:
-    from kirana.api.orders.models import OrderLine  # orders depend on the catalog, not the reverse
+    """Delete a product and its variants; 409 when anything still refers to them.
 
+    An ordered product is kept for order history: the order lines' RESTRICT foreign key on
+    the variants refuses the cascaded delete (SQLSTATE 23001), so the catalog needs no import
+    of the orders that depend on it."""
     product = await _product(session, ref, for_update=True)
-    ordered = await session.scalar(select(exists().where(OrderLine.product_id == product.id)))
-    if ordered:
-        raise Conflict("this product has been ordered and is kept for order history; unpublish it instead")
     await session.delete(product)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _STILL_REFERENCED:
+            raise Conflict(
+                "this product has been ordered and is kept for order history; unpublish it instead"
+            ) from None
+        raise
     await changes.record(session, entity=changes.PRODUCT, entity_id=product.id, deleted=True)
 
 

@@ -1,6 +1,6 @@
 """Orders after placement: who may see them, reading and listing, the state machine.
 
-Called by the orders router, sync pull and the reservation-expiry worker job (via `flows`).
+Called by the orders router, sync pull and the reservation-expiry worker job (`orders.scheduled`).
 Placing orders is `orders.placement`.
 
 Stock taken by an unpaid order is released when it is cancelled or its reservation expires,
