@@ -30,7 +30,9 @@ from kirana.api.twofactor import flows as twofactor
 
 # Failed passwords lock an identifier *from one client address*: a stranger guessing from
 # elsewhere cannot lock the owner out. A much higher per-identifier cap still stops guessing
-# spread over many addresses.
+# spread over many addresses. Once the identifier names an account, failures also count
+# against the account itself (`account_subject`), so its other identifiers (email and phone) get
+# no fresh guesses.
 LOGIN_LOCK = limiter.Lockout("login", free=5, base_s=30, cap_s=3600)  # (identifier, ip)
 LOGIN_IDENTIFIER_LOCK = limiter.Lockout("login-identifier", free=100, base_s=60, cap_s=3600)
 LOGIN_IP = limiter.Limit("login-ip", 100, 900)
@@ -39,7 +41,13 @@ REGISTER_IP = limiter.Limit("register-ip", 20, 3600)
 RESET_ACCOUNT = limiter.Limit("reset-account", 3, 3600)
 RESET_IP = limiter.Limit("reset-ip", 20, 3600)
 MFA_CHALLENGE_TTL_S = 300
+ALREADY_COMPLETED = "this sign-in was already completed; start again"
 BAD_LOGIN = "the email/phone or password is incorrect"
+
+
+def account_subject(user_id: uuid.UUID) -> str:
+    """The lockout subject of an account, whichever identifier it was reached by."""
+    return f"user:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -157,10 +165,16 @@ async def login(
         passwords.verify_dummy(password)
         ok = False
     else:
+        await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, account_subject(user.id), ip)
+        await limiter.ensure_unlocked(rt.redis, LOGIN_IDENTIFIER_LOCK, account_subject(user.id))
         ok = passwords.verify(user.password_hash, password) and user.is_active
     if not ok or user is None:
         locked_ms = await limiter.record_failure(rt.redis, LOGIN_LOCK, value, ip)
         locked_ms = max(locked_ms, await limiter.record_failure(rt.redis, LOGIN_IDENTIFIER_LOCK, value))
+        if user is not None:
+            subject = account_subject(user.id)
+            locked_ms = max(locked_ms, await limiter.record_failure(rt.redis, LOGIN_LOCK, subject, ip))
+            locked_ms = max(locked_ms, await limiter.record_failure(rt.redis, LOGIN_IDENTIFIER_LOCK, subject))
         await audit.record_now(
             rt.db,
             ctx.as_actor(user.id if user else None),
@@ -173,6 +187,8 @@ async def login(
         raise Unauthorized(BAD_LOGIN)
     await limiter.record_success(rt.redis, LOGIN_LOCK, value, ip)
     await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, value)
+    await limiter.record_success(rt.redis, LOGIN_LOCK, account_subject(user.id), ip)
+    await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, account_subject(user.id))
     if passwords.needs_rehash(user.password_hash):
         async with rt.db.session() as session:
             db_user = await session.get(User, user.id)
@@ -211,10 +227,15 @@ async def login_second_factor(
     guest_cart_token: str | None = None,
 ) -> Tokens:
     user, jti = await _challenge_user(rt, challenge)
+    # A challenge completes one sign-in only. A completed one is refused before the code is
+    # looked at, so a replay spends no recovery code or TOTP step; the claim after the check
+    # settles two concurrent completions.
+    done_key = f"kirana:mfa-done:{jti}"
+    if await rt.redis.exists(done_key):
+        raise Unauthorized(ALREADY_COMPLETED)
     await twofactor.check_second_factor(rt, ctx, user=user, method=method, code=code, purpose="login")
-    # A challenge completes one sign-in only.
-    if not await rt.redis.set(f"kirana:mfa-done:{jti}", b"1", nx=True, ex=MFA_CHALLENGE_TTL_S + 60):
-        raise Unauthorized("this sign-in was already completed; start again")
+    if not await rt.redis.set(done_key, b"1", nx=True, ex=MFA_CHALLENGE_TTL_S + 60):
+        raise Unauthorized(ALREADY_COMPLETED)
     return await open_session(rt, ctx, user=user, second_factor=method, guest_cart_token=guest_cart_token)
 
 
@@ -377,6 +398,8 @@ async def reset_password(
     identifier = user.email or user.phone or ""
     await limiter.record_success(rt.redis, LOGIN_LOCK, identifier, ctx.ip or "-")
     await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, identifier)
+    await limiter.record_success(rt.redis, LOGIN_LOCK, account_subject(user_id), ctx.ip or "-")
+    await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, account_subject(user_id))
 
 
 async def update_contact(
