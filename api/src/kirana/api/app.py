@@ -101,7 +101,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         version=__version__,
         summary="An e-commerce platform for the Indian market",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if settings.docs_mode == "ui" else None,
+        openapi_url=None if settings.docs_mode == "off" else "/openapi.json",
         redoc_url=None,
     )
     app.state.settings = settings

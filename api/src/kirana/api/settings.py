@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     cors_origins: list[str] = []
+    # The OpenAPI document and its browsable UI: "ui" serves /openapi.json and /docs, "schema"
+    # only /openapi.json (for tooling), "off" neither. Empty: "off" in production, else "ui".
+    api_docs: str = ""
     # Graceful shutdown: after SIGTERM, /readyz fails for `drain_seconds` while traffic is still
     # served (load balancers notice), then in-flight requests get `shutdown_grace_seconds`.
     drain_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
@@ -131,6 +134,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("api_docs")
+    @classmethod
+    def _known_docs_mode(cls, value: str) -> str:
+        if value not in {"", "ui", "schema", "off"}:
+            raise ValueError("must be ui, schema or off")
+        return value
+
     @field_validator("sms_provider")
     @classmethod
     def _known_sms_provider(cls, value: str) -> str:
@@ -154,6 +164,11 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment in (Environment.development, Environment.test)
+
+    @property
+    def docs_mode(self) -> str:
+        """`api_docs`, with production's default (off) applied."""
+        return self.api_docs or ("off" if self.environment is Environment.production else "ui")
 
     @property
     def resolved_backup_dir(self) -> Path:
