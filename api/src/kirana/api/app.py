@@ -32,6 +32,8 @@ from kirana.api.orders import placement
 from kirana.api.orders import router as orders
 from kirana.api.orders.batch import OrderBatcher
 from kirana.api.orders.edge import BatchedOrderMiddleware
+from kirana.api.payments import gateway as payments_gateway
+from kirana.api.payments import router as payments
 from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
@@ -106,6 +108,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.payments_gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
     errors.install_handlers(app)
@@ -115,7 +118,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(twofactor.router)
     app.include_router(access.router)
     app.include_router(audit.router)
-    for domain in (catalog, cart, orders, sync):
+    for domain in (catalog, cart, orders, payments, sync):
         app.include_router(domain.router)
 
     app.add_middleware(BatchedOrderMiddleware, policy=placement.policy_from(settings))

@@ -15,6 +15,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.orders.models",
     "kirana.api.idempotency.models",
     "kirana.api.sync.models",
+    "kirana.api.payments.models",
 )
 
 

@@ -112,6 +112,23 @@ class Settings(BaseSettings):
     # committed catalog change; this TTL is only a safety net on top (0: no cache).
     catalog_listing_cache_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
+    # Payments (kirana.api.payments). No key id: `kirana run` starts the fake Razorpay
+    # (kirana.api.devrazorpay) and points these at it; with keys set, the real Razorpay is used.
+    razorpay_key_id: str = ""
+    razorpay_key_secret: SecretStr = SecretStr("")
+    # Webhook secrets: the current one, and during a rotation the previous one (both verify).
+    razorpay_webhook_secret: SecretStr = SecretStr("")
+    razorpay_webhook_secret_previous: SecretStr = SecretStr("")
+    razorpay_base_url: str = "https://api.razorpay.com"
+    # Every SDK call gets this timeout (the SDK sets none); the SDK's retries are never enabled.
+    razorpay_timeout_s: Annotated[float, Field(gt=0, le=60)] = 8.0
+    # Seconds a client is told to wait (Retry-After) when Razorpay is slow or failing.
+    payments_retry_after_s: Annotated[int, Field(ge=1, le=600)] = 5
+    # NPCI's per-transaction UPI limit for ordinary merchants (₹1,00,000), in paise.
+    payments_upi_limit_paise: Annotated[int, Field(ge=100)] = 1_00_000_00
+    # UPI Collect only for merchants still allowed it; intent and QR are always offered.
+    payments_upi_collect_enabled: bool = False
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -22,6 +22,8 @@ from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
 from kirana.api.idempotency import scheduled as idempotency_jobs
 from kirana.api.orders import scheduled as order_jobs
+from kirana.api.payments import gateway as payments_gateway
+from kirana.api.payments import scheduled as payment_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
 from kirana.workers import relay
@@ -92,9 +94,11 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if metrics_port:
         start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped inside the cluster
-    log.info("worker started", extra={"jobs": [j.name for j in JOBS]})
+    log.info("worker started", extra={"jobs": [j.name for j in JOBS] + ["payments.*"]})
+    gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
+    jobs = JOBS + [Job(name, every, run) for name, every, run in payment_jobs.jobs(lambda: gateway)]
     tasks = [asyncio.create_task(_relay_loop(db, redis, stop))]
-    tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in JOBS]
+    tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in jobs]
     try:
         await stop.wait()
         log.info("worker stopping")

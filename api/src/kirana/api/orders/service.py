@@ -277,3 +277,49 @@ async def expire_due(session: AsyncSession, *, limit: int = 200, now: datetime |
             reason="payment not received before the reservation expired",
         )
     return len(due)
+
+
+async def revive_paid(session: AsyncSession, *, order: Order, reference: str) -> bool:
+    """A payment was captured for an order that expired or was cancelled before it was ever
+    paid: take its stock again and make it paid, if every line's stock is still there.
+
+    Returns False (and changes nothing) when some stock is gone; the payments flow then
+    refunds the payment. The caller holds the order's row lock."""
+    current = Status(order.status)
+    if current not in (Status.expired, Status.cancelled) or order.paid_at is not None:
+        return False
+    wanted: dict[uuid.UUID, int] = {}
+    product_ids: set[uuid.UUID] = set()
+    for variant_id, product_id, qty in await session.execute(
+        select(OrderLine.variant_id, OrderLine.product_id, OrderLine.quantity).where(
+            OrderLine.order_id == order.id
+        )
+    ):
+        wanted[variant_id] = wanted.get(variant_id, 0) + qty
+        product_ids.add(product_id)
+    variants = (
+        await session.scalars(
+            select(Variant)
+            .where(Variant.id.in_(list(wanted)))
+            .order_by(Variant.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if len(variants) != len(wanted) or any(v.stock < wanted[v.id] for v in variants):
+        return False
+    for v in variants:
+        v.stock -= wanted[v.id]
+    await session.flush()
+    await changes.record_many(session, entity=changes.PRODUCT, entity_ids=sorted(product_ids))
+    # Not a transition a person may make: only a captured payment brings an order back.
+    await _apply(
+        session,
+        order=order,
+        target=Status.paid,
+        actor=Actor.system,
+        actor_id=None,
+        reason=f"{reference}: captured after the order was {current.value}; stock taken again",
+    )
+    order.closed_at = None
+    return True

@@ -1,0 +1,114 @@
+"""HTTP routes of payments: start a Razorpay checkout, verify Checkout's answer, webhooks.
+
+The webhook route reads the raw body (the signature covers the bytes as sent), stores the
+event and answers 200; the worker applies it (see `webhooks.py`). A bad signature is 400
+problem+json, audited in a transaction of its own, counted, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+
+from kirana.api.access.deps import CurrentUser, Require
+from kirana.api.access.principal import Principal
+from kirana.api.audit import service as audit
+from kirana.api.audit.deps import AuditCtx
+from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
+from kirana.api.errors import InvalidInput
+from kirana.api.payments import metrics, webhooks
+from kirana.api.payments import schemas as s
+from kirana.api.payments import service as payments
+from kirana.api.payments.deps import GatewayDep
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+Payer = Annotated[Principal, Require("orders:create")]
+
+
+class WebhookSignatureInvalid(InvalidInput):
+    status, code, title = 400, "webhook-signature-invalid", "Webhook signature invalid"
+
+
+@router.post("/orders/{order_id}/payments", status_code=201, response_model=s.CheckoutRead)
+async def start(
+    order_id: uuid.UUID, session: SessionDep, settings: SettingsDep, gateway: GatewayDep, principal: Payer
+) -> s.CheckoutRead:
+    """The Razorpay order to pay this order with; asked again, the same one while payable."""
+    methods = ("upi", "card", "netbanking") + (
+        ("upi_collect",) if settings.payments_upi_collect_enabled else ()
+    )
+    info = await payments.start_checkout(
+        session,
+        gateway=gateway,
+        order_id=order_id,
+        user_id=principal.user_id,
+        methods=methods,
+        retry_after_s=settings.payments_retry_after_s,
+    )
+    return s.CheckoutRead(
+        key_id=info.key_id,
+        razorpay_order_id=info.razorpay_order_id,
+        amount_paise=info.amount_paise,
+        currency=info.currency,
+        order_id=order_id,
+        order_number=info.order_number,
+        description=f"Order {info.order_number}",
+        prefill=s.Prefill(),
+        methods=list(info.methods),
+    )
+
+
+@router.post("/payments/verify", response_model=s.PaymentRead)
+async def verify(
+    data: s.Verify, session: SessionDep, settings: SettingsDep, gateway: GatewayDep, principal: CurrentUser
+) -> s.PaymentRead:
+    """Checkout's handler answer: signature checked, then the payment fetched from Razorpay
+    and captured; the order becomes paid once, whichever of this and the webhook is first."""
+    t0 = time.perf_counter()
+    order, payment = await payments.verify(
+        session,
+        gateway=gateway,
+        user_id=principal.user_id,
+        razorpay_order_id=data.razorpay_order_id,
+        razorpay_payment_id=data.razorpay_payment_id,
+        razorpay_signature=data.razorpay_signature,
+        retry_after_s=settings.payments_retry_after_s,
+    )
+    totals = await payments.totals(session, order_id=order.id)
+    metrics.VERIFY_SECONDS.observe(time.perf_counter() - t0)
+    return s.PaymentRead(
+        order_id=order.id,
+        order_status=order.status,
+        razorpay_payment_id=payment.razorpay_payment_id,
+        payment_status=payment.status,
+        amount_paise=payment.amount_paise,
+        currency=payment.currency,
+        paid_paise=totals.paid_paise,
+        refunded_paise=totals.refunded_paise,
+    )
+
+
+@router.post("/webhooks/razorpay", response_model=s.WebhookAck)
+async def webhook(
+    request: Request, session: SessionDep, db: DatabaseDep, gateway: GatewayDep, ctx: AuditCtx
+) -> s.WebhookAck:
+    """Razorpay's webhook. 200 once stored (or already stored); the effect follows in the worker."""
+    raw = await request.body()
+    signature = request.headers.get("x-razorpay-signature", "")
+    if not gateway.webhook_signature_ok(raw_body=raw, signature=signature):
+        metrics.WEBHOOKS_RECEIVED.labels("bad_signature").inc()
+        await audit.record_now(
+            db,
+            ctx,
+            action="payments.webhook_rejected",
+            outcome="bad_signature",
+            target_type="webhook",
+            target_id=request.headers.get("x-razorpay-event-id", "")[:60] or None,
+        )
+        raise WebhookSignatureInvalid("the X-Razorpay-Signature does not match the body")
+    event_id, body = webhooks.parse(raw, request.headers.get("x-razorpay-event-id"))
+    stored = await webhooks.accept(session, event_id=event_id, body=body)
+    return s.WebhookAck(status="accepted" if stored else "duplicate")

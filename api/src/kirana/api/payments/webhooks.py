@@ -1,0 +1,105 @@
+"""Razorpay webhooks: accept (signature, dedupe, persist) fast; apply later in the worker.
+
+`accept` runs in the route's transaction: the event is stored under its `X-Razorpay-Event-Id`
+(a duplicate finds the key taken and is answered 200 without a second row). `process_due`
+runs in the worker (`flows.process_webhooks`): it locks due events with SKIP LOCKED, applies
+each through `service` and stamps it processed in the same transaction as its effect, so a
+crash between the two repeats the effect idempotently rather than losing it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kirana.api.db.base import utcnow
+from kirana.api.errors import InvalidInput
+from kirana.api.payments import metrics
+from kirana.api.payments import service as payments
+from kirana.api.payments.gateway import Gateway
+from kirana.api.payments.models import Checkout, WebhookEvent
+
+PAYMENT_EVENTS = frozenset({"payment.authorized", "payment.captured", "payment.failed", "order.paid"})
+REFUND_EVENTS = frozenset({"refund.created", "refund.processed", "refund.failed"})
+
+
+class WebhookMalformed(InvalidInput):
+    status, code, title = 400, "webhook-malformed", "Webhook malformed"
+
+
+def parse(raw_body: bytes, event_id: str | None) -> tuple[str, dict[str, Any]]:
+    if not event_id or len(event_id) > 60:
+        metrics.WEBHOOKS_RECEIVED.labels("malformed").inc()
+        raise WebhookMalformed("X-Razorpay-Event-Id is missing or too long")
+    try:
+        body = json.loads(raw_body)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("event"), str):
+        metrics.WEBHOOKS_RECEIVED.labels("malformed").inc()
+        raise WebhookMalformed("the body is not a Razorpay event")
+    return event_id, body
+
+
+async def accept(session: AsyncSession, *, event_id: str, body: dict[str, Any]) -> bool:
+    """Store the event once; False for a duplicate delivery."""
+    stored = await session.scalar(
+        insert(WebhookEvent)
+        .values(event_id=event_id, event=str(body["event"])[:60], body=body, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(WebhookEvent.event_id)
+    )
+    metrics.WEBHOOKS_RECEIVED.labels("accepted" if stored else "duplicate").inc()
+    return stored is not None
+
+
+def _entity(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    payload = body.get("payload")
+    part = payload.get(name) if isinstance(payload, dict) else None
+    entity = part.get("entity") if isinstance(part, dict) else None
+    return entity if isinstance(entity, dict) else None
+
+
+async def apply(session: AsyncSession, *, gateway: Gateway, ev: WebhookEvent) -> str:
+    name = ev.event
+    if name in PAYMENT_EVENTS:
+        entity = _entity(ev.body, "payment")
+        if entity is None or "id" not in entity or "amount" not in entity:
+            return "malformed"
+        known = await session.scalar(
+            select(Checkout.id).where(Checkout.razorpay_order_id == str(entity.get("order_id") or ""))
+        )
+        if known is None:
+            ev.flag = "unknown_order"
+        row = await payments.apply_payment(session, gateway=gateway, entity=entity, source=f"webhook:{name}")
+        return f"payment {row.status}"
+    if name in REFUND_EVENTS:
+        refund = _entity(ev.body, "refund")
+        if refund is None or "id" not in refund:
+            return "malformed"
+        entered = await payments.apply_refund(session, refund=refund)
+        return "refund entered" if entered else f"refund {refund.get('status')}"
+    return "ignored"
+
+
+async def process_due(session: AsyncSession, *, gateway: Gateway, limit: int = 50) -> int:
+    """Apply up to `limit` due events, oldest first, in the caller's transaction."""
+    due = (
+        await session.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.processed_at.is_(None))
+            .order_by(WebhookEvent.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for ev in due:
+        outcome = await apply(session, gateway=gateway, ev=ev)
+        ev.processed_at = utcnow()
+        ev.outcome = outcome
+        metrics.WEBHOOKS_PROCESSED.labels(ev.event, outcome.split(" ")[0]).inc()
+    return len(due)
