@@ -1,20 +1,26 @@
-"""Fixtures for commerce tests: sign-in as a customer or staff member, and catalog factories."""
+"""Fixtures for commerce tests: real sign-in as a customer or staff member, and catalog factories."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from httpx import AsyncClient
+from sqlalchemy import text, update
 
-from kirana.api.access.deps import get_principal
+from kirana.api.access.models import UserPermission, UserScope
+from kirana.api.access.policy import PRIVILEGED
 from kirana.api.access.principal import Principal
+from kirana.api.access.runtime import AccessRuntime
+from kirana.api.accounts.models import AuthSession, User
 from kirana.api.catalog import schemas as cs
 from kirana.api.catalog import service as catalog
+from kirana.api.db.base import utcnow
 from kirana.api.db.engine import Database
 
 CUSTOMER = frozenset({"cart:use", "orders:create"})
@@ -58,24 +64,62 @@ async def ensure_user(db: Database, user_id: uuid.UUID) -> None:
         )
 
 
+async def sign_in(app: FastAPI, principal: Principal) -> str:
+    """A real bearer token of a live session for an account holding exactly what `principal`
+    holds: its permissions as direct grants, its scopes, and its step-up time. Accounts with
+    privileged permissions have two-factor on, as staff must. Every request made with the
+    token goes through the production checks (signature, session, permission cache)."""
+    db: Database = app.state.db
+    await ensure_user(db, principal.user_id)
+    now = utcnow()
+    two_factor_at = datetime.fromtimestamp(principal.two_factor_at, UTC) if principal.two_factor_at else None
+    async with db.session() as s:
+        if any(principal.can(p) for p in PRIVILEGED):
+            await s.execute(update(User).where(User.id == principal.user_id).values(sms_2fa_enabled=True))
+        for permission in sorted(principal.permissions):
+            s.add(
+                UserPermission(
+                    user_id=principal.user_id, permission=permission, effect="allow", granted_at=now
+                )
+            )
+        for scope in sorted(principal.scopes):
+            s.add(UserScope(user_id=principal.user_id, scope=scope))
+        session = AuthSession(
+            user_id=principal.user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(days=1),
+            two_factor_at=two_factor_at,
+        )
+        s.add(session)
+        await s.flush()
+        session_id = session.id
+    runtime: AccessRuntime = app.state.access
+    await runtime.invalidate(principal.user_id)
+    token, _ = await runtime.keys.issue_access(user_id=principal.user_id, session_id=session_id)
+    return token
+
+
+Login = Callable[[Principal | None], Awaitable[Principal | None]]
+
+
 @pytest.fixture
-def login(app: FastAPI) -> Iterator[Callable[[Principal | None], Principal | None]]:
-    """`login(principal)` makes every following request come from `principal` (None: anonymous)."""
+def login(app: FastAPI, client: AsyncClient) -> Login:
+    """`await login(principal)` makes every following request of `client` carry a real bearer
+    token of `principal` (None: anonymous), so orders take the path production takes (the
+    order edge and group commit)."""
+    tokens: dict[Principal, str] = {}
 
-    async def resolve() -> Principal | None:
-        if principal_box[0] is not None:
-            await ensure_user(app.state.db, principal_box[0].user_id)
-        return principal_box[0]
-
-    principal_box: list[Principal | None] = [None]
-
-    def as_(principal: Principal | None) -> Principal | None:
-        principal_box[0] = principal
-        app.dependency_overrides[get_principal] = resolve
+    async def as_(principal: Principal | None) -> Principal | None:
+        if principal is None:
+            client.headers.pop("Authorization", None)
+            return None
+        if principal not in tokens:
+            tokens[principal] = await sign_in(app, principal)
+        client.headers["Authorization"] = f"Bearer {tokens[principal]}"
         return principal
 
-    yield as_
-    app.dependency_overrides.pop(get_principal, None)
+    return as_
 
 
 @pytest.fixture

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from httpx import AsyncClient
 
 from kirana.api.access.principal import Principal
 from kirana.api.cart import service as carts
 from kirana.api.db.engine import Database
-from tests.integration.commerce.conftest import Catalog, customer, staff
+from tests.integration.commerce.conftest import Catalog, Login, customer, staff
 
 PROBLEM = "application/problem+json"
 
 
 async def test_guest_cart_is_repriced_and_shows_availability(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="ATTA-5KG", price=29_900, mrp=32_000, stock=4, tax_class="gst_5")
-    login(None)
+    await login(None)
     created = await client.post("/v1/carts")
     assert created.status_code == 201
     token = created.json()["token"]
@@ -32,10 +31,10 @@ async def test_guest_cart_is_repriced_and_shows_availability(
     assert cart["lines"][0]["availability"] == "ok" and cart["checkout_ready"] is True
 
     # Staff change the price and sell stock elsewhere: the next read says so.
-    login(staff())
+    await login(staff())
     await client.patch("/v1/catalog/variants/ATTA-5KG", json={"price_paise": 31_000})
     await client.post("/v1/catalog/variants/ATTA-5KG/stock", json={"delta": -2})
-    login(None)
+    await login(None)
     cart = (await client.get("/v1/cart", headers=h)).json()
     line = cart["lines"][0]
     assert line["unit_price_paise"] == 31_000 and line["price_changed_from_paise"] == 29_900
@@ -53,11 +52,11 @@ async def test_guest_cart_is_repriced_and_shows_availability(
 
 
 async def test_bad_cart_input_gets_a_clear_problem_and_changes_nothing(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="DAL-1", stock=100)
     await shop.product(sku="DRAFT-1", publish=False)
-    login(customer())
+    await login(customer())
     await client.post("/v1/cart/lines", json={"sku": "DAL-1", "quantity": 2})
     cases = [
         ({"sku": "DAL-1", "quantity": 0}, 422, "validation-error"),
@@ -85,24 +84,22 @@ async def test_bad_cart_input_gets_a_clear_problem_and_changes_nothing(
     assert (await client.delete("/v1/cart/lines/DAL-1")).status_code == 404
 
 
-async def test_customers_need_cart_use(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
-) -> None:
-    login(Principal(user_id=uuid.uuid4(), permissions=frozenset({"catalog:read"})))
+async def test_customers_need_cart_use(client: AsyncClient, shop: Catalog, login: Login) -> None:
+    await login(Principal(user_id=uuid.uuid4(), permissions=frozenset({"catalog:read"})))
     assert (await client.get("/v1/cart")).status_code == 403
 
 
 async def test_guest_cart_merges_into_user_cart_at_login(
-    client: AsyncClient, shop: Catalog, db: Database, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, db: Database, login: Login
 ) -> None:
     await shop.product(sku="TEA-250", stock=100)
     await shop.product(sku="GHEE-1L", stock=100)
-    login(None)
+    await login(None)
     token = (await client.post("/v1/carts")).json()["token"]
     h = {"X-Cart-Token": token}
     await client.post("/v1/cart/lines", json={"sku": "TEA-250", "quantity": 2}, headers=h)
     await client.post("/v1/cart/lines", json={"sku": "GHEE-1L", "quantity": 45}, headers=h)
-    me = login(customer())
+    me = await login(customer())
     assert me is not None
     await client.post("/v1/cart/lines", json={"sku": "GHEE-1L", "quantity": 10})
 
@@ -115,20 +112,20 @@ async def test_guest_cart_merges_into_user_cart_at_login(
 
     cart = (await client.get("/v1/cart")).json()
     assert {x["sku"]: x["quantity"] for x in cart["lines"]} == {"TEA-250": 2, "GHEE-1L": 50}  # capped at 50
-    login(None)
+    await login(None)
     assert (await client.get("/v1/cart", headers=h)).status_code == 404  # the guest cart is gone
 
 
 async def test_merge_adopts_the_guest_cart_when_the_user_has_none(
-    client: AsyncClient, shop: Catalog, db: Database, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, db: Database, login: Login
 ) -> None:
     await shop.product(sku="RICE-5", stock=10)
-    login(None)
+    await login(None)
     token = (await client.post("/v1/carts")).json()["token"]
     await client.post(
         "/v1/cart/lines", json={"sku": "RICE-5", "quantity": 1}, headers={"X-Cart-Token": token}
     )
-    me = login(customer())
+    me = await login(customer())
     assert me is not None
     r = await client.post("/v1/cart/merge", json={"guest_token": token})
     assert r.status_code == 200 and r.json()["lines"][0]["sku"] == "RICE-5"

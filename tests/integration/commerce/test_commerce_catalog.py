@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from httpx import AsyncClient
 
-from kirana.api.access.principal import Principal
-from tests.integration.commerce.conftest import Catalog, customer, idem, staff
+from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 PROBLEM = "application/problem+json"
 
@@ -36,15 +33,13 @@ PRODUCT = {
 }
 
 
-async def test_staff_crud_needs_catalog_write(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
-) -> None:
-    login(None)
+async def test_staff_crud_needs_catalog_write(client: AsyncClient, shop: Catalog, login: Login) -> None:
+    await login(None)
     assert (await client.post("/v1/catalog/products", json=PRODUCT)).status_code == 401
-    login(customer())
+    await login(customer())
     r = await client.post("/v1/catalog/products", json=PRODUCT)
     assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
-    login(staff())
+    await login(staff())
     r = await client.post("/v1/catalog/products", json=PRODUCT)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -52,17 +47,17 @@ async def test_staff_crud_needs_catalog_write(
     assert body["price_paise"] == 8_500 and body["in_stock"] is True
 
     # Drafts are invisible to shoppers until published.
-    login(None)
+    await login(None)
     assert (await client.get("/v1/catalog/products/toor-dal-1kg")).status_code == 404
-    login(staff())
+    await login(staff())
     assert (await client.post("/v1/catalog/products/toor-dal-1kg/publish")).status_code == 200
-    login(None)
+    await login(None)
     r = await client.get("/v1/catalog/products/toor-dal-1kg")
     assert r.status_code == 200
     assert [v["sku"] for v in r.json()["variants"]] == ["DAL-1KG", "DAL-500G"]
     assert r.json()["variants"][0]["discount_percent"] == 11
 
-    login(staff())
+    await login(staff())
     r = await client.patch("/v1/catalog/variants/DAL-1KG", json={"price_paise": 14_900})
     assert r.status_code == 200
     r = await client.post("/v1/catalog/variants/DAL-1KG/stock", json={"delta": -6})
@@ -70,14 +65,14 @@ async def test_staff_crud_needs_catalog_write(
     assert (await client.post("/v1/catalog/variants/DAL-1KG/stock", json={"delta": 10})).json()["stock"] == 15
 
     assert (await client.post("/v1/catalog/products/toor-dal-1kg/unpublish")).status_code == 200
-    login(None)
+    await login(None)
     assert (await client.get("/v1/catalog/products/toor-dal-1kg")).status_code == 404
 
 
 async def test_bad_catalog_input_is_rejected_with_nothing_written(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
-    login(staff())
+    await login(staff())
     above_mrp = {**PRODUCT, "variants": [{**PRODUCT["variants"][0], "price_paise": 20_000}]}  # type: ignore[dict-item]
     r = await client.post("/v1/catalog/products", json=above_mrp)
     assert r.status_code == 422 and "MRP" in r.text
@@ -93,7 +88,7 @@ async def test_bad_catalog_input_is_rejected_with_nothing_written(
 
 
 async def test_listing_filters_sorts_and_pages_without_gaps(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.category("dal", parent="grocery")
     await shop.category("apparel")
@@ -123,7 +118,7 @@ async def test_listing_filters_sorts_and_pages_without_gaps(
         ],
     )
     await shop.product(title="Hidden Draft", category="dal", publish=False)
-    login(None)
+    await login(None)
 
     async def titles(**params: object) -> list[str]:
         r = await client.get("/v1/catalog/products", params=params)  # type: ignore[arg-type]
@@ -171,33 +166,31 @@ async def test_listing_filters_sorts_and_pages_without_gaps(
 
 
 async def test_product_reads_support_etag_revalidation(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     view = await shop.product(sku="ETAG-1", stock=5)
-    login(None)
+    await login(None)
     url = f"/v1/catalog/products/{view.product.slug}"
     first = await client.get(url)
     etag = first.headers["etag"]
     again = await client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     # Stock moves: the representation changes, so the old ETag no longer matches.
-    login(staff())
+    await login(staff())
     await client.post("/v1/catalog/variants/ETAG-1/stock", json={"delta": 1})
-    login(None)
+    await login(None)
     changed = await client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert changed.json()["variants"][0]["stock"] == 6
 
 
-async def test_category_tree_and_guarded_deletes(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
-) -> None:
+async def test_category_tree_and_guarded_deletes(client: AsyncClient, shop: Catalog, login: Login) -> None:
     await shop.category("dal", parent="grocery")
     await shop.product(category="dal")
-    login(None)
+    await login(None)
     tree = (await client.get("/v1/catalog/categories")).json()
     assert tree[0]["slug"] == "grocery" and tree[0]["children"][0]["path"] == "grocery/dal"
-    login(staff())
+    await login(staff())
     assert (await client.delete("/v1/catalog/categories/grocery")).status_code == 409
     assert (await client.delete("/v1/catalog/categories/dal")).status_code == 409
     r = await client.post("/v1/catalog/categories", json={"slug": "dal", "name": "Again"})
@@ -205,14 +198,14 @@ async def test_category_tree_and_guarded_deletes(
 
 
 async def test_an_ordered_product_is_kept_for_order_history_and_an_unordered_one_goes(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     ordered = await shop.product(sku="KEEP-1", stock=5)
     unordered = await shop.product(sku="GONE-1", stock=5)
-    login(customer())
+    await login(customer())
     r = await client.post("/v1/orders", json={"lines": [{"sku": "KEEP-1", "quantity": 1}]}, headers=idem())
     assert r.status_code == 201, r.text
-    login(staff())
+    await login(staff())
     r = await client.delete(f"/v1/catalog/products/{ordered.product.slug}")
     assert r.status_code == 409 and "order history" in r.json()["detail"]
     assert (await client.get(f"/v1/catalog/products/{ordered.product.slug}")).status_code == 200
@@ -221,10 +214,10 @@ async def test_an_ordered_product_is_kept_for_order_history_and_an_unordered_one
 
 
 async def test_stock_changes_only_by_delta_so_reservations_are_never_double_counted(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="OIL-1L", stock=10)
-    login(staff())
+    await login(staff())
     r = await client.patch("/v1/catalog/variants/OIL-1L", json={"stock": 50})
     assert r.status_code == 422
     assert any(e["field"].endswith("stock") for e in r.json()["errors"])

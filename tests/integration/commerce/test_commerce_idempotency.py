@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import psycopg
 from httpx import AsyncClient
 
-from kirana.api.access.principal import Principal
-from tests.integration.commerce.conftest import Catalog, customer
+from tests.integration.commerce.conftest import Catalog, Login, customer
 
 
 def _orders(database_url: str) -> int:
@@ -23,10 +21,10 @@ async def test_retry_replays_status_and_body(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="IDEM-1", stock=10)
-    login(customer())
+    await login(customer())
     h = {"Idempotency-Key": str(uuid.uuid4())}
     body = {"lines": [{"sku": "IDEM-1", "quantity": 1}]}
     first = await client.post("/v1/orders", json=body, headers=h)
@@ -49,10 +47,10 @@ async def test_errors_are_replayed_too_but_keys_are_per_user(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="IDEM-2", stock=1)
-    login(customer())
+    await login(customer())
     h = {"Idempotency-Key": "retry-" + uuid.uuid4().hex}
     body = {"lines": [{"sku": "IDEM-2", "quantity": 2}]}
     first = await client.post("/v1/orders", json=body, headers=h)
@@ -61,7 +59,7 @@ async def test_errors_are_replayed_too_but_keys_are_per_user(
     assert second.status_code == 409 and second.content == first.content
     assert second.headers["content-type"] == "application/problem+json"
     # Another shopper who happens to pick the same key is unaffected.
-    login(customer())
+    await login(customer())
     r = await client.post("/v1/orders", json={"lines": [{"sku": "IDEM-2", "quantity": 1}]}, headers=h)
     assert r.status_code == 201
 
@@ -70,10 +68,10 @@ async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="IDEM-3", stock=10)
-    me = login(customer())
+    me = await login(customer())
     assert me is not None
     key = str(uuid.uuid4())
     body = {"lines": [{"sku": "IDEM-3", "quantity": 1}]}
@@ -105,11 +103,9 @@ async def test_a_key_still_running_gets_409_and_expired_keys_are_fresh(
     assert again.headers["idempotent-replayed"] == "true"
 
 
-async def test_guest_cart_mutations_are_idempotent(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
-) -> None:
+async def test_guest_cart_mutations_are_idempotent(client: AsyncClient, shop: Catalog, login: Login) -> None:
     await shop.product(sku="IDEM-4", stock=10)
-    login(None)
+    await login(None)
     token = (await client.post("/v1/carts")).json()["token"]
     h = {"X-Cart-Token": token, "Idempotency-Key": str(uuid.uuid4())}
     for _ in range(3):

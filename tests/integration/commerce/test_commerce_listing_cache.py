@@ -14,14 +14,13 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from kirana.api.access.principal import Principal
 from kirana.api.catalog.invalidation import APPLICATION_NAME, CHANNEL, CatalogListener
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
 from tests.integration.access.helpers import login as login_account
 from tests.integration.access.helpers import make_user
-from tests.integration.commerce.conftest import Catalog, customer, idem, staff
+from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 TTL = 600.0  # freshness must come from notifications, never from waiting this out
 URL = "/v1/catalog/products?category=grocery&in_stock=true"
@@ -93,14 +92,14 @@ async def test_an_order_taking_the_last_unit_shows_at_once(
     client: AsyncClient,
     shop: Catalog,
     settings: Settings,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     view = await shop.product(sku="LAST-ONE", stock=1)
     await shop.product(sku="PLENTY", stock=100)
     await _settled(app, settings)
     first = await client.get(URL)
     assert view.product.slug in _in_stock(first.json())
-    login(customer())
+    await login(customer())
     seen = _cache(app).invalidations
     r = await client.post("/v1/orders", json={"lines": [{"sku": "PLENTY", "quantity": 1}]}, headers=idem())
     assert r.status_code == 201, r.text
@@ -109,22 +108,22 @@ async def test_an_order_taking_the_last_unit_shows_at_once(
     r = await client.post("/v1/orders", json={"lines": [{"sku": "LAST-ONE", "quantity": 1}]}, headers=idem())
     assert r.status_code == 201, r.text
     await _until(lambda: _cache(app).invalidations > seen)
-    login(None)
+    await login(None)
     assert view.product.slug not in _in_stock((await client.get(URL)).json())
 
 
 async def test_a_catalog_write_on_this_process_shows_at_once(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="DAL-5KG", stock=5, title="Toor Dal 5 kg")
-    login(None)
+    await login(None)
     before = await client.get(URL)
     assert [i["title"] for i in before.json()["items"]] == ["Toor Dal 5 kg"]
     assert (await client.get(URL, headers={"If-None-Match": before.headers["etag"]})).status_code == 304
-    login(staff())
+    await login(staff())
     r = await client.post("/v1/catalog/variants/DAL-5KG/stock", json={"delta": -5})
     assert r.status_code == 200, r.text
-    login(None)
+    await login(None)
     after = await client.get(URL)  # no waiting: this process's cache was emptied by the write
     assert after.json()["items"] == []
     assert (await client.get(URL, headers={"If-None-Match": before.headers["etag"]})).status_code == 200
@@ -192,22 +191,22 @@ async def test_cached_hits_answer_like_the_route(
 
 
 async def test_drafts_are_never_served_from_or_into_the_public_cache(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="LIVE-1", title="Live product")
     await shop.product(sku="DRAFT-1", title="Draft product", publish=False)
     url = "/v1/catalog/products?include_unpublished=true&sort=title"
-    login(staff())
+    await login(staff())
     assert [i["title"] for i in (await client.get(url)).json()["items"]] == ["Draft product", "Live product"]
-    login(None)  # same URL, anonymous: drafts stay hidden (the staff page was not cached)
+    await login(None)  # same URL, anonymous: drafts stay hidden (the staff page was not cached)
     assert [i["title"] for i in (await client.get(url)).json()["items"]] == ["Live product"]
-    login(staff())  # and the anonymous page, now cached, is not what staff get
+    await login(staff())  # and the anonymous page, now cached, is not what staff get
     assert [i["title"] for i in (await client.get(url)).json()["items"]] == ["Draft product", "Live product"]
     # However the parameter is spelled, a page that asked for drafts is never stored.
     encoded = "/v1/catalog/products?include%5Funpublished=true&sort=title"
-    login(None)
+    await login(None)
     assert [i["title"] for i in (await client.get(encoded)).json()["items"]] == ["Live product"]
-    login(staff())
+    await login(staff())
     assert [i["title"] for i in (await client.get(encoded)).json()["items"]] == [
         "Draft product",
         "Live product",

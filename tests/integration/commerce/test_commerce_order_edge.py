@@ -19,7 +19,7 @@ from httpx import ASGITransport, AsyncClient
 from kirana.api.app import create_app
 from kirana.api.settings import Settings
 from tests.integration.access.helpers import Account, signed_in
-from tests.integration.commerce.conftest import Catalog
+from tests.integration.commerce.conftest import Catalog, Login, customer
 
 ORDER = {"lines": [{"sku": "OIL-1L", "quantity": 1}]}
 
@@ -158,3 +158,15 @@ async def test_a_streamed_body_over_the_limit_is_413_with_or_without_the_edge(
         assert r.status_code == 413, r.text
         assert r.json()["type"].endswith("/payload-too-large")
         assert r.headers["x-request-id"]
+
+
+async def test_commerce_clients_signed_in_by_login_take_the_edge_and_group_commit(
+    app: FastAPI, client: AsyncClient, shop: Catalog, login: Login
+) -> None:
+    await shop.product(sku="OIL-1L", stock=5)
+    batcher = app.state.order_batcher
+    before = batcher.batches
+    await login(customer())
+    r = await client.post("/v1/orders", json=ORDER, headers={"Idempotency-Key": _key()})
+    assert r.status_code == 201, r.text
+    assert batcher.batches == before + 1  # placed by a batch, not by the route

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import psycopg
 from httpx import AsyncClient
 
-from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
 from kirana.api.orders import scheduled
-from tests.integration.commerce.conftest import Catalog, customer, idem, staff
+from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 PROBLEM = "application/problem+json"
 
@@ -34,10 +32,10 @@ async def test_checkout_reserves_stock_and_empties_the_cart(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="OIL-1L", price=18_900, mrp=21_000, stock=5, tax_class="gst_5")
-    login(customer())
+    await login(customer())
     await client.post("/v1/cart/lines", json={"sku": "OIL-1L", "quantity": 2})
     assert (await client.post("/v1/checkout", json={})).status_code == 428  # key required
     r = await client.post("/v1/checkout", json={"expected_total_paise": 30_000}, headers=idem())
@@ -60,7 +58,7 @@ async def test_placing_writes_every_row_and_answers_what_a_read_shows(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     kurta = await shop.product(
         sku="KURTA-M",
@@ -72,7 +70,7 @@ async def test_placing_writes_every_row_and_answers_what_a_read_shows(
         attributes={"size": "M", "colour": "indigo"},
     )
     dal = await shop.product(sku="DAL-1KG", price=14_500, stock=10, tax_class="gst_5", title="Toor dal")
-    buyer = login(customer())
+    buyer = await login(customer())
     assert buyer is not None
     body = {
         "lines": [{"sku": "KURTA-M", "quantity": 2}, {"sku": "DAL-1KG", "quantity": 3}],
@@ -126,11 +124,11 @@ async def test_unknown_skus_and_shortages_name_the_lines(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="A-1", stock=1)
     await shop.product(sku="B-1", stock=9)
-    login(customer())
+    await login(customer())
     body = {"lines": [{"sku": "B-1", "quantity": 2}, {"sku": "GHOST-1", "quantity": 1}]}
     r = await client.post("/v1/orders", json=body, headers=idem())
     assert r.status_code == 422 and r.json()["skus"] == ["GHOST-1"]
@@ -147,14 +145,14 @@ async def test_state_machine_records_who_and_when(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="SAREE-1", stock=3)
-    buyer = login(customer())
+    buyer = await login(customer())
     assert buyer is not None
     order = await _order(client, "SAREE-1")
     oid = order["id"]
-    clerk = login(staff(scopes=frozenset({"store:main"})))
+    clerk = await login(staff(scopes=frozenset({"store:main"})))
     assert clerk is not None
     for status in ("paid", "packed", "shipped", "out_for_delivery", "delivered"):
         r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": status})
@@ -175,29 +173,27 @@ async def test_state_machine_records_who_and_when(
     assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
     assert (await client.post(f"/v1/orders/{oid}/transitions", json={"status": "lost"})).status_code == 422
     # Refunds need orders:refund.
-    login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
+    await login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
     assert (
         await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
     ).status_code == 403
-    login(staff())
+    await login(staff())
     assert (
         await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
     ).status_code == 200
     assert _stock(database_url, "SAREE-1") == 2  # delivered goods are not restocked
 
 
-async def test_refunds_need_a_recent_step_up(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
-) -> None:
+async def test_refunds_need_a_recent_step_up(client: AsyncClient, shop: Catalog, login: Login) -> None:
     await shop.product(sku="TV-1", stock=3)
-    login(customer())
+    await login(customer())
     oid = (await _order(client, "TV-1"))["id"]
-    login(staff())
+    await login(staff())
     for status in ("paid", "packed", "shipped", "out_for_delivery", "delivered"):
         r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": status})
         assert r.status_code == 200, r.text
     # Full refund rights, but no two-factor verification in this session: refused on both routes.
-    login(staff(stepped_up=False))
+    await login(staff(stepped_up=False))
     for path, body in (
         (f"/v1/orders/{oid}/refund", {}),
         (f"/v1/orders/{oid}/transitions", {"status": "refunded"}),
@@ -207,9 +203,9 @@ async def test_refunds_need_a_recent_step_up(
         assert r.json()["reason"] == "step-up-required"
         assert "insufficient_user_authentication" in r.headers["WWW-Authenticate"]
     # A step-up without the permission is not enough either.
-    login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
+    await login(staff(permissions=frozenset({"orders:read_all", "orders:update_status"})))
     assert (await client.post(f"/v1/orders/{oid}/refund", json={}, headers=idem())).status_code == 403
-    login(staff())
+    await login(staff())
     r = await client.post(f"/v1/orders/{oid}/refund", json={"reason": "damaged in transit"}, headers=idem())
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "refunded"
@@ -222,10 +218,10 @@ async def test_cancellation_releases_stock_and_customers_cannot_ship(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="KURTA-1", stock=4)
-    login(customer())
+    await login(customer())
     oid = (await _order(client, "KURTA-1", 3))["id"]
     assert _stock(database_url, "KURTA-1") == 1
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "paid"})
@@ -237,16 +233,16 @@ async def test_cancellation_releases_stock_and_customers_cannot_ship(
     assert _stock(database_url, "KURTA-1") == 4
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
     assert r.status_code in (403, 409)
-    login(staff())
+    await login(staff())
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"})
     assert r.status_code == 409 and "never paid" in r.json()["detail"]
 
 
 async def test_customers_see_only_their_orders_and_staff_their_stores(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="CHAI-1", stock=50)
-    login(customer())
+    await login(customer())
     mine = await _order(client, "CHAI-1")
     r = await client.post(
         "/v1/orders",
@@ -255,18 +251,18 @@ async def test_customers_see_only_their_orders_and_staff_their_stores(
     )
     blr = r.json()
     assert [o["id"] for o in (await client.get("/v1/orders")).json()["items"]] == [blr["id"], mine["id"]]
-    login(customer())
+    await login(customer())
     assert (await client.get(f"/v1/orders/{mine['id']}")).status_code == 404
     assert (await client.get("/v1/orders")).json()["items"] == []
     assert (await client.get("/v1/staff/orders")).status_code == 403
     r = await client.post(f"/v1/orders/{mine['id']}/transitions", json={"status": "cancelled"})
     assert r.status_code == 404
 
-    login(staff(scopes=frozenset({"store:blr-1"})))
+    await login(staff(scopes=frozenset({"store:blr-1"})))
     assert [o["id"] for o in (await client.get("/v1/staff/orders")).json()["items"]] == [blr["id"]]
     assert (await client.get(f"/v1/orders/{mine['id']}")).status_code == 404
     assert (await client.get(f"/v1/orders/{blr['id']}")).status_code == 200
-    login(staff())
+    await login(staff())
     assert len((await client.get("/v1/staff/orders")).json()["items"]) == 2
     page = (await client.get("/v1/staff/orders", params={"limit": 1})).json()
     rest = (await client.get("/v1/staff/orders", params={"limit": 1, "cursor": page["next_cursor"]})).json()
@@ -278,10 +274,10 @@ async def test_unpaid_orders_expire_and_release_their_stock(
     shop: Catalog,
     db: Database,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="PHONE-1", stock=2)
-    login(customer())
+    await login(customer())
     stale = await _order(client, "PHONE-1")
     fresh = await _order(client, "PHONE-1")
     paid = None
@@ -297,7 +293,7 @@ async def test_unpaid_orders_expire_and_release_their_stock(
     got = (await client.get(f"/v1/orders/{stale['id']}")).json()
     assert got["status"] == "expired" and got["history"][-1]["actor_kind"] == "system"
     assert (await client.get(f"/v1/orders/{fresh['id']}")).json()["status"] == "pending_payment"
-    login(staff())
+    await login(staff())
     r = await client.post(f"/v1/orders/{stale['id']}/transitions", json={"status": "paid"})
     assert r.status_code == 409 and paid is None
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from httpx import AsyncClient
 
-from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
 from kirana.api.sync import changes
-from tests.integration.commerce.conftest import Catalog, customer, idem, staff
+from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 
 async def _pull_all(
@@ -34,21 +32,21 @@ async def _pull_all(
 
 
 async def test_pull_returns_changes_and_tombstones_since_the_cursor(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     for _ in range(5):
         await shop.product()
     keep = await shop.product(sku="KEEP-1", title="Keep")
     gone = await shop.product(sku="GONE-1", title="Gone")
-    login(None)
+    await login(None)
     first, cursor = await _pull_all(client, limit=2)  # paged
     products = {c["id"] for c in first if c["entity"] == "product"}
     assert len(products) == 7 and any(c["entity"] == "category" for c in first)
 
-    login(staff())
+    await login(staff())
     assert (await client.patch("/v1/catalog/variants/KEEP-1", json={"price_paise": 9_345})).status_code == 200
     await client.post(f"/v1/catalog/products/{gone.product.slug}/unpublish")
-    login(None)
+    await login(None)
     delta, cursor2 = await _pull_all(client, cursor)
     assert {(c["id"], c["deleted"]) for c in delta} == {
         (str(keep.product.id), False),
@@ -63,11 +61,11 @@ async def test_pull_returns_changes_and_tombstones_since_the_cursor(
 
 
 async def test_a_change_committed_late_with_an_earlier_start_is_not_skipped(
-    client: AsyncClient, shop: Catalog, db: Database, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, db: Database, login: Login
 ) -> None:
     early = await shop.product(title="Early")
     late = await shop.product(title="Late")
-    login(None)
+    await login(None)
     _, cursor = await _pull_all(client)
     # Transaction A records its change first but commits last; B commits in between.
     async with db.session() as a:
@@ -85,16 +83,16 @@ async def test_user_data_is_private_and_bad_cursors_are_problems(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="SYNC-1", stock=5)
-    login(customer())
+    await login(customer())
     await client.post("/v1/cart/lines", json={"sku": "SYNC-1", "quantity": 1})
     await client.post("/v1/checkout", json={}, headers=idem())
     mine, cursor = await _pull_all(client)
     kinds = {(c["entity"], c["deleted"]) for c in mine}
     assert ("order", False) in kinds and ("cart", True) in kinds
-    login(customer())
+    await login(customer())
     theirs, _ = await _pull_all(client)
     assert not {c["entity"] for c in theirs} & {"cart", "order"}
 
@@ -114,11 +112,11 @@ async def test_push_applies_each_mutation_once_and_answers_per_mutation(
     client: AsyncClient,
     shop: Catalog,
     database_url: str,
-    login: Callable[[Principal | None], Principal | None],
+    login: Login,
 ) -> None:
     await shop.product(sku="PUSH-1", price=5_000, stock=3)
     await shop.product(sku="PUSH-2", price=7_000, stock=10)
-    login(customer())
+    await login(customer())
     ids = [str(uuid.uuid4()) for _ in range(5)]
     batch = {
         "mutations": [
