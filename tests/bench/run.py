@@ -22,6 +22,7 @@ BENCHMARKS = {
     "http": "tests.bench.bench_http",
     "commerce": "tests.bench.bench_commerce",
     "permissions": "tests.bench.bench_permissions",
+    "reset_timing": "tests.bench.bench_reset_timing",
     "operator": "tests.bench.bench_operator",
 }
 RESULTS = REPO / "bench" / "results"

@@ -103,3 +103,18 @@ async def signed_in(
     if totp:
         await enrol_totp(client, account)
     return account
+
+
+async def deliver_events(app: FastAPI) -> int:
+    """What the workers do with committed outbox events: relay them, then run the consumers
+    (with the app's notifier, so tests read what was sent). Returns the events handled."""
+    from kirana.workers import consumers, relay
+
+    await relay.relay_once(app.state.db, app.state.redis)
+    deps = consumers.Deps(
+        db=app.state.db,
+        redis=app.state.redis,
+        notifier=app.state.access.notifier,
+        settings=app.state.settings,
+    )
+    return await consumers.consume_once(deps, consumer="test")

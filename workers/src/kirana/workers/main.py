@@ -1,4 +1,4 @@
-"""The worker process: runs the outbox relay and periodic jobs until SIGTERM.
+"""The worker process: runs the outbox relay, the event consumers and periodic jobs until SIGTERM.
 
 Started by `kirana run` beside the API and by the chart's workers Deployment. Periodic jobs are
 defined in each domain's `scheduled` module and registered in `JOBS` (e.g. releasing expired
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,16 +23,18 @@ from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
 from kirana.api.idempotency import scheduled as idempotency_jobs
+from kirana.api.notify import providers
 from kirana.api.orders import scheduled as order_jobs
 from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import scheduled as payment_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
-from kirana.workers import relay
+from kirana.workers import consumers, relay
 
 log = logging.getLogger("kirana.workers")
 
 RELAYED = Counter("kirana_outbox_events_relayed_total", "Outbox events published to Redis.")
+CONSUMED = Counter("kirana_worker_events_handled_total", "Outbox events handled by a worker consumer.")
 JOB_RUNS = Counter(
     "kirana_worker_job_runs_total", "Periodic job runs, by job and outcome.", ["job", "outcome"]
 )
@@ -71,6 +75,17 @@ async def _relay_loop(db: Database, redis: object, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), idle)
 
 
+async def _consumer_loop(deps: consumers.Deps, stop: asyncio.Event) -> None:
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    while not stop.is_set():
+        try:
+            CONSUMED.inc(await consumers.consume_once(deps, consumer=name, block_ms=1000))
+        except Exception:
+            log.exception("event consumer failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+
 async def _job_loop(job: Job, db: Database, stop: asyncio.Event) -> None:
     while not stop.is_set():
         t0 = time.monotonic()
@@ -97,20 +112,23 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     log.info("worker started", extra={"jobs": [j.name for j in JOBS] + ["payments.*"]})
     gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     jobs = JOBS + [Job(name, every, run) for name, every, run in payment_jobs.jobs(lambda: gateway)]
+    notifier = providers.build(settings)
+    deps = consumers.Deps(db=db, redis=redis, notifier=notifier, settings=settings)
     tasks = [asyncio.create_task(_relay_loop(db, redis, stop))]
+    tasks.append(asyncio.create_task(_consumer_loop(deps, stop)))
     tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in jobs]
     try:
         await stop.wait()
         log.info("worker stopping")
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        await notifier.aclose()
         await redis.aclose()
         await db.dispose()
         log.info("worker stopped")
 
 
 def main() -> None:
-    import os
     import sys
 
     try:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
-from kirana.api.accounts import identifiers, passwords
+from kirana.api.accounts import identifiers, passwords, resets
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
@@ -339,7 +339,8 @@ async def change_password(
 
 
 async def request_reset(rt: AccessRuntime, ctx: audit.AuditContext, *, identifier: str) -> None:
-    """Send a reset link/code if the account exists; the answer is the same either way."""
+    """Queue a reset code for the account, if one exists; the answer and its cost are the same
+    either way (the lookup and delivery happen in a worker, `accounts.resets.deliver`)."""
     try:
         kind, value = identifiers.classify(identifier)
     except ValueError:
@@ -347,29 +348,7 @@ async def request_reset(rt: AccessRuntime, ctx: audit.AuditContext, *, identifie
     await limiter.hit(rt.redis, RESET_IP, ctx.ip or "-")
     await limiter.hit(rt.redis, RESET_ACCOUNT, value)
     async with rt.db.session() as session:
-        user = await accounts.find_user(session, kind=kind, value=value)
-        if user is None or not user.is_active:
-            return
-        token = await accounts.create_reset_token(
-            session, user_id=user.id, ttl=timedelta(seconds=rt.settings.password_reset_ttl_s)
-        )
-        await audit.record(
-            session,
-            ctx,
-            action="account.password_reset_requested",
-            target_type="user",
-            target_id=user.id,
-            after={"via": kind},
-        )
-    minutes = rt.settings.password_reset_ttl_s // 60
-    text = (
-        f"Your Kirana password reset code: {token} (valid {minutes} minutes, once). "
-        "Ignore this if it was not you."
-    )
-    if kind == "email":
-        await rt.notifier.email.send(to=value, subject="Reset your Kirana password", text=text)
-    else:
-        await rt.notifier.sms.send(to=value, text=text)
+        resets.request(session, ctx, kind=kind, value=value)
 
 
 async def reset_password(

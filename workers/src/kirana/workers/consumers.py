@@ -1,0 +1,93 @@
+"""Event consumers: worker-side reactions to outbox events, read from the relay's stream.
+
+The relay (`relay.py`) appends every committed outbox event to the Redis stream
+`kirana:events`; this module reads it as the consumer group `GROUP`, so each event is handled
+by one worker replica, and acknowledges it once its handler has finished. An event whose
+handler failed stays pending and is claimed again after `RETRY_IDLE_MS` (by any replica).
+Handlers are registered in `HANDLERS` by topic; events of other topics are acknowledged unread.
+Called by `main.run` (a loop) and by tests (`consume_once`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from kirana.api.accounts import resets
+from kirana.api.db.engine import Database
+from kirana.api.notify.providers import Notifier
+from kirana.api.settings import Settings
+from kirana.workers import relay
+
+log = logging.getLogger("kirana.workers.consumers")
+
+GROUP = "kirana-workers"
+RETRY_IDLE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Deps:
+    db: Database
+    redis: Redis
+    notifier: Notifier
+    settings: Settings
+
+
+async def _password_reset(deps: Deps, payload: dict[str, Any]) -> None:
+    await resets.deliver(deps.db, deps.notifier, payload=payload, ttl_s=deps.settings.password_reset_ttl_s)
+
+
+HANDLERS: dict[str, Callable[[Deps, dict[str, Any]], Awaitable[None]]] = {
+    resets.TOPIC: _password_reset,
+}
+
+
+async def ensure_group(redis: Redis) -> None:
+    """Create the group reading from the stream's start (handlers drop stale events)."""
+    try:
+        await redis.xgroup_create(relay.STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def _handle(deps: Deps, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
+    event = json.loads(fields[b"event"])
+    handler = HANDLERS.get(event["topic"])
+    if handler is not None:
+        try:
+            await handler(deps, event["payload"])
+        except Exception:
+            log.exception("event handler failed; retried later", extra={"topic": event["topic"]})
+            return False
+    await deps.redis.xack(relay.STREAM, GROUP, entry_id)
+    return handler is not None
+
+
+async def consume_once(deps: Deps, *, consumer: str, block_ms: int | None = None, count: int = 100) -> int:
+    """Handle the events that failed elsewhere long enough ago, then new ones; returns how many
+    events a handler took."""
+    await ensure_group(deps.redis)
+    handled = 0
+    claimed = await deps.redis.xautoclaim(
+        relay.STREAM, GROUP, consumer, min_idle_time=RETRY_IDLE_MS, start_id="0-0", count=count
+    )
+    for entry_id, fields in claimed[1]:
+        if fields:  # a trimmed entry comes back empty
+            handled += await _handle(deps, entry_id, fields)
+        else:
+            await deps.redis.xack(relay.STREAM, GROUP, entry_id)
+    batches = cast(
+        "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None",
+        await deps.redis.xreadgroup(GROUP, consumer, {relay.STREAM: ">"}, count=count, block=block_ms),
+    )
+    for _stream, entries in batches or []:
+        for entry_id, fields in entries:
+            handled += await _handle(deps, entry_id, fields)
+    return handled
