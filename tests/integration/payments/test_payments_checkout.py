@@ -16,7 +16,8 @@ from tests.integration.payments.conftest import deliver, pay, place, start
 
 def q(database_url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
     with psycopg.connect(database_url) as conn:
-        return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+        cur = conn.execute(sql, args)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
 
 
 async def test_checkout_is_created_once_for_the_server_total(

@@ -319,6 +319,11 @@ def catalog_generate(
     )
 
 
+from kirana.api.payments.cli import dev_app, payments_app  # noqa: E402 - beside the other groups
+
+app.add_typer(payments_app, name="payments")
+app.add_typer(dev_app, name="dev")
+
 accounts_app = typer.Typer(help="Accounts that must exist before anyone can sign in.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 

@@ -1,7 +1,8 @@
 """`kirana run`: the whole shop on one machine with nothing installed by hand.
 
 Starts real PostgreSQL and Redis (embedded wheels) unless URLs are configured, migrates, seeds
-demo data, then runs the API and a worker as child processes. Ctrl-C (or SIGTERM) stops the API
+demo data, starts the fake Razorpay when no Razorpay keys are set, then runs the API and a
+worker as child processes. Ctrl-C (or SIGTERM) stops the API
 and worker first, then Redis and PostgreSQL, leaving no process behind.
 """
 
@@ -15,16 +16,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
 
 from kirana.api import devstack
+from kirana.api.devrazorpay.server import FakeServer
 from kirana.api.settings import Settings
 
 console = Console(stderr=True, highlight=False)
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
+DEFAULT_FAKE_RAZORPAY_PORT = 8010
 
 
 def _port(preferred: int) -> int:
@@ -72,6 +76,36 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
         proc.wait()
 
 
+def _start_fake_razorpay(settings: Settings, data: Path, db_url: str, api_port: int) -> FakeServer:
+    """No Razorpay keys: the fake Razorpay (kirana.api.devrazorpay) stands in, posting its
+    webhooks to this shop; `kirana dev pay` finds it through `<data>/devrazorpay.json`."""
+    from kirana.api.payments.cli import write_dev_file
+
+    with step("Razorpay (local fake, no keys set) starting"):
+        fake = FakeServer(
+            port=_port(DEFAULT_FAKE_RAZORPAY_PORT),
+            webhook_url=f"http://{settings.host}:{api_port}/v1/webhooks/razorpay",
+        ).start()
+        write_dev_file(
+            data,
+            database_url=db_url,
+            base_url=fake.base_url,
+            key_id=fake.account.key_id,
+            key_secret=fake.account.key_secret,
+        )
+    console.print(f"  [dim]{fake.base_url}; pay an order with `kirana dev pay ORDER_ID --method upi`[/]")
+    return fake
+
+
+def fake_env(fake: FakeServer) -> dict[str, str]:
+    return {
+        "KIRANA_RAZORPAY_KEY_ID": fake.account.key_id,
+        "KIRANA_RAZORPAY_KEY_SECRET": fake.account.key_secret,
+        "KIRANA_RAZORPAY_WEBHOOK_SECRET": fake.account.webhook_secret,
+        "KIRANA_RAZORPAY_BASE_URL": fake.base_url,
+    }
+
+
 def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> int:
     started = time.monotonic()
     data = settings.data_dir.resolve()
@@ -79,6 +113,7 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
     redis: devstack.EmbeddedRedis | None = None
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
+    fake: FakeServer | None = None
 
     def on_signal(_sig: int, _frame: object) -> None:
         nonlocal stopping
@@ -127,6 +162,9 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
             "KIRANA_REDIS_URL": redis_url,
             "KIRANA_DATA_DIR": str(data),
         }
+        if not settings.razorpay_key_id:
+            fake = _start_fake_razorpay(settings, data, db_url, api_port)
+            env |= fake_env(fake)
         env.setdefault("KIRANA_DRAIN_SECONDS", "0")  # nobody routes traffic to a laptop
         env.setdefault("KIRANA_LOG_JSON", "false" if sys.stderr.isatty() else "true")
         with step(f"API serving on http://{settings.host}:{api_port}"):
@@ -168,6 +206,8 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
         console.print("[dim]stopping…[/]")
         for child in children:
             _stop(child)
+        if fake is not None:
+            fake.stop()
         if redis is not None:
             redis.stop()
         if pg is not None:
