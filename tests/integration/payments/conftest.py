@@ -42,7 +42,6 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, fake: FakeServer
         data_dir=tmp_path,
         drain_seconds=0,
         log_json=False,
-        order_batch_max=0,
         razorpay_key_id=fake.account.key_id,
         razorpay_key_secret=fake.account.key_secret,
         razorpay_webhook_secret=WEBHOOK_SECRET,

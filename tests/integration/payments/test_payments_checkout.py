@@ -24,7 +24,7 @@ async def test_checkout_is_created_once_for_the_server_total(
     client: AsyncClient, login, shop: Catalog, fake: FakeServer
 ) -> None:
     await shop.product(sku="RICE-5KG", price=45_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "RICE-5KG", 2)
     first = await start(client, order["id"])
     again = await start(client, order["id"])
@@ -34,7 +34,7 @@ async def test_checkout_is_created_once_for_the_server_total(
     rp = fake.account.orders[first["razorpay_order_id"]]
     assert rp["receipt"] == str(order["number"]) and rp["notes"] == {"shop_order_id": order["id"]}
     assert len(fake.account.orders) == 1
-    login(customer())  # someone else's order is not found
+    await login(customer())  # someone else's order is not found
     assert (await client.post(f"/v1/orders/{order['id']}/payments")).status_code == 404
 
 
@@ -42,7 +42,7 @@ async def test_verify_captures_and_pays_exactly_once(
     client: AsyncClient, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="DAL-1KG", price=15_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "DAL-1KG")
     co = await start(client, order["id"])
     answer = pay(fake, co["razorpay_order_id"])
@@ -66,7 +66,7 @@ async def test_a_forged_signature_or_foreign_payment_is_refused(
     client: AsyncClient, login, shop: Catalog, fake: FakeServer
 ) -> None:
     await shop.product(sku="TEA-250G", price=20_000, stock=5)
-    login(customer())
+    await login(customer())
     co = await start(client, (await place(client, "TEA-250G"))["id"])
     answer = pay(fake, co["razorpay_order_id"])
     forged = {**answer, "razorpay_signature": "0" * 64}
@@ -80,7 +80,7 @@ async def test_declined_payment_is_a_problem_the_client_can_act_on(
     client: AsyncClient, login, shop: Catalog, fake: FakeServer
 ) -> None:
     await shop.product(sku="SALT-1KG", price=3_000, stock=5)
-    login(customer())
+    await login(customer())
     co = await start(client, (await place(client, "SALT-1KG"))["id"])
     answer = pay(fake, co["razorpay_order_id"], method="upi", outcome="declined", vpa="decline@okaxis")
     r = await client.post("/v1/payments/verify", json=answer)
@@ -92,7 +92,7 @@ async def test_razorpay_failing_or_slow_is_503_with_retry_after_and_nothing_writ
     client: AsyncClient, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="OIL-1L", price=18_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "OIL-1L")
     fake.fake.faults.fail_count = -1
     r = await client.post(f"/v1/orders/{order['id']}/payments")
@@ -116,7 +116,7 @@ async def test_verify_and_webhook_racing_make_one_transition_and_one_ledger_entr
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="GHEE-1L", price=60_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "GHEE-1L")
     co = await start(client, order["id"])
     answer = pay(fake, co["razorpay_order_id"])

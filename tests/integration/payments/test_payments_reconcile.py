@@ -44,7 +44,7 @@ async def test_a_lost_webhook_never_loses_an_order(
     database_url: str,
 ) -> None:
     await shop.product(sku="POHA-1KG", price=8_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "POHA-1KG")
     co = await start(client, order["id"])
     fake.account.pay(co["razorpay_order_id"], method="upi")  # the app closed before verify
@@ -69,7 +69,7 @@ async def test_verify_ledger_finds_an_order_paid_without_money(
     client: AsyncClient, login, shop: Catalog, settings: Settings, database_url: str
 ) -> None:
     await shop.product(sku="MILK-1L", price=6_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "MILK-1L")
     q(database_url, "UPDATE orders SET status = 'paid', paid_at = now() WHERE id = %s", order["id"])
     code, out = await run_cli(settings, "payments", "verify-ledger", "--json")
@@ -82,7 +82,7 @@ async def test_razorpay_down_postpones_the_reconciler_without_writing(
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="CURD", price=4_000, stock=5)
-    login(customer())
+    await login(customer())
     co = await start(client, (await place(client, "CURD"))["id"])
     fake.account.pay(co["razorpay_order_id"], method="card")
     fake.fake.faults.fail_count = -1

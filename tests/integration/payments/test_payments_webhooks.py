@@ -28,7 +28,7 @@ async def test_bad_signature_is_400_audited_counted_and_changes_nothing(
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="SUGAR-1KG", price=5_000, stock=5)
-    login(customer())
+    await login(customer())
     co = await start(client, (await place(client, "SUGAR-1KG"))["id"])
     pay(fake, co["razorpay_order_id"])
     good = fake.fake.deliveries()
@@ -57,7 +57,7 @@ async def test_duplicates_and_any_order_are_harmless(
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="ATTA-5KG", price=25_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "ATTA-5KG")
     co = await start(client, order["id"])
     answer = pay(fake, co["razorpay_order_id"])
@@ -118,7 +118,7 @@ async def test_captured_after_expiry_takes_stock_again_or_refunds(
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="LAST-ONE", price=9_900, stock=1)
-    login(customer())
+    await login(customer())
     first = await place(client, "LAST-ONE")
     co = await start(client, first["id"])
     q(database_url, "UPDATE orders SET reservation_expires_at = now() - interval '1 minute'")
@@ -154,7 +154,7 @@ async def test_amount_mismatch_is_flagged_not_paid(
     client: AsyncClient, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="HONEY", price=30_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "HONEY")
     co = await start(client, order["id"])
     answer = pay(fake, co["razorpay_order_id"], amount=100)
@@ -170,7 +170,7 @@ async def test_paying_twice_refunds_the_second(
     client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
 ) -> None:
     await shop.product(sku="JAM", price=12_000, stock=5)
-    login(customer())
+    await login(customer())
     order = await place(client, "JAM")
     co = await start(client, order["id"])
     one, two = pay(fake, co["razorpay_order_id"]), pay(fake, co["razorpay_order_id"])
