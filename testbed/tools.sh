@@ -106,6 +106,13 @@ main() {
     remove_all_sd
   go_tool amtool "$ALERTMANAGER_VERSION" "github.com/prometheus/alertmanager/cmd/amtool@${ALERTMANAGER_VERSION}" \
     "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD"
+  # The servers: Prometheus without the builtinassets tag serves no web UI; its API, rule
+  # evaluation and alert sending are complete. Same build tags as promtool.
+  go_tool prometheus "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/prometheus@${PROMETHEUS_GO_MODULE_VERSION}" \
+    "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD" \
+    remove_all_sd
+  go_tool alertmanager "$ALERTMANAGER_SERVER_VERSION" "github.com/prometheus/alertmanager/cmd/alertmanager@${ALERTMANAGER_SERVER_VERSION}" \
+    "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_SERVER_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD"
   hadolint_tool
   schemas
 
@@ -116,6 +123,8 @@ main() {
   check actionlint "${ACTIONLINT_VERSION}" "$BIN/actionlint" -version
   check promtool "promtool, version ${PROMETHEUS_VERSION#v}" "$BIN/promtool" --version
   check amtool "amtool, version ${ALERTMANAGER_VERSION#v}" "$BIN/amtool" --version
+  check prometheus "prometheus, version ${PROMETHEUS_VERSION#v}" "$BIN/prometheus" --version
+  check alertmanager "alertmanager, version ${ALERTMANAGER_SERVER_VERSION#v}" "$BIN/alertmanager" --version
   check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }
