@@ -83,6 +83,11 @@ class Idempotent:
         claimed for `claim_for` when given (a route that admits its requests itself, as order
         placement does), else for this request's method, path and `body`."""
         response_headers = dict(headers or {})
+        if self.owner == service.ANONYMOUS and claim_for is None:
+            # Nothing only this caller holds (no user, no cart token) could scope the key: any
+            # other guest could send the same one and be replayed this answer (a new cart's
+            # secret token). Such requests run as if they had no key.
+            self.key = None
         if self.key is None and claim_for is None:
             if required:
                 self.required_key()

@@ -95,9 +95,13 @@ def request_of(*, owner: str, key: str, method: str, path: str, body: Any) -> Re
     return Request(owner=owner, key=key, fingerprint=fp, method=method, path=path)
 
 
+ANONYMOUS = "anonymous"
+
+
 def owner_of(user_id: uuid.UUID | None) -> str:
-    """Whose keys these are: a signed-in user's, or the anonymous caller's."""
-    return f"user:{user_id}" if user_id else "anonymous"
+    """Whose keys these are: a signed-in user's, or `ANONYMOUS` (a caller holding nothing that
+    could scope a key: such requests run without one, `deps.Idempotent.run`)."""
+    return f"user:{user_id}" if user_id else ANONYMOUS
 
 
 @dataclass(frozen=True)
