@@ -8,10 +8,7 @@ no HTTP, no commit.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,38 +18,40 @@ from sqlalchemy import ColumnElement, Integer, bindparam, exists, func, or_, sel
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from kirana.api import cursors
 from kirana.api.catalog import pricing
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog.models import Brand, Category, Product, Variant
 from kirana.api.errors import InvalidInput, NotFound
 
 
-def _encode_cursor(sort: s.Sort, key: Any, last_id: uuid.UUID) -> str:
-    raw = json.dumps({"s": sort.value, "k": key, "i": str(last_id)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def encode_cursor(sort: s.Sort, key: Any, last_id: uuid.UUID) -> str:
+    """The cursor after the product `last_id`, whose sort key under `sort` is `key`."""
+    return cursors.encode({"s": sort.value, "k": key, "i": str(last_id)})
 
 
-def _decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
+def decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
+    """The (sort key, id) an `encode_cursor` cursor of this sort holds; InvalidInput (422) for
+    anything else, with its own message for a cursor of another sort."""
+    data = cursors.decode(cursor)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key, last_id, cursor_sort = data["k"], uuid.UUID(data["i"]), data["s"]
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        raise InvalidInput("the cursor is malformed; start again without one") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise cursors.malformed() from None
     if cursor_sort != sort.value:
         raise InvalidInput(f"this cursor belongs to sort={cursor_sort}; keep the sort while paging")
     if sort is s.Sort.newest:
         try:
             key = datetime.fromisoformat(key)
         except (TypeError, ValueError):
-            raise InvalidInput("the cursor is malformed; start again without one") from None
+            raise cursors.malformed() from None
     elif (
         sort in (s.Sort.price_asc, s.Sort.price_desc)
         and not (isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 2**63)
         or sort is s.Sort.title_asc
         and not isinstance(key, str)
     ):
-        raise InvalidInput("the cursor is malformed; start again without one")
+        raise cursors.malformed()
     return key, last_id
 
 
@@ -199,7 +198,7 @@ async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.Pro
         for j, value in enumerate(values):
             params[f"attr_{i}_{j}"] = {name: value}
     if query.cursor:
-        params["after_key"], params["after_id"] = _decode_cursor(query.cursor, sort)
+        params["after_key"], params["after_id"] = decode_cursor(query.cursor, sort)
     shape = _Shape(
         sort=sort,
         category=bool(query.category),
@@ -245,7 +244,7 @@ async def read_listing(conn: AsyncConnection, *, query: s.ProductQuery) -> s.Pro
             s.Sort.price_desc: last.min_price_paise,
             s.Sort.title_asc: last.title,
         }[sort]
-        next_cursor = _encode_cursor(sort, key_value, last.id)
+        next_cursor = encode_cursor(sort, key_value, last.id)
     return s.ProductPage(items=items, next_cursor=next_cursor)
 
 

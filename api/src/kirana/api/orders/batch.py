@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -157,7 +156,7 @@ class OrderBatcher:
                 | {"skus": placement.skus_of(placements), "count": len(first)},
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
-            found = {row["sku"]: _variant(row) for row in _json(opened["variants"]) or ()}
+            found = {row["sku"]: placement.locked_variant(row) for row in _json(opened["variants"]) or ()}
             numbers = iter(opened["numbers"])
             at: datetime = opened["at"]
             mine: list[tuple[_Ticket, idempotency.Claimed]] = []
@@ -218,8 +217,3 @@ _PLACE = Statement(
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _variant(row: dict[str, Any]) -> dict[str, Any]:
-    """A locked variant row as `orders.placement` reads it (ids arrive as text in JSON)."""
-    return row | {"id": uuid.UUID(row["id"]), "product_id": uuid.UUID(row["product_id"])}

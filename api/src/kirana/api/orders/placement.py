@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,6 +131,77 @@ WRITE_CTES = """
     )"""
 
 _LOCK_VARIANTS = Statement(text(LOCK_SELECT))
+
+
+class LockedVariant(TypedDict):
+    """A row of LOCK_SELECT: what placement checks and copies into the order lines."""
+
+    id: uuid.UUID
+    product_id: uuid.UUID
+    sku: str
+    price_paise: int
+    mrp_paise: int
+    tax_class: str
+    stock: int
+    sellable: bool
+    title: str
+    attributes: dict[str, Any]
+
+
+def locked_variant(row: Mapping[str, Any]) -> LockedVariant:
+    """A LOCK_SELECT row in either of its two arrival forms: an asyncpg record (`lock_variants`)
+    or an object of the `json_agg` that `orders.batch` reads it through (ids as text). A column
+    renamed in the SQL fails here, by name, rather than somewhere in pricing."""
+    return LockedVariant(
+        id=_uuid(row["id"]),
+        product_id=_uuid(row["product_id"]),
+        sku=row["sku"],
+        price_paise=row["price_paise"],
+        mrp_paise=row["mrp_paise"],
+        tax_class=row["tax_class"],
+        stock=row["stock"],
+        sellable=row["sellable"],
+        title=row["title"],
+        attributes=row["attributes"],
+    )
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+class WriteParams(TypedDict):
+    """The parameters of WRITE_CTES: one array per column, orders first, then their lines."""
+
+    order_ids: list[uuid.UUID]
+    user_ids: list[uuid.UUID]
+    store_codes: list[str]
+    subtotals: list[int]
+    mrp_totals: list[int]
+    taxes: list[int]
+    totals: list[int]
+    item_counts: list[int]
+    addresses: list[str | None]
+    reservations: list[timedelta]
+    numbers: list[int | None]
+    line_orders: list[uuid.UUID]
+    variant_ids: list[uuid.UUID]
+    quantities: list[int]
+    unit_prices: list[int]
+    unit_mrps: list[int]
+    tax_rates: list[int]
+    line_taxes: list[int]
+    line_totals: list[int]
+
+
+class WrittenOrder(TypedDict):
+    """A row `write_orders` reads back: what the insert decided."""
+
+    id: uuid.UUID
+    number: int
+    created_at: datetime
+
+
 _WRITE_ORDERS = Statement(text(f"WITH {WRITE_CTES} SELECT id, number, created_at FROM placed"))
 
 
@@ -186,7 +257,7 @@ class Accepted:
     store_code: str
     priced: Sequence[pricing.PricedLine]  # sorted by SKU
     totals: pricing.Totals
-    variants: Mapping[str, Mapping[str, Any]]  # locked variant rows by SKU
+    variants: Mapping[str, LockedVariant]  # by SKU
 
 
 def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
@@ -211,14 +282,14 @@ def skus_of(placements: Sequence[Placement]) -> list[str]:
     return sorted({line.sku for p in placements for line in p.lines})
 
 
-async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, LockedVariant]:
     """Lock the variants with these SKUs (in id order, as every writer of stock does) and read
     what placement checks: price, MRP, tax class, stock and whether they are for sale."""
     rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(skus)})
-    return {row["sku"]: row for row in rows}
+    return {row["sku"]: locked_variant(row) for row in rows}
 
 
-def _accept(placement: Placement, found: Mapping[str, Mapping[str, Any]], left: dict[str, int]) -> Accepted:
+def _accept(placement: Placement, found: Mapping[str, LockedVariant], left: dict[str, int]) -> Accepted:
     wanted = _wanted(placement.lines, placement.policy)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
@@ -264,7 +335,7 @@ def _accept(placement: Placement, found: Mapping[str, Mapping[str, Any]], left: 
 
 
 def allocate(
-    placements: Sequence[Placement], found: Mapping[str, Mapping[str, Any]]
+    placements: Sequence[Placement], found: Mapping[str, LockedVariant]
 ) -> list[Accepted | KiranaError]:
     """Decide each placement in turn against the locked variants: accepted (its stock counted
     as taken for the ones after it), or the domain error that refuses it (UnknownSku 422,
@@ -279,32 +350,34 @@ def allocate(
     return out
 
 
-def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> dict[str, Any]:
+def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> WriteParams:
     """The parameters of WRITE_CTES for these orders (`numbers`: their order numbers, if taken
     from the sequence already)."""
     lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
     addresses = [_address(a.placement) for a in accepted]
-    return {
-        "order_ids": [a.order_id for a in accepted],
-        "user_ids": [a.placement.user_id for a in accepted],
-        "store_codes": [a.store_code for a in accepted],
-        "subtotals": [a.totals.subtotal_paise for a in accepted],
-        "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
-        "taxes": [a.totals.tax_paise for a in accepted],
-        "totals": [a.totals.total_paise for a in accepted],
-        "item_counts": [a.totals.item_count for a in accepted],
-        "addresses": [json.dumps(x) if x is not None else None for x in addresses],
-        "reservations": [a.placement.policy.reservation for a in accepted],
-        "numbers": list(numbers) if numbers is not None else [None for _ in accepted],
-        "line_orders": [order_id for order_id, _, _ in lines],
-        "variant_ids": [variant_id for _, variant_id, _ in lines],
-        "quantities": [p.quantity for _, _, p in lines],
-        "unit_prices": [p.unit_price_paise for _, _, p in lines],
-        "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
-        "tax_rates": [p.tax_rate_percent for _, _, p in lines],
-        "line_taxes": [p.tax_paise for _, _, p in lines],
-        "line_totals": [p.line_total_paise for _, _, p in lines],
-    }
+    return WriteParams(
+        {
+            "order_ids": [a.order_id for a in accepted],
+            "user_ids": [a.placement.user_id for a in accepted],
+            "store_codes": [a.store_code for a in accepted],
+            "subtotals": [a.totals.subtotal_paise for a in accepted],
+            "mrp_totals": [a.totals.mrp_total_paise for a in accepted],
+            "taxes": [a.totals.tax_paise for a in accepted],
+            "totals": [a.totals.total_paise for a in accepted],
+            "item_counts": [a.totals.item_count for a in accepted],
+            "addresses": [json.dumps(x) if x is not None else None for x in addresses],
+            "reservations": [a.placement.policy.reservation for a in accepted],
+            "numbers": list(numbers) if numbers is not None else [None for _ in accepted],
+            "line_orders": [order_id for order_id, _, _ in lines],
+            "variant_ids": [variant_id for _, variant_id, _ in lines],
+            "quantities": [p.quantity for _, _, p in lines],
+            "unit_prices": [p.unit_price_paise for _, _, p in lines],
+            "unit_mrps": [p.unit_mrp_paise for _, _, p in lines],
+            "tax_rates": [p.tax_rate_percent for _, _, p in lines],
+            "line_taxes": [p.tax_paise for _, _, p in lines],
+            "line_totals": [p.line_total_paise for _, _, p in lines],
+        }
+    )
 
 
 async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> list[s.OrderRead]:
@@ -312,7 +385,7 @@ async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> l
     the new orders as the API shows them, in the same order."""
     if not accepted:
         return []
-    rows = await _WRITE_ORDERS.fetch(session, write_params(accepted))
+    rows = cast("Sequence[WrittenOrder]", await _WRITE_ORDERS.fetch(session, write_params(accepted)))
     written = {row["id"]: row for row in rows}
     return [
         answer(a, number=written[a.order_id]["number"], at=written[a.order_id]["created_at"])

@@ -9,9 +9,6 @@ locking variants in id order as placement does. No HTTP, no commit.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kirana.api import cursors
 from kirana.api.access.principal import Principal
 from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
-from kirana.api.errors import InvalidInput, InvalidState, NotFound, PermissionDenied
+from kirana.api.errors import InvalidState, NotFound, PermissionDenied
 from kirana.api.orders import placement, states
 from kirana.api.orders import schemas as s
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
@@ -71,18 +69,18 @@ async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
     return placement.read_model(order, lines, history)
 
 
-def _encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(order_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    """The cursor after this order in the newest-first listing."""
+    return cursors.encode([created_at.isoformat(), str(order_id)])
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(value: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) an `encode_cursor` cursor holds; InvalidInput (422) otherwise."""
     try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
-        created, oid = json.loads(raw)
+        created, oid = cursors.decode(value)
         return datetime.fromisoformat(created), uuid.UUID(oid)
-    except (ValueError, TypeError, AttributeError, binascii.Error):
-        raise InvalidInput("the cursor is malformed; start again without one") from None
+    except (ValueError, TypeError, AttributeError):
+        raise cursors.malformed() from None
 
 
 async def list_orders(
@@ -107,7 +105,7 @@ async def list_orders(
     if status is not None:
         stmt = stmt.where(Order.status == status.value)
     if cursor:
-        created, oid = _decode_cursor(cursor)
+        created, oid = decode_cursor(cursor)
         stmt = stmt.where(tuple_(Order.created_at, Order.id) < (created, oid))
     rows = (
         await session.scalars(stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
@@ -127,7 +125,7 @@ async def list_orders(
             )
             for o in page
         ],
-        next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
     )
 
 
