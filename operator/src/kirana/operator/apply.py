@@ -1,8 +1,9 @@
 """All of the operator's Kubernetes (and Prometheus) I/O: observe a ShopRelease's world, ask the pure
-planner what to do, and do it.
+planner what to do, and do it. The client and its errors are `kirana.operator.kube`; the shapes of
+what is read are `kirana.operator.bodies`.
 
 Called by `kirana.operator.handlers` (one `reconcile` per wake-up, in a worker thread: the
-`kubernetes` client is synchronous). Nothing here decides anything; `kirana.operator.plan.release`
+`kubernetes` client is synchronous). Nothing here decides anything; `kirana.operator.plan`
 does. Every write is idempotent: Jobs are created once under deterministic names (an existing one
 is kept), the other objects are server-side applied, deletes tolerate absence, and the status is
 replaced with the resourceVersion that was read, so a concurrent writer makes us retry instead of
@@ -11,6 +12,7 @@ clobbering it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -20,13 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from kirana.operator import bodies
+from kirana.operator.kube import FIELD_MANAGER, Conflict, Kube, KubeError, NotFound, path_of
 from kirana.operator.plan import backup as backup_planner
 from kirana.operator.plan import release as planner
 from kirana.operator.plan import resources as res
+from kirana.operator.plan import restore as restore_planner
 from kirana.operator.plan.model import (
     Decision,
     DeploymentState,
@@ -38,10 +41,8 @@ from kirana.operator.plan.model import (
 )
 from kirana.operator.spec import (
     BACKUP_KIND,
-    BACKUP_PLURAL,
     GROUP,
     KIND,
-    PLURAL,
     VERSION,
     PrometheusGate,
     RestoreStep,
@@ -55,8 +56,6 @@ from kirana.operator.spec import (
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "kirana-operator"
-TIMEOUT = (5, 30)  # (connect, read) seconds for every request: nothing may hang a reconcile
 RESULT_STEPS = {
     Step.BACKUP: ("backup",),
     Step.MIGRATE: ("migrate",),
@@ -68,91 +67,6 @@ class InvalidSpec(Exception):
     """The stored spec does not parse (the CRD schema should have refused it)."""
 
 
-class Kube:
-    """A thin JSON client over the `kubernetes` package's transport (auth, TLS, kubeconfig).
-
-    The typed API classes of `kubernetes` cost ~90 MiB of validators once instantiated; plain
-    dicts on the paths we use keep the operator small (tests/bench/bench_operator.py).
-    """
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self.api = api
-
-    @classmethod
-    def connect(cls) -> Kube:
-        """In a pod: its service account; elsewhere: $KUBECONFIG (how tests run the operator)."""
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient())
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        accept: str = "application/json",
-    ) -> Any:
-        headers = {"Accept": accept}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        serialized = self.api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        resp = self.api.call_api(*serialized, _request_timeout=TIMEOUT)
-        data = resp.read()  # type: ignore[no-untyped-call]
-        if not 200 <= resp.status < 300:
-            raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
-        if accept != "application/json":
-            return data.decode(errors="replace") if data else ""
-        return json.loads(data) if data else None
-
-    def get(self, path: str, **query: str) -> Any | None:
-        try:
-            return self.request("GET", path, query=query)
-        except ApiException as exc:
-            if _absent(exc):
-                return None
-            raise
-
-    def apply(self, path: str, obj: dict[str, Any]) -> None:
-        self.request(
-            "PATCH",
-            path,
-            query={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=obj,
-            content_type="application/apply-patch+yaml",
-        )
-
-
-# Collection path of each kind the operator writes, within a namespace.
-PATHS = {
-    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
-    "Service": "/api/v1/namespaces/{ns}/services",
-    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
-    "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
-    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
-    "Pod": "/api/v1/namespaces/{ns}/pods",
-    "Event": "/api/v1/namespaces/{ns}/events",
-    KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
-    BACKUP_KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{BACKUP_PLURAL}",
-}
-
-
-def path_of(kind: str, namespace: str, name: str | None = None) -> str:
-    base = PATHS[kind].format(ns=namespace)
-    return f"{base}/{name}" if name else base
-
-
 @dataclass(frozen=True)
 class Result:
     requeue_after: float | None  # None: the object is gone, stop
@@ -160,18 +74,16 @@ class Result:
     changed: bool = False
 
 
-def _absent(exc: ApiException) -> bool:
-    return bool(exc.status == 404)
-
-
 # -- observe ----------------------------------------------------------------------------------------
 
 
-def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
+def _deployment_state(d: bodies.Deployment | None) -> DeploymentState | None:
+    """What the planner needs of a Deployment (None: it does not exist)."""
     if d is None:
         return None
-    s = d.get("status") or {}
-    generation = d["metadata"].get("generation") or 1
+    s: bodies.DeploymentStatus = d.get("status") or {}
+    meta: bodies.ObjectMeta = d.get("metadata") or {}
+    generation = meta.get("generation") or 1
     observed = s.get("observedGeneration") or 0
     stuck = any(
         c.get("type") == "Progressing"
@@ -179,7 +91,7 @@ def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
         and c.get("reason") == "ProgressDeadlineExceeded"
         for c in s.get("conditions") or []
     )
-    spec = d.get("spec") or {}
+    spec: bodies.DeploymentSpec = d.get("spec") or {}
     return DeploymentState(
         image=spec["template"]["spec"]["containers"][0]["image"],
         replicas=spec.get("replicas", 1),
@@ -190,7 +102,7 @@ def _deployment_state(d: dict[str, Any] | None) -> DeploymentState | None:
         ready=s.get("readyReplicas") or 0,
         available=s.get("availableReplicas") or 0,
         deadline_exceeded=stuck and observed >= generation,
-        template=(d["metadata"].get("annotations") or {}).get(res.TEMPLATE_ANNOTATION),
+        template=(meta.get("annotations") or {}).get(res.TEMPLATE_ANNOTATION),
     )
 
 
@@ -208,6 +120,35 @@ def _parse_json_output(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def termination_message(pod: bodies.Pod) -> str:
+    """The last termination message of the pod's containers ("" when none has one)."""
+    message = ""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated") or {}
+        if term.get("message"):
+            message = str(term["message"]).strip()
+    return message
+
+
+def job_phase(job: bodies.Job) -> tuple[JobPhase, str]:
+    """A Job's phase from its conditions, and why it failed ("" unless Failed).
+
+    Finished means a `Complete` or `Failed` condition with status "True"; Complete wins if both
+    are (they never are on one Job, but the order must not depend on the list's).
+    """
+    conds = {
+        cd.get("type"): cd
+        for cd in (job.get("status") or {}).get("conditions") or []
+        if cd.get("status") == "True"
+    }
+    if "Complete" in conds:
+        return JobPhase.SUCCEEDED, ""
+    if "Failed" in conds:
+        failed = conds["Failed"]
+        return JobPhase.FAILED, failed.get("message") or failed.get("reason") or "failed"
+    return JobPhase.RUNNING, ""
+
+
 def _job_pod_output(c: Kube, namespace: str, job: str, phase: str) -> tuple[dict[str, Any] | None, str]:
     """The command's `--json` result and its last words, from the Job's pod.
 
@@ -217,28 +158,25 @@ def _job_pod_output(c: Kube, namespace: str, job: str, phase: str) -> tuple[dict
     listing = c.request(
         "GET", path_of("Pod", namespace), query={"labelSelector": f"batch.kubernetes.io/job-name={job}"}
     )
-    pods: list[dict[str, Any]] = listing.get("items", [])
+    pods: list[bodies.Pod] = listing.get("items", [])
     pods = [p for p in pods if (p.get("status") or {}).get("phase") == phase] or pods
     if not pods:
         return None, ""
-    pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
-    message = ""
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated") or {}
-        if term.get("message"):
-            message = str(term["message"]).strip()
+    pod = max(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")))
+    pod_name = (pod.get("metadata") or {}).get("name", "")
+    message = termination_message(pod)
     result = _parse_json_output(message)
     if result is None and phase == "Succeeded":
         try:
             logs = c.request(
                 "GET",
-                path_of("Pod", namespace, pod["metadata"]["name"]) + "/log",
+                path_of("Pod", namespace, pod_name) + "/log",
                 query={"container": "kirana"},
                 accept="text/plain",
             )
             result = _parse_json_output(logs)
-        except ApiException as exc:
-            log.debug("no log for pod %s: %s", pod["metadata"]["name"], exc.reason)
+        except KubeError as exc:
+            log.debug("no log for pod %s: %s", pod_name, exc.reason)
     last = message.splitlines()[-1] if message else ""
     return result, last
 
@@ -249,24 +187,14 @@ def observe_jobs(c: Kube, owner: Owner, results_of: set[str]) -> dict[str, JobSt
         "GET", path_of("Job", owner.namespace), query={"labelSelector": f"{res.RELEASE_LABEL}={owner.name}"}
     )
     out: dict[str, JobState] = {}
-    for j in listing.get("items", []):
-        name = j["metadata"]["name"]
-        conds = {
-            cd["type"]: cd
-            for cd in (j.get("status") or {}).get("conditions") or []
-            if cd.get("status") == "True"
-        }
-        if "Complete" in conds:
-            phase = JobPhase.SUCCEEDED
-        elif "Failed" in conds:
-            phase = JobPhase.FAILED
-        else:
-            out[name] = JobState(name=name, phase=JobPhase.RUNNING)
+    items: list[bodies.Job] = listing.get("items", [])
+    for j in items:
+        name = (j.get("metadata") or {}).get("name", "")
+        phase, message = job_phase(j)
+        if phase == JobPhase.RUNNING:
+            out[name] = JobState(name=name, phase=phase)
             continue
         result: dict[str, Any] | None = None
-        message = ""
-        if phase == JobPhase.FAILED:
-            message = conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
         if name in results_of:
             result, last = _job_pod_output(c, owner.namespace, name, phase.value)
             if phase == JobPhase.FAILED and last:
@@ -283,10 +211,20 @@ def sample_health(gate: PrometheusGate) -> HealthSample:
             body = json.loads(resp.read())
     except Exception as exc:  # noqa: BLE001 - any failure means "could not evaluate"
         return HealthSample(value=None, error=str(exc))
+    return parse_query_response(body)
+
+
+def parse_query_response(body: Any) -> HealthSample:
+    """One sample from a Prometheus instant-query answer: the first series' value, a scalar's, no
+    data (an empty vector), or an error saying why the answer cannot be read."""
+    if not isinstance(body, dict):
+        return HealthSample(value=None, error="unexpected response: not a JSON object")
     if body.get("status") != "success":
         return HealthSample(value=None, error=str(body.get("error", "query failed")))
     data = body.get("data", {})
-    result = data.get("result")
+    if not isinstance(data, dict):
+        return HealthSample(value=None, error="unexpected response: data is not an object")
+    result: Any = data.get("result")
     try:
         if data.get("resultType") in ("scalar", "string"):
             return HealthSample(value=float(result[1]))
@@ -306,7 +244,7 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
     restore = status.last_restore
     restoring = restore is not None and restore.outcome is None
     if restore is not None and restoring and restore.step == RestoreStep.RESTORE:
-        results_of.add(planner.restore_job_name(owner, restore.request_id))
+        results_of.add(restore_planner.restore_job_name(owner, restore.request_id))
     jobs = observe_jobs(c, owner, results_of)
     source = None
     source_release = None
@@ -354,20 +292,15 @@ def count_app_pods(c: Kube, owner: Owner) -> int:
 
 
 def _delete(c: Kube, namespace: str, kind: str, name: str) -> None:
-    try:
+    with contextlib.suppress(NotFound):
         c.request("DELETE", path_of(kind, namespace, name), query={"propagationPolicy": "Background"})
-    except ApiException as exc:
-        if not _absent(exc):
-            raise
 
 
 def _create_job(c: Kube, job: dict[str, Any]) -> bool:
     try:
         c.request("POST", path_of("Job", job["metadata"]["namespace"]), body=job)
-    except ApiException as exc:
-        if exc.status == 409:
-            return False
-        raise
+    except Conflict:
+        return False
     return True
 
 
@@ -399,7 +332,7 @@ def post_event(c: Kube, obj: dict[str, Any], type_: str, reason: str, message: s
         c.request(
             "POST", path_of("Event", meta["namespace"]), body={"apiVersion": "v1", "kind": "Event", **body}
         )
-    except ApiException as exc:  # an event is never worth failing a reconcile for
+    except KubeError as exc:  # an event is never worth failing a reconcile for
         log.warning("could not post event %s: %s", reason, exc.reason)
 
 
@@ -455,10 +388,8 @@ def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -
     decision = planner.decide(owner, spec, status, observed, now or datetime.now(UTC))
     try:
         changed = execute(c, obj, owner, decision)
-    except ApiException as exc:
-        if exc.status == 409:
-            return Result(requeue_after=1.0, phase=decision.status.phase.value)
-        raise
+    except Conflict:
+        return Result(requeue_after=1.0, phase=decision.status.phase.value)
     # Something moved: look again soon, since the next step may already be possible.
     st = decision.status
     busy = (st.release is not None and st.release.outcome is None) or (
@@ -476,20 +407,17 @@ def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -
 
 
 def _job_state(c: Kube, namespace: str, name: str) -> JobState | None:
-    j = c.get(path_of("Job", namespace, name))
+    j: bodies.Job | None = c.get(path_of("Job", namespace, name))
     if j is None:
         return None
-    conds = {
-        cd["type"]: cd for cd in (j.get("status") or {}).get("conditions") or [] if cd.get("status") == "True"
-    }
-    if "Complete" in conds:
+    phase, message = job_phase(j)
+    if phase == JobPhase.SUCCEEDED:
         result, _ = _job_pod_output(c, namespace, name, "Succeeded")
-        return JobState(name=name, phase=JobPhase.SUCCEEDED, result=result)
-    if "Failed" in conds:
+        return JobState(name=name, phase=phase, result=result)
+    if phase == JobPhase.FAILED:
         _, last = _job_pod_output(c, namespace, name, "Failed")
-        message = last or conds["Failed"].get("message") or conds["Failed"].get("reason") or "failed"
-        return JobState(name=name, phase=JobPhase.FAILED, message=message)
-    return JobState(name=name, phase=JobPhase.RUNNING)
+        return JobState(name=name, phase=phase, message=last or message)
+    return JobState(name=name, phase=phase)
 
 
 def reconcile_backup(c: Kube, namespace: str, name: str, now: datetime | None = None) -> Result:
@@ -526,10 +454,8 @@ def reconcile_backup(c: Kube, namespace: str, name: str, now: datetime | None = 
         body["status"] = new_status
         try:
             c.request("PUT", path_of(BACKUP_KIND, namespace, name) + "/status", body=body)
-        except ApiException as exc:
-            if exc.status == 409:
-                return Result(requeue_after=1.0, phase=decision.status.phase.value)
-            raise
+        except Conflict:
+            return Result(requeue_after=1.0, phase=decision.status.phase.value)
     for ev in decision.events:
         post_event(c, obj, ev.type, ev.reason, ev.message)
     requeue = decision.requeue_after
@@ -541,61 +467,30 @@ def reconcile_backup(c: Kube, namespace: str, name: str, now: datetime | None = 
 # -- deletion: the optional last backup ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FinalBackup:
-    done: bool  # the deletion may go on
-    message: str
-
-
-def final_backup(c: Kube, namespace: str, name: str, now: datetime | None = None) -> FinalBackup:
-    """The last backup of a ShopRelease being deleted (`spec.backup.onDelete`): start its Job with
-    the running image, then report until it finishes, or until `backup.timeoutSeconds` after the
-    deletion began (a namespace being deleted takes the Job's Secret and volume with it: the
-    deletion must not hang forever). Events say how it went; the database itself is untouched."""
+def final_backup(
+    c: Kube, namespace: str, name: str, now: datetime | None = None
+) -> backup_planner.FinalBackup:
+    """The last backup of a ShopRelease being deleted (`spec.backup.onDelete`), as
+    `plan.backup.decide_final_backup` decides it: create its Job, post its events."""
     obj = read(c, namespace, name)
     if obj is None:
-        return FinalBackup(True, "the ShopRelease is gone")
+        return backup_planner.FinalBackup(True, "the ShopRelease is gone")
     try:
         spec = parse_spec(obj.get("spec") or {})
     except ValidationError:
-        return FinalBackup(True, "the spec does not parse")
+        return backup_planner.FinalBackup(True, "the spec does not parse")
     status = parse_status(obj.get("status"))
-    if not spec.backup.on_delete or spec.backup.storage is None:
-        return FinalBackup(True, "no final backup asked for")
-    if not status.current_image or not status.current_version:
-        return FinalBackup(True, "nothing was installed")
     meta = obj["metadata"]
-    now = now or datetime.now(UTC)
-    deleted_at = str(meta.get("deletionTimestamp") or planner.iso(now))
     owner = Owner(name=name, namespace=namespace, uid=meta["uid"], generation=meta.get("generation", 1))
-    key = meta["uid"][:8]
-    job_name = res.job_name(owner, "final-backup", key)
-    path = res.final_backup_path(owner, deleted_at)
-    job = observe_jobs(c, owner, set()).get(job_name)
-    if job is None:
-        body = res.db_job(
-            owner,
-            spec,
-            step="final-backup",
-            key=key,
-            image=status.current_image,
-            version=status.current_version,
-            args=["db", "backup", "--out", path, "--json"],
-            timeout_seconds=spec.backup.timeout_seconds,
-        )
-        # Not owned by the ShopRelease: its record outlives it (ttlSecondsAfterFinished cleans up).
-        body["metadata"].pop("ownerReferences", None)
-        if _create_job(c, body):
-            post_event(c, obj, "Normal", "FinalBackupStarted", f"taking a last backup to {path}")
-        return FinalBackup(False, f"final backup Job {job_name} started")
-    if job.phase == JobPhase.SUCCEEDED:
-        post_event(c, obj, "Normal", "FinalBackupCompleted", f"last backup written to {path}")
-        return FinalBackup(True, f"last backup written to {path}")
-    waited = (now - planner.parse_time(deleted_at.replace("Z", "+00:00"))).total_seconds()
-    if job.phase == JobPhase.FAILED or waited > spec.backup.timeout_seconds:
-        why = job.message or "failed" if job.phase == JobPhase.FAILED else f"not done after {int(waited)} s"
-        post_event(
-            c, obj, "Warning", "FinalBackupFailed", f"final backup Job {job_name}: {why}; deleting anyway"
-        )
-        return FinalBackup(True, f"final backup failed: {why}")
-    return FinalBackup(False, f"final backup Job {job_name} running")
+    job = None
+    if backup_planner.final_backup_wanted(spec, status):
+        job = observe_jobs(c, owner, set()).get(backup_planner.final_backup_job_name(owner))
+    now = now or datetime.now(UTC)
+    deleted_at = meta.get("deletionTimestamp")
+    plan = backup_planner.decide_final_backup(
+        owner, spec, status, deleted_at=str(deleted_at) if deleted_at else None, job=job, now=now
+    )
+    if plan.create_job is None or _create_job(c, plan.create_job):
+        for ev in plan.events:
+            post_event(c, obj, ev.type, ev.reason, ev.message)
+    return plan

@@ -21,12 +21,13 @@ from typing import Any
 import kopf
 
 from kirana.operator import apply, metrics
+from kirana.operator.config import ConfigError, OperatorConfig, Runtime
+from kirana.operator.kube import Kube
 from kirana.operator.plan import resources
 from kirana.operator.spec import BACKUP_PLURAL, GROUP, PLURAL, VERSION
 
 MANAGED = {"app.kubernetes.io/managed-by": resources.MANAGED_BY}
 ERROR_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-RECONCILE_THREADS = 4
 PRIORITY_EPOCH_END = 4_102_444_800  # 2100-01-01 UTC: priorities stay positive until then
 
 
@@ -43,28 +44,35 @@ def peering_priority(started_at: float, jitter: int) -> int:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Watch streams end server-side before the client gives up, so a silently dead connection is
-    # replaced within minutes instead of hanging forever.
-    settings.watching.server_timeout = int(os.environ.get("KIRANA_OPERATOR_WATCH_SERVER_TIMEOUT", "270"))
-    settings.watching.client_timeout = settings.watching.server_timeout + 30
+    try:
+        config = OperatorConfig.from_env(os.environ)
+    except ConfigError as exc:  # one line per bad variable, and the operator stops
+        raise kopf.PermanentError(f"bad configuration: {exc}") from exc
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.client_timeout = config.watch_server_timeout + 30
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
     if settings.peering.priority == 0:  # `kopf run --priority N` (or --dev) still wins
         settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
-    settings.peering.lifetime = int(os.environ.get("KIRANA_OPERATOR_PEERING_LIFETIME", "60"))
+    settings.peering.lifetime = config.peering_lifetime
     settings.persistence.finalizer = "kirana.dev/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kirana.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kirana.dev")
-    memo.clients = apply.Kube.connect()
-    memo.wakeups = {}
     # A small, fixed pool: reconciles are short, and every extra thread costs a malloc arena.
-    memo.executor = ThreadPoolExecutor(max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile")
-    metrics.serve(int(os.environ.get("KIRANA_OPERATOR_METRICS_PORT", "8080")))
+    executor = ThreadPoolExecutor(max_workers=config.reconcile_threads, thread_name_prefix="reconcile")
+    memo.runtime = Runtime(config=config, kube=Kube.connect(), executor=executor)
+    metrics.serve(config.metrics_port)
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime = memo.runtime
+    assert isinstance(runtime, Runtime), "configure() has not run"
+    return runtime
 
 
 def _wake(memo: kopf.Memo, uid: str | None) -> None:
-    event = memo.wakeups.get(uid) if uid else None
+    event = _runtime(memo).wakeups.get(uid) if uid else None
     if event is not None:
         event.set()
 
@@ -83,10 +91,11 @@ async def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def release_deleted(name: str, namespace: str | None, memo: Any, logger: Any, **_: Any) -> None:
+async def release_deleted(name: str, namespace: str | None, memo: kopf.Memo, logger: Any, **_: Any) -> None:
     """Hold the deletion until the optional last backup is done (`spec.backup.onDelete`)."""
+    rt = _runtime(memo)
     loop = asyncio.get_running_loop()
-    state = await loop.run_in_executor(memo.executor, apply.final_backup, memo.clients, namespace or "", name)
+    state = await loop.run_in_executor(rt.executor, apply.final_backup, rt.kube, namespace or "", name)
     if not state.done:
         raise kopf.TemporaryError(state.message, delay=5)
     logger.info(state.message)
@@ -94,32 +103,45 @@ async def release_deleted(name: str, namespace: str | None, memo: Any, logger: A
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def release_loop(
-    name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any
+    name: str,
+    namespace: str | None,
+    uid: str,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: Any,
+    **_: Any,
 ) -> None:
     await _loop(apply.reconcile, name, namespace, uid, stopped, memo, logger, phases=True)
 
 
 @kopf.daemon(GROUP, VERSION, BACKUP_PLURAL, cancellation_timeout=10)
 async def backup_loop(
-    name: str, namespace: str | None, uid: str, stopped: kopf.DaemonStopped, memo: Any, logger: Any, **_: Any
+    name: str,
+    namespace: str | None,
+    uid: str,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: Any,
+    **_: Any,
 ) -> None:
     await _loop(apply.reconcile_backup, name, namespace, uid, stopped, memo, logger, phases=False)
 
 
 async def _loop(
-    reconcile: Callable[[apply.Kube, str, str], apply.Result],
+    reconcile: Callable[[Kube, str, str], apply.Result],
     name: str,
     namespace: str | None,
     uid: str,
     stopped: kopf.DaemonStopped,
-    memo: Any,
+    memo: kopf.Memo,
     logger: Any,
     *,
     phases: bool,
 ) -> None:
     """Reconcile one object until it is gone: after each pass, sleep until its requeue time or a
     wake-up (an event on it or on an object it owns). Errors are counted and retried with backoff."""
-    wake: asyncio.Event = memo.wakeups.setdefault(uid, asyncio.Event())
+    rt = _runtime(memo)
+    wake = rt.wakeups.setdefault(uid, asyncio.Event())
     errors = 0
     try:
         while not stopped:
@@ -127,9 +149,7 @@ async def _loop(
             started = time.monotonic()
             try:
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    memo.executor, reconcile, memo.clients, namespace or "", name
-                )
+                result = await loop.run_in_executor(rt.executor, reconcile, rt.kube, namespace or "", name)
             except apply.InvalidSpec as exc:
                 metrics.RECONCILE_FAILURES.labels("InvalidSpec").inc()
                 logger.error(f"spec does not parse, waiting for a fix: {exc}")
@@ -156,6 +176,6 @@ async def _loop(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=timeout)
     finally:
-        memo.wakeups.pop(uid, None)
+        rt.wakeups.pop(uid, None)
         if phases:
             metrics.PHASES.forget(uid)

@@ -3,7 +3,7 @@
 
 Parsed by `kirana.operator.apply` from the raw object; read by the pure planner in
 `kirana.operator.plan`. The CRD's OpenAPI schema (charts/kirana-operator/crds/) is the
-API server's copy of the same contract; tests/unit/operator_spec_test.py keeps the two in step.
+API server's copy of the same contract; tests/unit/operator/test_spec.py keeps the two in step.
 Defaults here equal the CRD's defaults, so a spec read back from the server and one parsed
 from a bare manifest behave the same.
 """

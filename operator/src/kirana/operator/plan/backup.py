@@ -1,8 +1,10 @@
-"""On-demand backups: what a ShopBackup should do next, given its ShopRelease and its Job.
+"""Backups outside a release: on-demand ShopBackups, and the last backup of a deleted ShopRelease.
 
 A ShopBackup is taken once: Pending (waiting for its ShopRelease to run a version) -> Running (its
 Job exists) -> Completed (name, time, size, sha256, schema revision recorded) or Failed. Called by
-`kirana.operator.apply.reconcile_backup`; pure, like `kirana.operator.plan.release`.
+`kirana.operator.apply.reconcile_backup`. The final backup (`spec.backup.onDelete`) is decided by
+`decide_final_backup`, called by `kirana.operator.apply.final_backup` while the deletion waits.
+Pure, like `kirana.operator.plan.release`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from kirana.operator.plan import resources as res
-from kirana.operator.plan.model import Event, JobPhase, JobState, Owner
-from kirana.operator.plan.release import iso
+from kirana.operator.plan.model import Event, JobPhase, JobState, Owner, iso, parse_time
 from kirana.operator.spec import BackupPhase, ShopBackupStatus, ShopReleaseSpec, ShopReleaseStatus
 
 WAIT_S = 30.0
@@ -120,3 +121,74 @@ def _start(
     )
     event = Event("Normal", "BackupStarted", f"backing up the database of {release.owner.name} to {path}")
     return BackupDecision(status=running, create_jobs=(job,), events=(event,), requeue_after=RUNNING_S)
+
+
+# -- the last backup of a deleted ShopRelease -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinalBackup:
+    done: bool  # the deletion may go on
+    message: str
+    create_job: dict[str, Any] | None = None  # the Job to create (its events only if it is new)
+    events: tuple[Event, ...] = ()
+
+
+def final_backup_wanted(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> bool:
+    """`spec.backup.onDelete` asks for one, there is storage, and something was installed."""
+    return bool(
+        spec.backup.on_delete
+        and spec.backup.storage is not None
+        and status.current_image
+        and status.current_version
+    )
+
+
+def final_backup_job_name(owner: Owner) -> str:
+    return res.job_name(owner, "final-backup", owner.uid[:8])
+
+
+def decide_final_backup(
+    owner: Owner,
+    spec: ShopReleaseSpec,
+    status: ShopReleaseStatus,
+    *,
+    deleted_at: str | None,
+    job: JobState | None,
+    now: datetime,
+) -> FinalBackup:
+    """The last backup of a ShopRelease being deleted: start its Job with the running image, then
+    report until it finishes, or until `backup.timeoutSeconds` after the deletion began (a
+    namespace being deleted takes the Job's Secret and volume with it: the deletion must not hang
+    forever). Events say how it went; the database itself is untouched."""
+    if not spec.backup.on_delete or spec.backup.storage is None:
+        return FinalBackup(True, "no final backup asked for")
+    if not status.current_image or not status.current_version:
+        return FinalBackup(True, "nothing was installed")
+    deleted = deleted_at or iso(now)
+    job_name = final_backup_job_name(owner)
+    path = res.final_backup_path(owner, deleted)
+    if job is None:
+        body = res.db_job(
+            owner,
+            spec,
+            step="final-backup",
+            key=owner.uid[:8],
+            image=status.current_image,
+            version=status.current_version,
+            args=["db", "backup", "--out", path, "--json"],
+            timeout_seconds=spec.backup.timeout_seconds,
+        )
+        # Not owned by the ShopRelease: its record outlives it (ttlSecondsAfterFinished cleans up).
+        body["metadata"].pop("ownerReferences", None)
+        started = Event("Normal", "FinalBackupStarted", f"taking a last backup to {path}")
+        return FinalBackup(False, f"final backup Job {job_name} started", create_job=body, events=(started,))
+    if job.phase == JobPhase.SUCCEEDED:
+        done = Event("Normal", "FinalBackupCompleted", f"last backup written to {path}")
+        return FinalBackup(True, f"last backup written to {path}", events=(done,))
+    waited = (now - parse_time(deleted.replace("Z", "+00:00"))).total_seconds()
+    if job.phase == JobPhase.FAILED or waited > spec.backup.timeout_seconds:
+        why = job.message or "failed" if job.phase == JobPhase.FAILED else f"not done after {int(waited)} s"
+        failed = Event("Warning", "FinalBackupFailed", f"final backup Job {job_name}: {why}; deleting anyway")
+        return FinalBackup(True, f"final backup failed: {why}", events=(failed,))
+    return FinalBackup(False, f"final backup Job {job_name} running")

@@ -7,10 +7,20 @@ Plain frozen dataclasses so tests can write them out in tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from kirana.operator.spec import KIND, ShopBackupStatus, ShopReleaseStatus
+
+
+def iso(t: datetime) -> str:
+    """A status timestamp: RFC 3339 in UTC with a `Z`, as Kubernetes writes them."""
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def parse_time(s: str) -> datetime:
+    return datetime.fromisoformat(s)
 
 
 class JobPhase(StrEnum):
@@ -50,6 +60,11 @@ class DeploymentState:
             and self.available == replicas
             and self.total == replicas
         )
+
+
+def ready(dep: DeploymentState | None, image: str, replicas: int) -> bool:
+    """The Deployment exists and has rolled out `image` on all of `replicas`."""
+    return dep is not None and dep.rolled_out(image, replicas)
 
 
 @dataclass(frozen=True)

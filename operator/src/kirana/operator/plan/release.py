@@ -6,6 +6,7 @@ what the cluster shows now, decide the next actions and the new status.
                    -> RepairDatabase (failurePolicy.database: Restore | Downgrade | Freeze)
                    -> Degraded
 
+Restores (`plan.restore`) and the phase and conditions (`plan.status`) have their own modules.
 Called by `kirana.operator.apply.reconcile` on every wake-up. It is level-triggered and idempotent:
 the state lives in `status.release`, every Job has a deterministic name, and Deployments are
 declared rather than patched, so calling it again after a crash continues where it stopped. A step
@@ -19,20 +20,22 @@ from datetime import datetime
 from typing import Any
 
 from kirana.operator.plan import resources as res
+from kirana.operator.plan import restore as restore_planner
+from kirana.operator.plan import status as status_planner
 from kirana.operator.plan.model import (
     Decision,
-    DeploymentState,
     Event,
     HealthSample,
     JobPhase,
     Observed,
     Owner,
+    iso,
+    parse_time,
+    ready,
 )
 from kirana.operator.spec import (
-    BackupPhase,
     BackupRecord,
     Comparison,
-    Condition,
     DatabasePolicy,
     Failure,
     HistoryEntry,
@@ -41,7 +44,6 @@ from kirana.operator.spec import (
     PodTemplate,
     PrometheusGate,
     Release,
-    RestoreRecord,
     RestoreStep,
     ShopReleaseSpec,
     ShopReleaseStatus,
@@ -49,27 +51,11 @@ from kirana.operator.spec import (
     release_key,
 )
 
-STEP_PHASE = {
-    Step.BACKUP: Phase.BACKING_UP,
-    Step.MIGRATE: Phase.MIGRATING,
-    Step.ROLLOUT: Phase.ROLLING_OUT,
-    Step.BAKE: Phase.BAKING,
-    Step.ROLLBACK_APP: Phase.ROLLING_BACK,
-    Step.REPAIR_DATABASE: Phase.REPAIRING_DATABASE,
-}
 # Slack on top of the Deployment's own progressDeadlineSeconds before the operator gives up itself.
 DEADLINE_SLACK_S = 30
 IN_FLIGHT_REQUEUE_S = 10.0
 STEADY_REQUEUE_S = 60.0
 BAKE_POLL_S = 5.0
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def parse_time(s: str) -> datetime:
-    return datetime.fromisoformat(s)
 
 
 def wants_health_sample(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> bool:
@@ -438,133 +424,6 @@ class _Run:
                 return
 
 
-def restore_job_name(owner: Owner, request_id: str) -> str:
-    return res.job_name(owner, "restore", "r" + release_key("restore", request_id)[:7])
-
-
-def _plan_restore(run: _Run, release_in_flight: bool) -> RestoreRecord | None:
-    """spec.restore: scale the app to 0, `kirana db restore <backup>`, scale back; one per requestId.
-
-    Starts only between releases (never races one) and not while paused; once started it runs to
-    the end. Refuses, before touching anything, a backup of another ShopRelease, one that is not
-    Completed, or one whose schema revision differs from the database's (the running code expects
-    the current revision).
-    """
-    spec, status, observed = run.spec, run.status, run.observed
-    rec, req = status.last_restore, spec.restore
-    if rec is None or rec.outcome is not None:
-        wanted = req is not None and (rec is None or rec.request_id != req.request_id)
-        if not wanted or release_in_flight or spec.paused:
-            return rec
-        assert req is not None
-        rec = RestoreRecord(
-            request_id=req.request_id,
-            backup_name=req.backup_name,
-            step=RestoreStep.SCALE_DOWN,
-            started_at=iso(run.now),
-        )
-        source = observed.restore_source
-        refusal = ""
-        if not status.current_image:
-            refusal = "nothing is installed yet"
-        elif source is None:
-            refusal = f"ShopBackup {req.backup_name} does not exist"
-        elif observed.restore_source_release != run.owner.name:
-            refusal = (
-                f"ShopBackup {req.backup_name} is a backup of ShopRelease "
-                f"{observed.restore_source_release or '(none)'}, not of {run.owner.name}; "
-                "restoring it would put another shop's data in this database"
-            )
-        elif source.phase != BackupPhase.COMPLETED or not source.path:
-            refusal = f"ShopBackup {req.backup_name} is {source.phase}, not Completed"
-        elif (
-            source.schema_revision
-            and status.schema_revision
-            and source.schema_revision != status.schema_revision
-        ):
-            refusal = (
-                f"ShopBackup {req.backup_name} is at schema revision {source.schema_revision} but the "
-                f"database of {status.current_version} is at {status.schema_revision}; restoring it would "
-                "run code against a schema it does not expect (release the matching version first)"
-            )
-        if refusal:
-            run.event("RestoreFailed", f"restore {req.request_id} refused: {refusal}", warning=True)
-            return rec.model_copy(
-                update={
-                    "outcome": Outcome.FAILED,
-                    "finished_at": iso(run.now),
-                    "message": f"refused: {refusal}",
-                }
-            )
-        assert source is not None
-        rec = rec.model_copy(update={"path": source.path, "message": "scaling the app down"})
-        run.event(
-            "RestoreStarted", f"restoring {source.path} (request {req.request_id}): scaling the app down"
-        )
-    run.requeue = IN_FLIGHT_REQUEUE_S
-    if rec.step == RestoreStep.SCALE_DOWN:
-        scaled = all(
-            d is not None and d.replicas == 0 and d.total == 0 for d in (observed.api, observed.workers)
-        )
-        if not scaled or observed.app_pods != 0:  # terminating pods may still write: wait them out
-            left = observed.app_pods
-            waiting = f"waiting for {left} pod(s) of the app to terminate" if left else "scaling the app down"
-            return rec if rec.message == waiting else rec.model_copy(update={"message": waiting})
-        rec = rec.model_copy(update={"step": RestoreStep.RESTORE, "message": "restoring the database"})
-    if rec.step == RestoreStep.RESTORE:
-        name = restore_job_name(run.owner, rec.request_id)
-        job = observed.jobs.get(name)
-        if job is None or job.phase == JobPhase.RUNNING:
-            assert status.current_image and rec.path
-            run.create_jobs.append(
-                res.db_job(
-                    run.owner,
-                    spec,
-                    step="restore",
-                    key=name.rsplit("-", 1)[1],
-                    image=status.current_image,
-                    version=status.current_version or spec.version,
-                    args=["db", "restore", rec.path, "--json"],
-                    timeout_seconds=spec.backup.timeout_seconds,
-                )
-            )
-            return rec
-        if job.phase == JobPhase.FAILED:
-            message = f"restore Job {name} failed: {job.message}; the database was left as it was"
-            rec = rec.model_copy(update={"step": RestoreStep.SCALE_UP, "outcome": None, "message": message})
-            run.event("RestoreFailed", message, warning=True)
-        else:
-            r = job.result or {}
-            revision = r.get("schema_revision") or status.schema_revision
-            previous = r.get("previous_database")
-            message = f"database restored from {rec.path} (revision {revision})"
-            if previous:
-                message += f"; the replaced database is kept as {previous}"
-            rec = rec.model_copy(
-                update={
-                    "step": RestoreStep.SCALE_UP,
-                    "schema_revision": revision,
-                    "previous_database": previous,
-                    "message": message,
-                }
-            )
-            run.update_status(schema_revision=revision)
-            run.event("DatabaseRestored", message)
-    if rec.step == RestoreStep.SCALE_UP:
-        image = status.current_image or ""
-        up = _ready(observed.api, image, spec.api.replicas) and _ready(
-            observed.workers, image, spec.workers.replicas
-        )
-        if not up:
-            return rec
-        failed = rec.message.startswith("restore Job")
-        outcome = Outcome.FAILED if failed else Outcome.SUCCEEDED
-        rec = rec.model_copy(update={"outcome": outcome, "finished_at": iso(run.now)})
-        if not failed:
-            run.event("RestoreCompleted", f"{rec.message}; the app is back at full strength")
-    return rec
-
-
 def _app_target(status: ShopReleaseStatus, rel: Release | None) -> tuple[str, str] | None:
     """The (image, version) the api and workers Deployments should run right now."""
     current = (status.current_image, status.current_version)
@@ -600,29 +459,20 @@ def _pods_spec(
     return template.over(spec)
 
 
-def _ready(dep: DeploymentState | None, image: str, replicas: int) -> bool:
-    return dep is not None and dep.rolled_out(image, replicas)
-
-
-def _condition(
-    old: tuple[Condition, ...], ctype: str, ok: bool, reason: str, message: str, generation: int, now: str
-) -> Condition:
-    status = "True" if ok else "False"
-    prev = next((c for c in old if c.type == ctype), None)
-    since = prev.last_transition_time if prev is not None and prev.status == status else now
-    return Condition(
-        type=ctype,
-        status=status,
-        reason=reason,
-        message=message,
-        observed_generation=generation,
-        last_transition_time=since,
-    )
-
-
 def decide(
     owner: Owner, spec: ShopReleaseSpec, status: ShopReleaseStatus, observed: Observed, now: datetime
 ) -> Decision:
+    """One reconcile's worth of decisions for a ShopRelease.
+
+    In order: the restore `spec.restore` asks for moves on (`plan.restore`); a release starts when
+    the spec asks for a (version, image) that is neither running nor already failed, unless a
+    restore is in flight or the spec is paused; the release in flight advances through as many
+    steps as it can now (`_Run.advance`); the app's Deployments, Service and PodDisruptionBudgets
+    are declared for the image the app should run at this point (`_app_target`) and the backup
+    CronJob for the running version; last, the phase and conditions are summed up
+    (`plan.status.summarize`) and the pod template is remembered once it is live and ready.
+    Nothing is applied while `spec.paused` holds and nothing is in flight.
+    """
     run = _Run(owner=owner, spec=spec, status=status, observed=observed, now=now, rel=status.release)
     wanted = (spec.version, spec.image_ref)
     current = (status.current_version, status.current_image)
@@ -630,9 +480,16 @@ def decide(
     failed_same = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
 
     release_in_flight = rel is not None and rel.outcome is None
-    restore = _plan_restore(run, release_in_flight)
+    restoring_plan = restore_planner.plan_restore(
+        owner, spec, status, observed, now, release_in_flight=release_in_flight
+    )
+    run.create_jobs += restoring_plan.create_jobs
+    run.events += restoring_plan.events
+    if restoring_plan.schema_revision is not None:
+        run.update_status(schema_revision=restoring_plan.schema_revision)
+    restore = restoring_plan.record
     run.update_status(last_restore=restore)
-    restoring = restore is not None and restore.outcome is None
+    restoring = restoring_plan.in_flight
 
     if (rel is None or rel.outcome is not None) and wanted != current and not failed_same and not restoring:
         if spec.paused:
@@ -682,108 +539,31 @@ def decide(
         else:
             deletes.append(("CronJob", res.cronjob_name(owner)))
 
-    # -- phase and conditions -------------------------------------------------------------------
-    st = run.status
-    now_s = iso(now)
-    gen = owner.generation
-    degraded = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
-    app_ready = bool(
-        target
-        and _ready(observed.api, target[0], spec.api.replicas)
-        and _ready(observed.workers, target[0], spec.workers.replicas)
-    )
-    live = not in_flight and not degraded and current_matches(st, wanted)
-    if restoring:
-        phase = Phase.RESTORING
-    elif run.paused_at_boundary or hands_off:
-        phase = Phase.PAUSED
-    elif in_flight:
-        assert rel is not None
-        phase = STEP_PHASE[rel.step]
-    elif degraded:
-        phase = Phase.DEGRADED
-    elif live and app_ready:
-        phase = Phase.READY
-    elif live:
-        phase = Phase.PROGRESSING
-    else:
-        phase = Phase.PENDING
-    failure = rel.failure if rel is not None else None
-    old = status.conditions
-    if restoring:
-        assert restore is not None
-        ready = ("Restoring", f"restore {restore.request_id}: {restore.message}")
-    elif live and app_ready:
-        ready = ("ReleaseLive", f"{spec.version} is live; every pod is ready")
-    elif degraded:
-        running = st.current_version or "nothing"
-        ready = ("ReleaseFailed", f"release of {spec.version} failed; {running} is running")
-    elif run.paused_at_boundary or hands_off:
-        ready = ("Paused", "the release is paused")
-    elif in_flight:
-        ready = ("Releasing", f"release of {spec.version} in progress")
-    else:
-        ready = ("PodsNotReady", "not every api and workers pod is ready")
-    if restoring:
-        assert restore is not None
-        progressing = ("Restore", f"{restore.step.value} of restore {restore.request_id}")
-    elif run.paused_at_boundary or hands_off:
-        progressing = ("Paused", "spec.paused is true; nothing new starts")
-    elif in_flight:
-        assert rel is not None
-        progressing = (rel.step.value, f"{rel.step.value} of {rel.version}")
-    else:
-        progressing = ("Idle", "no release in progress")
-    backup_failed = failure is not None and failure.step == Step.BACKUP and (degraded or in_flight)
-    if st.last_backup and not backup_failed:
-        backed = (True, "BackupCompleted", f"{st.last_backup.path} at {st.last_backup.time}")
-    elif backup_failed:
-        assert failure is not None
-        backed = (False, "BackupFailed", failure.message)
-    else:
-        backed = (False, "NoBackup", "no backup has been taken by this release yet")
-    migration_failed = failure is not None and failure.step == Step.MIGRATE and (degraded or in_flight)
-    if migration_failed:
-        assert failure is not None
-        migrated = (False, "MigrationFailed", failure.message)
-    elif in_flight and rel is not None and rel.step in (Step.BACKUP, Step.MIGRATE):
-        migrated = (False, "MigrationPending", f"schema not yet migrated for {rel.version}")
-    else:
-        migrated = (st.schema_revision is not None, "SchemaCurrent", f"schema at {st.schema_revision}")
-    if degraded:
-        assert failure is not None and rel is not None
-        note = next((h.reason for h in st.history if h.version == rel.version), failure.reason)
-        degraded_c = (True, failure.reason, f"{failure.message}; {note}")
-    else:
-        degraded_c = (False, "Healthy", "no failed release")
-    conditions = (
-        _condition(old, "Ready", ready[0] == "ReleaseLive", ready[0], ready[1], gen, now_s),
-        _condition(
-            old,
-            "Progressing",
-            (in_flight and not run.paused_at_boundary) or restoring,
-            progressing[0],
-            progressing[1],
-            gen,
-            now_s,
+    summary = status_planner.summarize(
+        run.status,
+        wanted=wanted,
+        paused=run.paused_at_boundary or hands_off,
+        app_ready=bool(
+            target
+            and ready(observed.api, target[0], spec.api.replicas)
+            and ready(observed.workers, target[0], spec.workers.replicas)
         ),
-        _condition(old, "BackedUp", backed[0], backed[1], backed[2], gen, now_s),
-        _condition(old, "Migrated", migrated[0], migrated[1], migrated[2], gen, now_s),
-        _condition(old, "Degraded", degraded_c[0], degraded_c[1], degraded_c[2], gen, now_s),
+        generation=owner.generation,
+        now=iso(now),
     )
     update: dict[str, Any] = {
-        "phase": phase,
-        "observed_generation": gen,
+        "phase": summary.phase,
+        "observed_generation": owner.generation,
         "target_version": spec.version,
-        "conditions": conditions,
+        "conditions": summary.conditions,
     }
     live_template = PodTemplate.of(spec)
-    if phase == Phase.READY and all(  # pods that run this template, all ready: worth coming back to
+    if summary.phase == Phase.READY and all(  # pods that run this template, all ready: worth coming back to
         d is not None and d.template == live_template.digest() and d.observed_generation >= d.generation
         for d in (observed.api, observed.workers)
     ):
         update["current_template"] = live_template
-    st = st.model_copy(update=update)
+    st = run.status.model_copy(update=update)
     requeue = run.requeue if in_flight or restoring else STEADY_REQUEUE_S
     return Decision(
         status=st,
@@ -793,7 +573,3 @@ def decide(
         events=tuple(run.events),
         requeue_after=requeue,
     )
-
-
-def current_matches(status: ShopReleaseStatus, wanted: tuple[str, str]) -> bool:
-    return (status.current_version, status.current_image) == wanted

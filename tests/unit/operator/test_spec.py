@@ -21,7 +21,7 @@ from kirana.operator.spec import (
 )
 
 CRD = (
-    Path(__file__).resolve().parents[2]
+    Path(__file__).resolve().parents[3]
     / "charts"
     / "kirana-operator"
     / "crds"

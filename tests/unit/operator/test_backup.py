@@ -13,7 +13,9 @@ import pytest
 
 from kirana.operator.plan.backup import ReleaseView, decide_backup
 from kirana.operator.plan.model import DeploymentState, JobPhase, JobState, Observed, Owner
-from kirana.operator.plan.release import decide, iso, restore_job_name
+from kirana.operator.plan.model import iso
+from kirana.operator.plan.release import decide
+from kirana.operator.plan.restore import restore_job_name
 from kirana.operator.spec import (
     BackupPhase,
     Outcome,
