@@ -12,26 +12,12 @@ import time
 from typing import Any
 
 import psycopg
-import pytest
 from kubernetes import client
 
 from kirana.api.devstack import pg_bin_dir
 
 from . import k8s
-from .jobrunner import (  # noqa: F401 - fixtures
-    GROUP,
-    VERSION,
-    DeploymentWatch,
-    Shop,
-    crd_installed,
-    images,
-    pg_server,
-    shop,
-    shop_world,
-    shoprelease,
-)
-
-pytestmark = pytest.mark.e2e
+from .jobrunner import GROUP, VERSION, DeploymentWatch, Shop, shoprelease
 
 NAME = "shop"
 RETENTION = {"backup": {"retention": {"count": 2, "maxAgeDays": 7}}}

@@ -26,20 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from kirana.api.devstack import free_port
 
 from . import k8s
-from .jobrunner import (  # noqa: F401 - fixtures
-    BIN,
-    REPO,
-    OperatorProcess,
-    Shop,
-    _delete_releases,
-    crd_installed,
-    images,
-    pg_server,
-    shop_world,
-    shoprelease,
-)
-
-pytestmark = pytest.mark.e2e
+from .jobrunner import BIN, REPO, OperatorProcess, Shop, _delete_releases, shoprelease
 
 CHART = REPO / "charts" / "kirana-operator"
 HELM = REPO / ".local" / "bin" / "helm"

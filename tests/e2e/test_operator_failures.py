@@ -19,18 +19,7 @@ from kubernetes import client
 
 from kirana.api.devstack import free_port
 
-from .jobrunner import (  # noqa: F401 - fixtures
-    DeploymentWatch,
-    Shop,
-    crd_installed,
-    images,
-    pg_server,
-    shop,
-    shop_world,
-    shoprelease,
-)
-
-pytestmark = pytest.mark.e2e
+from .jobrunner import DeploymentWatch, Shop, shoprelease
 
 NAME = "shop"
 

@@ -13,20 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import k8s
-from .jobrunner import (  # noqa: F401 - fixtures
-    GROUP,
-    PLURAL,
-    VERSION,
-    Shop,
-    crd_installed,
-    images,
-    pg_server,
-    shop,
-    shop_world,
-    shoprelease,
-)
-
-pytestmark = pytest.mark.e2e
+from .jobrunner import GROUP, PLURAL, VERSION, Shop, shoprelease
 
 NAME = "shop"
 

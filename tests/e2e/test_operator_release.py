@@ -8,21 +8,7 @@ at v1's revision and the release Degraded.
 
 from __future__ import annotations
 
-import pytest
-
-from .jobrunner import (  # noqa: F401 - fixtures
-    DeploymentWatch,
-    Shop,
-    crd_installed,
-    first_time,
-    images,
-    pg_server,
-    shop,
-    shop_world,
-    shoprelease,
-)
-
-pytestmark = pytest.mark.e2e
+from .jobrunner import DeploymentWatch, Shop, first_time, shoprelease
 
 NAME = "shop"
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from kirana.operator.plan.backup import ReleaseView, decide_backup
-from kirana.operator.plan.model import DeploymentState, JobPhase, JobState, Observed, Owner
-from kirana.operator.plan.model import iso
+from kirana.operator.plan.model import DeploymentState, JobPhase, JobState, Observed, Owner, iso
 from kirana.operator.plan.release import decide
 from kirana.operator.plan.restore import restore_job_name
 from kirana.operator.spec import (

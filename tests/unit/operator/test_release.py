@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from kirana.operator.plan.model import DeploymentState, HealthSample, JobPhase, JobState, Observed, Owner
-from kirana.operator.plan.model import iso
+from kirana.operator.plan.model import DeploymentState, HealthSample, JobPhase, JobState, Observed, Owner, iso
 from kirana.operator.plan.release import decide, gate_passes
 from kirana.operator.spec import (
     BackupRecord,

@@ -11,6 +11,9 @@ Called by `kirana.operator.apply.reconcile` on every wake-up. It is level-trigge
 the state lives in `status.release`, every Job has a deterministic name, and Deployments are
 declared rather than patched, so calling it again after a crash continues where it stopped. A step
 that is chosen but not begun (`stepStartedAt` unset) is a step boundary: `spec.paused` holds there.
+
+Longer than the house's 400 lines on purpose: `_Run` is one state machine, each step a method that
+names the steps it may go to; read apart, a step would hide its transitions.
 """
 
 from __future__ import annotations
