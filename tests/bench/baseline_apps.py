@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from kirana.api.db.urls import libpq_url
 from kirana.api.idempotency import service as idempotency
-from kirana.api.orders import placement
+from kirana.api.orders import sql as placement_sql
 
 
 async def _ok(_: Request) -> JSONResponse:
@@ -47,8 +47,8 @@ _CLAIM, _LOCK, _WRITE, _COMPLETE = (
     (s.sql, s.names)
     for s in (
         idempotency._CLAIM_NEW,
-        placement._LOCK_VARIANTS,
-        placement._WRITE_ORDERS,
+        placement_sql.LOCK_VARIANTS,
+        placement_sql.WRITE_ORDERS,
         idempotency._COMPLETE,
     )
 )

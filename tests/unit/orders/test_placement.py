@@ -11,7 +11,7 @@ import pytest
 from kirana.api.cart import service as carts
 from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
 from kirana.api.errors import InvalidInput, KiranaError
-from kirana.api.orders import placement
+from kirana.api.orders import placement, sql
 
 POLICY = placement.Policy()
 
@@ -31,8 +31,8 @@ def _row(sku: str, *, stock: int = 10, price: int = 10_000, sellable: bool = Tru
     }
 
 
-def _found(*rows: dict[str, Any]) -> dict[str, placement.LockedVariant]:
-    return {row["sku"]: placement.locked_variant(row) for row in rows}
+def _found(*rows: dict[str, Any]) -> dict[str, sql.LockedVariant]:
+    return {row["sku"]: sql.locked_variant(row) for row in rows}
 
 
 def _order(*lines: tuple[str, int], expected: int | None = None) -> placement.Placement:
@@ -119,7 +119,7 @@ def test_bad_input_is_refused_before_anything_is_decided() -> None:
 def test_a_locked_variant_row_reads_the_same_from_a_record_and_from_json() -> None:
     record = _row("A")
     as_json = record | {"id": str(record["id"]), "product_id": str(record["product_id"])}
-    assert placement.locked_variant(record) == placement.locked_variant(as_json)
-    assert placement.locked_variant(as_json)["id"] == record["id"]
+    assert sql.locked_variant(record) == sql.locked_variant(as_json)
+    assert sql.locked_variant(as_json)["id"] == record["id"]
     with pytest.raises(KeyError, match="price_paise"):
-        placement.locked_variant({k: v for k, v in record.items() if k != "price_paise"})
+        sql.locked_variant({k: v for k, v in record.items() if k != "price_paise"})

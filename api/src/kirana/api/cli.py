@@ -2,6 +2,8 @@
 
 Scriptable for the operator's Jobs: exit code 0 on success, 1 when a check or step fails (one
 line on stderr), 2 for bad usage; `--json` prints machine-readable results on stdout.
+Past 400 lines because it is only the command table: each command parses, calls one function
+(`db.lifecycle`, `runner`, `catalog.generate`) and prints.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Called by the access router (grant/revoke), the accounts service (default role at sign-up) and
 the per-process permission cache (`load_snapshot`). Every change bumps the user's
 `grants_version` and writes an audit entry in the caller's transaction; the caller publishes the
-cache invalidation after commit (`access.cache.publish`).
+cache invalidation after commit (`access.cache.publish`). Past 400 lines because the
+escalation rules (who may grant what, in which scope) must be read together with every change
+they guard; the pure half of them is `access.policy`.
 """
 
 from __future__ import annotations

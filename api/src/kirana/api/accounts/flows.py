@@ -4,7 +4,9 @@ change and reset, contact changes. Called by the accounts router.
 Each flow owns its transactions (failures are audited in a transaction of their own, since the
 request's would roll back), applies the abuse limits, and publishes the permission-cache
 invalidation after commit. Messages never reveal whether an account exists, and unknown
-accounts cost the same password-hashing time as known ones.
+accounts cost the same password-hashing time as known ones. Past 400 lines because these
+flows share the enumeration-safe wording, the limits and the audit pattern, which must not
+drift between them.
 """
 
 from __future__ import annotations

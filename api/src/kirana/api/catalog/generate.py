@@ -4,6 +4,7 @@ Used by the demo seeder (`kirana run` seeds a few thousand products through
 `kirana.api.seed.SEEDERS`) and by `kirana catalog generate --count N` for benchmarks. Rows go in
 with PostgreSQL COPY, so 100k products (about 300k variants) take seconds, not minutes.
 Deterministic for a given seed; every batch gets its own slug/SKU prefix so runs never collide.
+Past 400 lines because most of it is data (the word lists the products are made from).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Called by the catalog router, the cart and orders (variant lookups) and sync (product state);
 the public listing is `catalog.listing`. Every change records a sync change so the mobile
-app's pull sees it. No HTTP, no commit.
+app's pull sees it. No HTTP, no commit. Past 400 lines because it is the staff CRUD of four
+entities (brands, categories, products, variants) that share slug lookups, uniqueness
+handling and the sync record; each section is short.
 """
 
 from __future__ import annotations

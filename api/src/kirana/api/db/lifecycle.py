@@ -3,6 +3,8 @@
 Used by people at a terminal and by the operator's Jobs, so every function returns plain data
 (the CLI prints it as text or `--json`) and raises `LifecycleError` with one readable sentence.
 Migrations hold a PostgreSQL advisory lock, so replicas starting together never collide.
+One module past 400 lines on purpose: the six steps share the lock, the revision bookkeeping
+and the error wording, and the operator's Jobs call them as one unit.
 """
 
 from __future__ import annotations

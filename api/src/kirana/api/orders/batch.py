@@ -48,7 +48,7 @@ from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as idempotency
 from kirana.api.idempotency.deps import JSON, problem_answer, success_answer
-from kirana.api.orders import placement
+from kirana.api.orders import placement, sql
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class OrderBatcher:
                 | {"skus": placement.skus_of(placements), "count": len(first)},
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
-            found = {row["sku"]: placement.locked_variant(row) for row in _json(opened["variants"]) or ()}
+            found = {row["sku"]: sql.locked_variant(row) for row in _json(opened["variants"]) or ()}
             numbers = iter(opened["numbers"])
             at: datetime = opened["at"]
             mine: list[tuple[_Ticket, idempotency.Claimed]] = []
@@ -201,7 +201,7 @@ class OrderBatcher:
 _OPEN = Statement(
     text(
         f"""
-    WITH {idempotency.CLAIM_CTES}, locked AS ({placement.LOCK_SELECT})
+    WITH {idempotency.CLAIM_CTES}, locked AS ({sql.LOCK_SELECT})
     SELECT (SELECT json_agg(json_build_object('id', id, 'got', got, 'claimed', claimed) ORDER BY ord)
             FROM claims) AS claims,
            (SELECT json_agg(locked) FROM locked) AS variants,
@@ -210,9 +210,7 @@ _OPEN = Statement(
     """
     )
 )
-_PLACE = Statement(
-    text(f"WITH {placement.WRITE_CTES}, {idempotency.COMPLETE_CTE} SELECT count(*) FROM placed")
-)
+_PLACE = Statement(text(f"WITH {sql.WRITE_CTES}, {idempotency.COMPLETE_CTE} SELECT count(*) FROM placed"))
 
 
 def _json(value: Any) -> Any:

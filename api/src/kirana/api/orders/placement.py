@@ -19,18 +19,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.cart import service as carts
 from kirana.api.catalog import pricing
 from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, UnknownSku
-from kirana.api.db.raw import Statement
 from kirana.api.errors import InvalidInput, InvalidState, KiranaError
 from kirana.api.idempotency import service as idempotency
 from kirana.api.orders import schemas as s
+from kirana.api.orders import sql
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
 from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
@@ -65,144 +64,8 @@ def policy_from(settings: Settings) -> Policy:
 #    orders in one statement of data-modifying CTEs (`write_orders`), whose foreign keys are
 #    checked when it ends. Order ids are made here; numbers, timestamps and reservation
 #    deadlines come back from the insert, and the answers are built from what was written.
-
-# SQL fragments, run alone below and composed by `orders.batch` into fewer round trips.
-LOCK_SELECT = """
-    SELECT v.id, v.product_id, v.sku, v.price_paise, v.mrp_paise, v.tax_class, v.stock,
-           v.is_active AND p.is_published AS sellable, p.title, v.attributes
-    FROM catalog_variants v JOIN catalog_products p ON p.id = v.product_id
-    WHERE v.sku = ANY(CAST(:skus AS varchar[]))
-    ORDER BY v.id
-    FOR UPDATE OF v"""
-
-# Order numbers come from the sequence unless given (`:numbers`, NULL for "next").
-WRITE_CTES = """
-    o AS MATERIALIZED (
-        SELECT * FROM unnest(
-            CAST(:order_ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:store_codes AS text[]),
-            CAST(:subtotals AS bigint[]), CAST(:mrp_totals AS bigint[]), CAST(:taxes AS bigint[]),
-            CAST(:totals AS bigint[]), CAST(:item_counts AS int[]), CAST(:addresses AS text[]),
-            CAST(:reservations AS interval[]), CAST(:numbers AS bigint[])
-        ) WITH ORDINALITY AS o(id, user_id, store_code, subtotal, mrp_total, tax, total, item_count,
-                               address, reservation, number, ord)
-    ), w AS MATERIALIZED (
-        SELECT * FROM unnest(
-            CAST(:line_orders AS uuid[]), CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]),
-            CAST(:unit_prices AS bigint[]), CAST(:unit_mrps AS bigint[]), CAST(:tax_rates AS int[]),
-            CAST(:line_taxes AS bigint[]), CAST(:line_totals AS bigint[])
-        ) AS w(order_id, variant_id, quantity, unit_price, unit_mrp, tax_rate, tax, total)
-    ), stock AS (
-        UPDATE catalog_variants v SET stock = v.stock - t.quantity, updated_at = now()
-        FROM (SELECT variant_id, sum(quantity) AS quantity FROM w GROUP BY variant_id) t
-        WHERE v.id = t.variant_id
-    ), placed AS (
-        INSERT INTO orders (id, number, user_id, store_code, status, currency, subtotal_paise,
-                            mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
-                            reservation_expires_at)
-        SELECT id, coalesce(number, nextval('order_number_seq')), user_id, store_code,
-               'pending_payment', 'INR', subtotal, mrp_total, tax, total, item_count,
-               CAST(address AS jsonb), now() + reservation
-        FROM o ORDER BY ord
-        RETURNING id, user_id, store_code, total_paise, number, created_at, reservation_expires_at
-    ), lines AS (
-        INSERT INTO order_lines (id, order_id, variant_id, product_id, sku, title, attributes,
-                                 quantity, unit_price_paise, unit_mrp_paise, tax_rate_percent,
-                                 tax_paise, line_total_paise)
-        SELECT gen_random_uuid(), w.order_id, v.id, v.product_id, v.sku, p.title, v.attributes,
-               w.quantity, w.unit_price, w.unit_mrp, w.tax_rate, w.tax, w.total
-        FROM w JOIN catalog_variants v ON v.id = w.variant_id
-        JOIN catalog_products p ON p.id = v.product_id
-    ), history AS (
-        INSERT INTO order_events (order_id, from_status, to_status, actor_id, actor_kind, created_at)
-        SELECT id, NULL, 'pending_payment', user_id, 'customer', now() FROM o ORDER BY ord
-    ), changes AS (
-        INSERT INTO sync_changes (entity, entity_id, user_id, deleted, created_at)
-        SELECT 'order', id, user_id, false, now() FROM o
-        UNION ALL
-        SELECT DISTINCT 'product', v.product_id, NULL::uuid, false, now()
-        FROM w JOIN catalog_variants v ON v.id = w.variant_id
-    ), event AS (
-        INSERT INTO outbox_events (topic, key, payload)
-        SELECT 'order.placed', CAST(id AS text), jsonb_build_object(
-            'order_id', CAST(id AS text), 'number', number, 'user_id', CAST(user_id AS text),
-            'store_code', store_code, 'total_paise', total_paise,
-            'reservation_expires_at', reservation_expires_at)
-        FROM placed ORDER BY number
-    )"""
-
-_LOCK_VARIANTS = Statement(text(LOCK_SELECT))
-
-
-class LockedVariant(TypedDict):
-    """A row of LOCK_SELECT: what placement checks and copies into the order lines."""
-
-    id: uuid.UUID
-    product_id: uuid.UUID
-    sku: str
-    price_paise: int
-    mrp_paise: int
-    tax_class: str
-    stock: int
-    sellable: bool
-    title: str
-    attributes: dict[str, Any]
-
-
-def locked_variant(row: Mapping[str, Any]) -> LockedVariant:
-    """A LOCK_SELECT row in either of its two arrival forms: an asyncpg record (`lock_variants`)
-    or an object of the `json_agg` that `orders.batch` reads it through (ids as text). A column
-    renamed in the SQL fails here, by name, rather than somewhere in pricing."""
-    return LockedVariant(
-        id=_uuid(row["id"]),
-        product_id=_uuid(row["product_id"]),
-        sku=row["sku"],
-        price_paise=row["price_paise"],
-        mrp_paise=row["mrp_paise"],
-        tax_class=row["tax_class"],
-        stock=row["stock"],
-        sellable=row["sellable"],
-        title=row["title"],
-        attributes=row["attributes"],
-    )
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
-
-
-class WriteParams(TypedDict):
-    """The parameters of WRITE_CTES: one array per column, orders first, then their lines."""
-
-    order_ids: list[uuid.UUID]
-    user_ids: list[uuid.UUID]
-    store_codes: list[str]
-    subtotals: list[int]
-    mrp_totals: list[int]
-    taxes: list[int]
-    totals: list[int]
-    item_counts: list[int]
-    addresses: list[str | None]
-    reservations: list[timedelta]
-    numbers: list[int | None]
-    line_orders: list[uuid.UUID]
-    variant_ids: list[uuid.UUID]
-    quantities: list[int]
-    unit_prices: list[int]
-    unit_mrps: list[int]
-    tax_rates: list[int]
-    line_taxes: list[int]
-    line_totals: list[int]
-
-
-class WrittenOrder(TypedDict):
-    """A row `write_orders` reads back: what the insert decided."""
-
-    id: uuid.UUID
-    number: int
-    created_at: datetime
-
-
-_WRITE_ORDERS = Statement(text(f"WITH {WRITE_CTES} SELECT id, number, created_at FROM placed"))
+#
+# The statements and the types of their rows and parameters are `orders.sql`.
 
 
 @dataclass(frozen=True)
@@ -257,7 +120,7 @@ class Accepted:
     store_code: str
     priced: Sequence[pricing.PricedLine]  # sorted by SKU
     totals: pricing.Totals
-    variants: Mapping[str, LockedVariant]  # by SKU
+    variants: Mapping[str, sql.LockedVariant]  # by SKU
 
 
 def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
@@ -282,14 +145,14 @@ def skus_of(placements: Sequence[Placement]) -> list[str]:
     return sorted({line.sku for p in placements for line in p.lines})
 
 
-async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, LockedVariant]:
+async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str, sql.LockedVariant]:
     """Lock the variants with these SKUs (in id order, as every writer of stock does) and read
     what placement checks: price, MRP, tax class, stock and whether they are for sale."""
-    rows = await _LOCK_VARIANTS.fetch(session, {"skus": list(skus)})
-    return {row["sku"]: locked_variant(row) for row in rows}
+    rows = await sql.LOCK_VARIANTS.fetch(session, {"skus": list(skus)})
+    return {row["sku"]: sql.locked_variant(row) for row in rows}
 
 
-def _accept(placement: Placement, found: Mapping[str, LockedVariant], left: dict[str, int]) -> Accepted:
+def _accept(placement: Placement, found: Mapping[str, sql.LockedVariant], left: dict[str, int]) -> Accepted:
     wanted = _wanted(placement.lines, placement.policy)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
@@ -335,7 +198,7 @@ def _accept(placement: Placement, found: Mapping[str, LockedVariant], left: dict
 
 
 def allocate(
-    placements: Sequence[Placement], found: Mapping[str, LockedVariant]
+    placements: Sequence[Placement], found: Mapping[str, sql.LockedVariant]
 ) -> list[Accepted | KiranaError]:
     """Decide each placement in turn against the locked variants: accepted (its stock counted
     as taken for the ones after it), or the domain error that refuses it (UnknownSku 422,
@@ -350,12 +213,12 @@ def allocate(
     return out
 
 
-def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> WriteParams:
+def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = None) -> sql.WriteParams:
     """The parameters of WRITE_CTES for these orders (`numbers`: their order numbers, if taken
     from the sequence already)."""
     lines = [(a.order_id, a.variants[p.sku]["id"], p) for a in accepted for p in a.priced]
     addresses = [_address(a.placement) for a in accepted]
-    return WriteParams(
+    return sql.WriteParams(
         {
             "order_ids": [a.order_id for a in accepted],
             "user_ids": [a.placement.user_id for a in accepted],
@@ -385,7 +248,7 @@ async def write_orders(session: AsyncSession, accepted: Sequence[Accepted]) -> l
     the new orders as the API shows them, in the same order."""
     if not accepted:
         return []
-    rows = cast("Sequence[WrittenOrder]", await _WRITE_ORDERS.fetch(session, write_params(accepted)))
+    rows = cast("Sequence[sql.WrittenOrder]", await sql.WRITE_ORDERS.fetch(session, write_params(accepted)))
     written = {row["id"]: row for row in rows}
     return [
         answer(a, number=written[a.order_id]["number"], at=written[a.order_id]["created_at"])
