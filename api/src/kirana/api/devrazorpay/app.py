@@ -30,7 +30,7 @@ Handler = Callable[[Request], Awaitable[Any]]
 
 @dataclass
 class Faults:
-    """How the fake misbehaves: `delay_s` before every API answer; the next `fail_count` API
+    """How the fake misbehaves: `delay_s` before every API answer (after the work); the next `fail_count` API
     requests (-1: all) answer `fail_status` with Razorpay's server error body."""
 
     delay_s: float = 0.0
@@ -123,8 +123,12 @@ def create_app(fake: FakeRazorpay) -> Starlette:
 
     def api(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Any:
-            if fake.faults.delay_s:
-                await asyncio.sleep(fake.faults.delay_s)
+            answer = await respond(request)
+            if fake.faults.delay_s:  # the work is done; only the answer is late (as when a
+                await asyncio.sleep(fake.faults.delay_s)  # client times out on a slow Razorpay)
+            return answer
+
+        async def respond(request: Request) -> Any:
             if fake.faults.fail_count:
                 if fake.faults.fail_count > 0:
                     fake.faults.fail_count -= 1
