@@ -12,14 +12,18 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
-from kirana.api.access.deps import CurrentUser, Require
+from kirana.api.access.deps import CurrentUser, Require, StepUp
 from kirana.api.access.principal import Principal
 from kirana.api.audit import service as audit
 from kirana.api.audit.deps import AuditCtx
 from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
-from kirana.api.payments import metrics, webhooks
+from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.orders.models import Order
+from kirana.api.payments import metrics, refunds, webhooks
 from kirana.api.payments import schemas as s
 from kirana.api.payments import service as payments
 from kirana.api.payments.deps import GatewayDep
@@ -112,3 +116,43 @@ async def webhook(
     event_id, body = webhooks.parse(raw, request.headers.get("x-razorpay-event-id"))
     stored = await webhooks.accept(session, event_id=event_id, body=body)
     return s.WebhookAck(status="accepted" if stored else "duplicate")
+
+
+@router.post("/orders/{order_id}/payments/refunds", response_model=s.RefundRead)
+async def refund(
+    order_id: uuid.UUID,
+    data: s.RefundCreate,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    ctx: AuditCtx,
+    principal: Annotated[Principal, Require("payments:refund")],
+    _stepped_up: Annotated[Principal, StepUp],  # after the permission: 403 before 401
+    idem: IdempotentDep,
+) -> Response:
+    """Refund captured money, in full or in part (`amount_paise`), never above what was
+    captured minus what was refunded. Needs a two-factor step-up and an Idempotency-Key."""
+    key = idem.required_key()
+
+    async def work(session: AsyncSession) -> s.RefundRead:
+        totals = await refunds.refund(
+            session,
+            gateway=gateway,
+            order_id=order_id,
+            amount_paise=data.amount_paise,
+            reason=data.reason,
+            idempotency_key=key,
+            actor=ctx.as_actor(principal.user_id),
+            principal=principal,
+            retry_after_s=settings.payments_retry_after_s,
+        )
+        order = await session.get(Order, order_id)
+        assert order is not None
+        return s.RefundRead(
+            order_id=order_id,
+            order_status=order.status,
+            captured_paise=totals.captured_paise,
+            refunded_paise=totals.refunded_paise,
+            paid_paise=totals.paid_paise,
+        )
+
+    return await idem.run(work, body=data, required=True)

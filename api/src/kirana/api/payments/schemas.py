@@ -50,3 +50,18 @@ class PaymentRead(BaseModel):
 
 class WebhookAck(BaseModel):
     status: str
+
+
+class RefundCreate(BaseModel):
+    """Omit `amount_paise` to refund everything still refundable."""
+
+    amount_paise: Annotated[int, Field(ge=100, le=10**12)] | None = None
+    reason: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RefundRead(BaseModel):
+    order_id: uuid.UUID
+    order_status: str
+    captured_paise: int
+    refunded_paise: int
+    paid_paise: int

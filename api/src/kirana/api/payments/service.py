@@ -6,7 +6,9 @@ comes first makes the transition and writes the ledger row, and the others find 
 (the ledger's unique `reference` makes that hold even without the lock). State only moves
 forward: a payment captured is never made authorized or failed again.
 
-Called by `router.py`, `flows.py` (worker jobs) and the CLI. No HTTP, no commit.
+Called by `router.py`, `scheduled.py` (worker jobs), `refunds.py` and the CLI. No HTTP, no
+commit. Past 400 lines on purpose: checkout, verify and `apply_payment` with its capture and
+auto-refund branches are the one path money takes, and read best in one place.
 """
 
 from __future__ import annotations
@@ -256,7 +258,7 @@ async def _payment_row(session: AsyncSession, entity: dict[str, Any], order: Ord
     return row
 
 
-def _forward(row: Payment, status: str) -> bool:
+def forward(row: Payment, status: str) -> bool:
     """Move the row's status on; never back."""
     if FORWARD.get(status, -1) > FORWARD[row.status]:
         row.status = status
@@ -278,10 +280,10 @@ async def apply_payment(
     if order is None:
         row.flag = row.flag or "unknown_order"
         metrics.WEBHOOK_UNKNOWN_ORDER.inc()
-        _forward(row, status)
+        forward(row, status)
         return row
     if status == "failed":
-        if _forward(row, "failed"):
+        if forward(row, "failed"):
             row.failure_reason = str(entity.get("error_reason") or "declined")[:60]
             metrics.FAILED.labels(row.failure_reason).inc()
         return row
@@ -308,7 +310,7 @@ async def apply_payment(
                     "expected_currency": checkout.currency,
                 },
             )
-        _forward(row, status)
+        forward(row, status)
         return row
     if status == "authorized" and row.status != "captured":
         try:
@@ -334,7 +336,7 @@ async def _captured(
     entity: dict[str, Any],
     source: str,
 ) -> None:
-    _forward(row, "captured")
+    forward(row, "captured")
     ref = f"captured:{row.razorpay_payment_id}"
     if not await ledger(
         session,
@@ -405,7 +407,7 @@ async def auto_refund(
         payment_id=row.razorpay_payment_id,
     )
     row.flag = f"auto_refunded_{reason}"[:40]
-    _forward(row, "refunded")
+    forward(row, "refunded")
     metrics.AUTO_REFUNDS.labels(reason).inc()
     await audit.record(
         session,
