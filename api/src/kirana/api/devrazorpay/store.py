@@ -3,7 +3,8 @@
 Pure data and rules, no HTTP: `app.py` maps requests onto these methods and `RazorpayError`
 onto Razorpay's error bodies. Past 400 lines on purpose: every entity's rules (what may be
 captured, refunded, tokenised) and the events they emit are one account's state machine.
-Amounts are integer paise, as Razorpay's are. Entities are plain dicts shaped like Razorpay's JSON (empty `notes` is `[]`, as Razorpay returns it).
+Amounts are integer paise, as Razorpay's are. Entities are plain dicts shaped like Razorpay's
+JSON (empty `notes` is `[]`, as Razorpay returns it).
 """
 
 from __future__ import annotations
