@@ -34,7 +34,7 @@ run: install ## The shop on http://127.0.0.1:8000 with embedded PostgreSQL and R
 
 .PHONY: test
 test: install ## Run every test (unit, integration on real PostgreSQL/Redis, e2e on the testbed)
-	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration tests/monitoring
 	$(MAKE) test-e2e
 
 .PHONY: test-unit

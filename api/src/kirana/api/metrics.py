@@ -48,6 +48,11 @@ DB_POOL_SIZE = Gauge(
     "Database connections held open by the pool (in use or idle).",
     multiprocess_mode="livesum",
 )
+DB_POOL_LIMIT = Gauge(
+    "kirana_db_pool_connections_max",
+    "Most connections the pools may open (pool size plus overflow), summed over processes.",
+    multiprocess_mode="livesum",
+)
 ORDER_BATCH_SIZE = Histogram(
     "kirana_order_batch_orders",
     "Orders placed per shared transaction (group commit of concurrent POST /v1/orders).",
@@ -56,6 +61,16 @@ ORDER_BATCH_SIZE = Histogram(
 ORDER_BATCH_FALLBACKS = Counter(
     "kirana_order_batch_fallbacks_total",
     "Order batches whose transaction failed, so that each of their orders was placed alone.",
+)
+SMS_REQUESTS = Counter(
+    "kirana_sms_requests_total",
+    "Messages handed to the SMS gateway, by outcome: sent, refused (4xx), failed (5xx or unreachable).",
+    ["outcome"],
+)
+SMS_DURATION = Histogram(
+    "kirana_sms_request_duration_seconds",
+    "Time the SMS gateway took to answer one attempt.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 DRAINING = Gauge(
     "kirana_draining",

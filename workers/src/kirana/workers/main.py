@@ -29,7 +29,7 @@ from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import scheduled as payment_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
-from kirana.workers import consumers, relay
+from kirana.workers import consumers, probes, relay
 
 log = logging.getLogger("kirana.workers")
 
@@ -116,6 +116,7 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     deps = consumers.Deps(db=db, redis=redis, notifier=notifier, settings=settings)
     tasks = [asyncio.create_task(_relay_loop(db, redis, stop))]
     tasks.append(asyncio.create_task(_consumer_loop(deps, stop)))
+    tasks.append(asyncio.create_task(probes.probe_loop(db, redis, stop)))
     tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in jobs]
     try:
         await stop.wait()

@@ -56,6 +56,8 @@ class Database:
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._instrument()
+        self._pool_limit = pool_size + max_overflow
+        metrics.DB_POOL_LIMIT.inc(self._pool_limit)
 
     def _instrument(self) -> None:
         pool = self.engine.sync_engine
@@ -112,3 +114,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        metrics.DB_POOL_LIMIT.dec(self._pool_limit)
+        self._pool_limit = 0

@@ -9,12 +9,14 @@ sender id, entity id and template id travel with every message).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
 
+from kirana.api import metrics
 from kirana.api.errors import Unavailable
 from kirana.api.settings import Settings
 
@@ -106,18 +108,24 @@ class HttpSms:
         }
         last = "no attempt"
         for _ in range(2):
+            started = time.monotonic()
             try:
                 r = await self.client.post(self.url, json=body)
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
                 continue
+            finally:
+                metrics.SMS_DURATION.observe(time.monotonic() - started)
             if r.status_code >= 500:
                 last = f"HTTP {r.status_code}"
                 continue
             if r.status_code >= 400:
+                metrics.SMS_REQUESTS.labels("refused").inc()
                 log.error("sms gateway refused the message", extra={"status": r.status_code})
                 raise Unavailable("the SMS could not be sent; try again later")
+            metrics.SMS_REQUESTS.labels("sent").inc()
             return str(r.json().get("id", ""))
+        metrics.SMS_REQUESTS.labels("failed").inc()
         log.error("sms gateway unreachable", extra={"reason": last})
         raise Unavailable("the SMS could not be sent; try again later")
 

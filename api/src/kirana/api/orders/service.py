@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api import cursors
@@ -246,6 +246,18 @@ async def transition(
 async def mark_paid(session: AsyncSession, *, order_id: uuid.UUID, reference: str | None = None) -> Order:
     """For the payments flow (webhook confirmed the payment): pending_payment -> paid."""
     return await transition(session, order_id=order_id, target=Status.paid, principal=None, reason=reference)
+
+
+async def pending_payment_summary(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many orders wait for payment and when the oldest was placed (for the worker's gauges)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(Order.created_at)).where(
+                Order.status == Status.pending_payment.value
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]
 
 
 async def expire_due(session: AsyncSession, *, limit: int = 200, now: datetime | None = None) -> int:
