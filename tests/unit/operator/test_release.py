@@ -530,3 +530,50 @@ def test_without_a_recorded_template_the_spec_shapes_the_pods() -> None:
     )
     image, resources, _ = _api_pods(d)
     assert (image, resources["requests"]) == (V1, {"cpu": "900m"})
+
+
+# -- mistakes the schema cannot catch hold a release back --------------------------------------------
+
+
+def test_a_missing_secret_holds_the_upgrade_back_and_names_it() -> None:
+    observed = Observed(api=live(V1, 2), workers=live(V1, 1), missing=(("Secret", "env"),))
+    d = decide(OWNER, spec(), ready_v1(), observed, NOW)
+    assert d.status.release is None and d.create_jobs == ()
+    assert d.status.phase == "InvalidSpec"
+    cond = next(c for c in d.status.conditions if c.type == "InvalidSpec")
+    assert (cond.status, cond.message) == ("True", "Secret env (spec.config.secretName) does not exist")
+    assert [e.reason for e in d.events] == ["InvalidSpec"]
+    assert d.requeue_after <= 10  # looked at again soon: the release starts once the Secret appears
+    # The app that runs is left as it is.
+    assert {a["kind"] for a in d.apply} >= {"Deployment"}
+    again = decide(OWNER, spec(), d.status, observed, NOW + timedelta(seconds=10))
+    assert again.events == ()  # the same problem is announced once
+
+    found = decide(OWNER, spec(), again.status, Observed(api=live(V1, 2), workers=live(V1, 1)), NOW)
+    assert found.status.release is not None and found.status.release.step == Step.BACKUP
+    assert next(c for c in found.status.conditions if c.type == "InvalidSpec").status == "False"
+
+
+def test_a_bad_schedule_is_refused_and_its_cronjob_left_alone() -> None:
+    s = spec(
+        version="1.0.0", backup={"schedule": "61 25 * * *", "storage": {"pvc": {"claimName": "backups"}}}
+    )
+    d = decide(OWNER, s, ready_v1(), Observed(api=live(V1, 2), workers=live(V1, 1)), NOW)
+    assert d.status.phase == "InvalidSpec"
+    assert not [a for a in d.apply if a["kind"] == "CronJob"]
+    assert ("CronJob", "shop-backup") not in d.delete
+    cond = next(c for c in d.status.conditions if c.type == "InvalidSpec")
+    assert "spec.backup.schedule '61 25 * * *'" in cond.message
+    good = spec(
+        version="1.0.0", backup={"schedule": "0 3 * * *", "storage": {"pvc": {"claimName": "backups"}}}
+    )
+    ok = decide(OWNER, good, ready_v1(), Observed(api=live(V1, 2), workers=live(V1, 1)), NOW)
+    assert ok.status.phase == "Ready"
+    assert [a["spec"]["schedule"] for a in ok.apply if a["kind"] == "CronJob"] == ["0 3 * * *"]
+
+
+def test_a_release_in_flight_is_not_stopped_by_a_missing_object() -> None:
+    observed = Observed(api=live(V1, 2), workers=live(V1, 1), missing=(("Secret", "env"),))
+    d = decide(OWNER, spec(), releasing(Step.MIGRATE), observed, NOW)
+    assert d.status.phase == "Migrating"
+    assert d.status.release is not None and d.status.release.outcome is None

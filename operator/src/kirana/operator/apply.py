@@ -30,6 +30,7 @@ from kirana.operator.plan import backup as backup_planner
 from kirana.operator.plan import release as planner
 from kirana.operator.plan import resources as res
 from kirana.operator.plan import restore as restore_planner
+from kirana.operator.plan import validate
 from kirana.operator.plan.model import (
     Decision,
     DeploymentState,
@@ -259,6 +260,9 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         app_pods = count_app_pods(c, owner)
     api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
     workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
+    missing: tuple[tuple[str, str], ...] = ()
+    if planner.wants_reference_check(spec, status):
+        missing = missing_references(c, owner.namespace, validate.references(spec))
     health = None
     gate = spec.rollout.health_gate.prometheus
     if gate and planner.wants_health_sample(spec, status):
@@ -271,7 +275,30 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         restore_source=source,
         restore_source_release=source_release,
         app_pods=app_pods,
+        missing=missing,
     )
+
+
+# Metadata only: the operator never needs what a Secret holds, only whether it exists.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+Ref = tuple[str, str]  # (kind, name)
+
+
+def missing_references(c: Kube, namespace: str, refs: tuple[Ref, ...]) -> tuple[Ref, ...]:
+    """The (kind, name) of `refs` that do not exist. A kind the operator may not read (the chart
+    grants no access to Secrets by default) counts as present: unknown is not missing."""
+    missing = []
+    for kind, name in refs:
+        try:
+            c.request("GET", path_of(kind, namespace, name), accept=METADATA_ONLY)
+        except NotFound:
+            missing.append((kind, name))
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+    return tuple(missing)
 
 
 def count_app_pods(c: Kube, owner: Owner) -> int:

@@ -250,6 +250,7 @@ class Phase(StrEnum):
     DEGRADED = "Degraded"
     PAUSED = "Paused"
     RESTORING = "Restoring"
+    INVALID_SPEC = "InvalidSpec"  # a mistake the schema cannot catch holds the release back
 
 
 class Condition(Model):

@@ -90,6 +90,9 @@ class Observed:
     # Deployment's status stops counting a pod once it is terminating, but the pod may still
     # write until it is gone. Looked at only while a restore scales the app down (else None).
     app_pods: int | None = None
+    # (kind, name) of the objects the spec names that do not exist; looked at only when a release
+    # is about to start (`plan.release.wants_reference_check`).
+    missing: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 from kirana.operator.plan import resources as res
 from kirana.operator.plan import restore as restore_planner
 from kirana.operator.plan import status as status_planner
+from kirana.operator.plan import validate
 from kirana.operator.plan.model import (
     Decision,
     Event,
@@ -71,6 +72,15 @@ def wants_health_sample(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> boo
         and rel.step_started_at
         and spec.rollout.health_gate.prometheus
     )
+
+
+def wants_reference_check(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> bool:
+    """Whether `apply` should look for the objects the spec names: a release would start now."""
+    rel = status.release
+    wanted = (spec.version, spec.image_ref)
+    failed_same = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
+    idle = rel is None or rel.outcome is not None
+    return idle and wanted != (status.current_version, status.current_image) and not failed_same
 
 
 def gate_passes(gate: PrometheusGate, sample: HealthSample) -> tuple[bool, str]:
@@ -494,7 +504,13 @@ def decide(
     run.update_status(last_restore=restore)
     restoring = restoring_plan.in_flight
 
-    if (rel is None or rel.outcome is not None) and wanted != current and not failed_same and not restoring:
+    invalid = validate.problems(spec, observed.missing)
+    if invalid:
+        said = next((c for c in status.conditions if c.type == "InvalidSpec"), None)
+        if said is None or said.status != "True" or said.message != "; ".join(invalid):
+            run.event("InvalidSpec", "; ".join(invalid), warning=True)
+    starting = (rel is None or rel.outcome is not None) and wanted != current and not failed_same
+    if starting and not restoring and not invalid:
         if spec.paused:
             run.paused_at_boundary = True
         else:
@@ -537,9 +553,10 @@ def decide(
     if not hands_off:
         cron_image = run.status.current_image or (target[0] if target else None)
         cron_version = run.status.current_version or (target[1] if target else None)
-        if spec.backup.schedule and spec.backup.storage and cron_image and cron_version:
+        schedule_ok = not (spec.backup.schedule and validate.cron_problem(spec.backup.schedule))
+        if spec.backup.schedule and spec.backup.storage and cron_image and cron_version and schedule_ok:
             applies.append(res.backup_cronjob(owner, spec, cron_image, cron_version))
-        else:
+        elif schedule_ok:  # a bad schedule leaves the CronJob as it was (the API server would refuse it)
             deletes.append(("CronJob", res.cronjob_name(owner)))
 
     summary = status_planner.summarize(
@@ -553,6 +570,7 @@ def decide(
         ),
         generation=owner.generation,
         now=iso(now),
+        invalid=invalid,
     )
     update: dict[str, Any] = {
         "phase": summary.phase,
@@ -567,7 +585,8 @@ def decide(
     ):
         update["current_template"] = live_template
     st = run.status.model_copy(update=update)
-    requeue = run.requeue if in_flight or restoring else STEADY_REQUEUE_S
+    # A spec held back by a missing object is looked at again soon: the release starts once it appears.
+    requeue = run.requeue if in_flight or restoring or invalid else STEADY_REQUEUE_S
     return Decision(
         status=st,
         create_jobs=tuple(run.create_jobs),

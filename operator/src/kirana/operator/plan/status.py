@@ -1,5 +1,5 @@
-"""What a ShopRelease's status says about itself: its phase and its five conditions (Ready,
-Progressing, BackedUp, Migrated, Degraded).
+"""What a ShopRelease's status says about itself: its phase and its six conditions (Ready,
+Progressing, BackedUp, Migrated, Degraded, InvalidSpec).
 
 Called by `kirana.operator.plan.release.decide` once the steps have run, with the status they left.
 Pure and total: every combination of inputs gets a phase and the five conditions, and a condition
@@ -21,7 +21,7 @@ STEP_PHASE = {
     Step.ROLLBACK_APP: Phase.ROLLING_BACK,
     Step.REPAIR_DATABASE: Phase.REPAIRING_DATABASE,
 }
-CONDITION_TYPES = ("Ready", "Progressing", "BackedUp", "Migrated", "Degraded")
+CONDITION_TYPES = ("Ready", "Progressing", "BackedUp", "Migrated", "Degraded", "InvalidSpec")
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,15 @@ def summarize(
     app_ready: bool,
     generation: int,
     now: str,
+    invalid: tuple[str, ...] = (),
 ) -> Summary:
     """The phase and conditions of a ShopRelease.
 
     `st` is the status the steps left (its `release` and `lastRestore` are this pass's, its
     `conditions` the previous pass's); `wanted` is the spec's (version, image); `paused` says the
     operator holds still (at a step boundary, or `spec.paused` with nothing in flight); `app_ready`
-    says both Deployments run the image they should on every replica.
+    says both Deployments run the image they should on every replica; `invalid` lists the
+    mistakes in the spec (`plan.validate`): with nothing in flight, they hold the release back.
     """
     rel, restore = st.release, st.last_restore
     version = wanted[0]
@@ -68,8 +70,12 @@ def summarize(
     in_flight = rel is not None and rel.outcome is None
     degraded = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
     live = not in_flight and not degraded and (st.current_version, st.current_image) == wanted
+    held = bool(invalid) and not in_flight and not restoring
+    problem = "; ".join(invalid)
     if restoring:
         phase = Phase.RESTORING
+    elif held:
+        phase = Phase.INVALID_SPEC
     elif paused:
         phase = Phase.PAUSED
     elif in_flight:
@@ -90,6 +96,8 @@ def summarize(
         ready = ("Restoring", f"restore {restore.request_id}: {restore.message}")
     elif live and app_ready:
         ready = ("ReleaseLive", f"{version} is live; every pod is ready")
+    elif held:
+        ready = ("InvalidSpec", problem)
     elif degraded:
         running = st.current_version or "nothing"
         ready = ("ReleaseFailed", f"release of {version} failed; {running} is running")
@@ -103,6 +111,8 @@ def summarize(
     if restoring:
         assert restore is not None
         progressing = ("Restore", f"{restore.step.value} of restore {restore.request_id}")
+    elif held:
+        progressing = ("InvalidSpec", f"held back until the spec is fixed: {problem}")
     elif paused:
         progressing = ("Paused", "spec.paused is true; nothing new starts")
     elif in_flight:
@@ -153,5 +163,14 @@ def summarize(
             _condition(old, "BackedUp", backed[0], backed[1], backed[2], gen, now),
             _condition(old, "Migrated", migrated[0], migrated[1], migrated[2], gen, now),
             _condition(old, "Degraded", degraded_c[0], degraded_c[1], degraded_c[2], gen, now),
+            _condition(
+                old,
+                "InvalidSpec",
+                bool(invalid),
+                "InvalidSpec" if invalid else "Valid",
+                problem or "the spec and the objects it names are in order",
+                gen,
+                now,
+            ),
         ),
     )
