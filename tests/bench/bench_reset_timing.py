@@ -116,4 +116,4 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200), indent=2))  # noqa: T201
+    print(json.dumps(_measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200), indent=2))

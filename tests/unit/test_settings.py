@@ -47,3 +47,17 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("KIRANA_DATABASE_URL", "postgresql://u@h/db")
     s = load_settings()
     assert s.workers == 4 and s.database_url == "postgresql://u@h/db"
+
+
+def test_grouped_settings_read_the_same_flat_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIRANA_DB_POOL_SIZE", "7")
+    monkeypatch.setenv("KIRANA_DB_STATEMENT_TIMEOUT_MS", "900")
+    monkeypatch.setenv("KIRANA_SMS_PROVIDER", "http")
+    monkeypatch.setenv("KIRANA_SMS_GATEWAY_URL", "http://127.0.0.1:9/sms")
+    monkeypatch.setenv("KIRANA_SMS_DAILY_CAP", "3")
+    settings = load_settings(database_url="postgresql://db/kirana")
+    assert settings.db.url == "postgresql://db/kirana"
+    assert (settings.db.pool_size, settings.db.statement_timeout_ms) == (7, 900)
+    assert settings.db.pool_size == settings.db_pool_size
+    assert (settings.sms.provider, settings.sms.gateway_url) == ("http", "http://127.0.0.1:9/sms")
+    assert settings.sms.daily_cap == 3

@@ -5,31 +5,30 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 
 from httpx import AsyncClient
 
 from kirana.api.access.principal import Principal
-from tests.integration.commerce.conftest import STAFF, Catalog, customer, db, idem, login, shop
+from tests.integration.commerce.conftest import STAFF, Catalog, Login, customer, db, idem, login, shop
 
 __all__ = ["db", "login", "shop"]  # fixtures, used by name
 
 
 async def test_staff_without_2fa_cannot_refund_through_transitions(
-    client: AsyncClient, shop: Catalog, login: Callable[[Principal | None], Principal | None]
+    client: AsyncClient, shop: Catalog, login: Login
 ) -> None:
     await shop.product(sku="FAN-1", stock=2)
-    login(customer())
+    await login(customer())
     r = await client.post("/v1/orders", json={"lines": [{"sku": "FAN-1", "quantity": 1}]}, headers=idem())
     assert r.status_code == 201, r.text
     oid = r.json()["id"]
     clerk = Principal(user_id=uuid.uuid4(), permissions=STAFF, two_factor_at=time.time())
-    login(clerk)
+    await login(clerk)
     for status in ("paid", "packed", "shipped", "out_for_delivery", "delivered"):
         r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": status})
         assert r.status_code == 200, r.text
     # Refund rights and a fresh (password) step-up, but no 2FA enrolled: refused on both routes.
-    login(
+    await login(
         Principal(
             user_id=uuid.uuid4(),
             permissions=STAFF,
@@ -44,6 +43,6 @@ async def test_staff_without_2fa_cannot_refund_through_transitions(
         r = await client.post(path, json=body, headers=idem())
         assert r.status_code == 403, (path, r.text)
         assert r.json()["reason"] == "two-factor-required"
-    login(clerk)
+    await login(clerk)
     r = await client.post(f"/v1/orders/{oid}/transitions", json={"status": "refunded"}, headers=idem())
     assert r.status_code == 200 and r.json()["status"] == "refunded"

@@ -33,7 +33,7 @@ def gateway() -> Iterator[Gateway]:
     state = Gateway(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # the name http.server dispatches to
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.auth.append(self.headers.get("Authorization", ""))
             if state.fail_next:

@@ -67,14 +67,16 @@ async def ensure_user(db: Database, user_id: uuid.UUID) -> None:
 async def sign_in(app: FastAPI, principal: Principal) -> str:
     """A real bearer token of a live session for an account holding exactly what `principal`
     holds: its permissions as direct grants, its scopes, and its step-up time. Accounts with
-    privileged permissions have two-factor on, as staff must. Every request made with the
+    privileged permissions have two-factor on, as staff must, unless the principal says it
+    still needs it (`extra["needs_two_factor"] == "yes"`). Every request made with the
     token goes through the production checks (signature, session, permission cache)."""
     db: Database = app.state.db
     await ensure_user(db, principal.user_id)
     now = utcnow()
     two_factor_at = datetime.fromtimestamp(principal.two_factor_at, UTC) if principal.two_factor_at else None
     async with db.session() as s:
-        if any(principal.can(p) for p in PRIVILEGED):
+        staff_with_2fa = any(principal.can(p) for p in PRIVILEGED)
+        if staff_with_2fa and principal.extra.get("needs_two_factor") != "yes":
             await s.execute(update(User).where(User.id == principal.user_id).values(sms_2fa_enabled=True))
         for permission in sorted(principal.permissions):
             s.add(

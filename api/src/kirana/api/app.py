@@ -65,10 +65,10 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.draining = False
         app.state.db = Database(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
+            settings.db.url,
+            pool_size=settings.db.pool_size,
+            max_overflow=settings.db.max_overflow,
+            statement_timeout_ms=settings.db.statement_timeout_ms,
         )
         app.state.redis = redis.connect(settings.redis_url)
         app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)

@@ -2,10 +2,14 @@
 
 Built once at start-up (`Settings()` reads `KIRANA_*` environment variables and `.env`) and
 passed in: `create_app(settings)`, the CLI and the workers never read an import-time global.
+Each field `x` is read from the environment variable `KIRANA_X`. Fields that belong together
+share a prefix (`db_*`, `sms_*`) and their users read them as one group (`settings.db`,
+`settings.sms`), so the environment variables stay flat and unchanged.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +30,32 @@ class Environment(StrEnum):
     production = "production"
 
 
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """The PostgreSQL connection of one process (`KIRANA_DATABASE_URL`, `KIRANA_DB_*`)."""
+
+    url: str
+    pool_size: int
+    max_overflow: int
+    statement_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """How text messages are sent (`KIRANA_SMS_*`): "console" logs them, "http" posts them to a
+    DLT-registered gateway, at most `daily_cap` a day to one number."""
+
+    provider: str
+    gateway_url: str
+    gateway_token: SecretStr
+    sender_id: str
+    dlt_entity_id: str
+    dlt_template_id: str
+    daily_cap: int
+
+
 class Settings(BaseSettings):
-    """Everything configurable, with the environment variable named in each field's alias."""
+    """Everything configurable; field `x` comes from `KIRANA_X` (see the module docstring)."""
 
     model_config = SettingsConfigDict(
         env_prefix="KIRANA_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
@@ -177,6 +205,27 @@ class Settings(BaseSettings):
                     f"set a real secret in {self.environment.value}"
                 )
         return self
+
+    @property
+    def db(self) -> DatabaseSettings:
+        return DatabaseSettings(
+            url=self.database_url,
+            pool_size=self.db_pool_size,
+            max_overflow=self.db_max_overflow,
+            statement_timeout_ms=self.db_statement_timeout_ms,
+        )
+
+    @property
+    def sms(self) -> SmsSettings:
+        return SmsSettings(
+            provider=self.sms_provider,
+            gateway_url=self.sms_gateway_url,
+            gateway_token=self.sms_gateway_token,
+            sender_id=self.sms_sender_id,
+            dlt_entity_id=self.sms_dlt_entity_id,
+            dlt_template_id=self.sms_dlt_template_id,
+            daily_cap=self.sms_daily_cap,
+        )
 
     @property
     def is_development(self) -> bool:

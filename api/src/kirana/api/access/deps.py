@@ -69,7 +69,7 @@ def demand(principal: Principal, *permissions: str) -> None:
     ensure_two_factor_for(principal, *permissions)
 
 
-def Require(*permissions: str) -> Any:  # noqa: N802 - reads as a declaration on the route
+def Require(*permissions: str) -> Any:  # capitalised: reads as a declaration on the route
     """A dependency that admits callers holding every one of `permissions`.
 
     Privileged permissions (`policy.PRIVILEGED`) additionally need two-factor authentication

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from kirana.api.access import service
+from kirana.api.access import service as access
 from kirana.api.access.cache import PermissionCache, Snapshot, publish
 from kirana.api.access.principal import Principal
 from kirana.api.accounts.crypto import SecretBox
@@ -45,7 +45,7 @@ class AccessRuntime:
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self, *, wait_subscribed_s: float = 1.0) -> None:
-        if not self.settings.is_development and self.settings.sms_provider == "console":
+        if not self.settings.is_development and self.settings.sms.provider == "console":
             log.error("KIRANA_SMS_PROVIDER=console: SMS codes are only logged, never delivered")
         await self.keys.load()
         self._listener = asyncio.create_task(self.cache.listen(self.redis), name="access-invalidations")
@@ -61,7 +61,7 @@ class AccessRuntime:
 
     async def _load(self, user_id: uuid.UUID) -> Snapshot | None:
         async with self.db.session() as session:
-            return await service.load_snapshot(
+            return await access.load_snapshot(
                 session,
                 user_id=user_id,
                 ttl_s=self.settings.permission_cache_ttl_s,

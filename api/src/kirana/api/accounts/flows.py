@@ -24,7 +24,7 @@ from kirana.api.accounts import identifiers, passwords, resets
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
-from kirana.api.cart import service as cart
+from kirana.api.cart import service as carts
 from kirana.api.db.base import utcnow
 from kirana.api.errors import Conflict, InvalidInput, Unauthorized
 from kirana.api.ratelimit import limiter
@@ -119,7 +119,7 @@ async def open_session(
         if guest_cart_token:
             # The cart the shopper filled before signing in becomes theirs, in the same
             # transaction as the session: both happen or neither does.
-            await cart.merge_guest_cart(session, guest_token=guest_cart_token, user_id=user.id)
+            await carts.merge_guest_cart(session, guest_token=guest_cart_token, user_id=user.id)
         auth, refresh = await accounts.start_session(
             session,
             user_id=user.id,

@@ -24,7 +24,7 @@ from kirana.api.access.deps import get_principal
 from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
 from kirana.api.deps import get_database, get_settings
-from kirana.api.idempotency import service
+from kirana.api.idempotency import service as idempotency
 from kirana.api.settings import Settings
 
 JSON = "application/json"
@@ -56,18 +56,18 @@ class Idempotent:
     def required_key(self) -> str:
         """The request's Idempotency-Key; 428 when it has none."""
         if self.key is None:
-            raise service.KeyRequired(
+            raise idempotency.KeyRequired(
                 "this endpoint needs an Idempotency-Key header (a fresh UUID per attempt "
                 "to buy, reused on retries)"
             )
         return self.key
 
-    def request_for(self, body: Any) -> service.Request:
+    def request_for(self, body: Any) -> idempotency.Request:
         """What the key is claimed for: this request's method, path and body (fingerprinted)."""
         assert self.key is not None
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         method, path = self.request.method, self.request.url.path
-        return service.request_of(owner=self.owner, key=self.key, method=method, path=path, body=payload)
+        return idempotency.request_of(owner=self.owner, key=self.key, method=method, path=path, body=payload)
 
     async def run(
         self,
@@ -77,13 +77,13 @@ class Idempotent:
         status_code: int = 200,
         required: bool = False,
         headers: dict[str, str] | None = None,
-        claim_for: service.Request | None = None,
+        claim_for: idempotency.Request | None = None,
     ) -> Response:
         """Run `work(session)` once per key; replay its response for retries. The key is
         claimed for `claim_for` when given (a route that admits its requests itself, as order
         placement does), else for this request's method, path and `body`."""
         response_headers = dict(headers or {})
-        if self.owner == service.ANONYMOUS and claim_for is None:
+        if self.owner == idempotency.ANONYMOUS and claim_for is None:
             # Nothing only this caller holds (no user, no cart token) could scope the key: any
             # other guest could send the same one and be replayed this answer (a new cart's
             # secret token). Such requests run as if they had no key.
@@ -99,8 +99,8 @@ class Idempotent:
         failed: errors.KiranaError | None = None
         try:
             async with self.db.session() as session:  # one transaction: key, work and answer
-                claim = await service.claim(session, req, ttl=self.ttl)
-                if isinstance(claim, service.Stored):
+                claim = await idempotency.claim(session, req, ttl=self.ttl)
+                if isinstance(claim, idempotency.Stored):
                     return _replay(claim)
                 try:
                     result = await work(session)
@@ -109,43 +109,43 @@ class Idempotent:
                     raise  # roll the work back
                 content = _render(result)
                 answer = success_answer(claim.id, status_code, content, response_headers)
-                await service.complete(session, answer)
+                await idempotency.complete(session, answer)
         except errors.KiranaError as exc:
             if exc is not failed:
                 raise  # about the key itself (409 in use, 422 reused): nothing to store
             return await self._answer_error(exc, req)
         return Response(content, status_code, response_headers, media_type=JSON)
 
-    async def _answer_error(self, exc: errors.KiranaError, req: service.Request) -> Response:
+    async def _answer_error(self, exc: errors.KiranaError, req: idempotency.Request) -> Response:
         """The problem the work raised; a verdict on the request's content (4xx other than
         401, 403 and 429) is stored under the key so retries get the same answer."""
         problem = errors.problem_of(exc, instance=req.path)
-        if not service.is_verdict(exc):
+        if not idempotency.is_verdict(exc):
             return problem
         async with self.db.session() as session:
             try:
-                claim = await service.claim(session, req, ttl=self.ttl)
+                claim = await idempotency.claim(session, req, ttl=self.ttl)
             except errors.KiranaError:
                 return problem  # a retry is running meanwhile; it records its own answer
-            if isinstance(claim, service.Claimed):
-                await service.complete(session, problem_answer(claim.id, exc, problem))
+            if isinstance(claim, idempotency.Claimed):
+                await idempotency.complete(session, problem_answer(claim.id, exc, problem))
         return problem
 
 
 def success_answer(
     claim_id: uuid.UUID, status: int, content: bytes, headers: dict[str, str]
-) -> service.Answer:
+) -> idempotency.Answer:
     """What is stored under a key for a JSON answer (`content`, sent with `headers`)."""
-    return service.Answer(claim_id, status, content, {**headers, "content-type": JSON})
+    return idempotency.Answer(claim_id, status, content, {**headers, "content-type": JSON})
 
 
-def problem_answer(claim_id: uuid.UUID, exc: errors.KiranaError, problem: Response) -> service.Answer:
+def problem_answer(claim_id: uuid.UUID, exc: errors.KiranaError, problem: Response) -> idempotency.Answer:
     """What is stored under a key for a verdict (`problem`: `errors.problem_of(exc)`)."""
     headers = {**exc.headers, "content-type": errors.PROBLEM_JSON}
-    return service.Answer(claim_id, exc.status, bytes(problem.body), headers)
+    return idempotency.Answer(claim_id, exc.status, bytes(problem.body), headers)
 
 
-def _replay(stored: service.Stored) -> Response:
+def _replay(stored: idempotency.Stored) -> Response:
     headers = {k: v for k, v in stored.headers.items() if k.lower() != "content-type"}
     media = stored.headers.get("content-type", JSON)
     return Response(stored.body, stored.status, {**headers, REPLAYED: "true"}, media_type=media)
@@ -158,8 +158,8 @@ async def idempotent(
     principal: Annotated[Principal | None, Depends(get_principal)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Idempotent:
-    key = service.validate_key(idempotency_key) if idempotency_key is not None else None
-    owner = service.owner_of(principal.user_id if principal else None)
+    key = idempotency.validate_key(idempotency_key) if idempotency_key is not None else None
+    owner = idempotency.owner_of(principal.user_id if principal else None)
     return Idempotent(db, request, key, owner, timedelta(hours=settings.idempotency_ttl_hours))
 
 

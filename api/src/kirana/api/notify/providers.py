@@ -145,13 +145,14 @@ class Notifier:
 
 def build(settings: Settings) -> Notifier:
     sms: SmsProvider
-    if settings.sms_provider == "http":
+    config = settings.sms
+    if config.provider == "http":
         sms = HttpSms(
-            url=settings.sms_gateway_url,
-            token=settings.sms_gateway_token.get_secret_value(),
-            sender=settings.sms_sender_id,
-            entity_id=settings.sms_dlt_entity_id,
-            template_id=settings.sms_dlt_template_id,
+            url=config.gateway_url,
+            token=config.gateway_token.get_secret_value(),
+            sender=config.sender_id,
+            entity_id=config.dlt_entity_id,
+            template_id=config.dlt_template_id,
         )
     else:
         sms = ConsoleSms()

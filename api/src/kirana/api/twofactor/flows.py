@@ -96,7 +96,7 @@ async def send_sms(
         user_id=user.id,
         phone=to,
         purpose=purpose,
-        daily_cap=rt.settings.sms_daily_cap,
+        daily_cap=rt.settings.sms.daily_cap,
         ip=ctx.ip,
     )
     return mask(to)
