@@ -43,6 +43,7 @@ class RoleGraph:
 
 
 async def role_graph(session: AsyncSession) -> RoleGraph:
+    """Every role's permissions and parents, as `policy` reads them."""
     perms = {r.name: tuple(r.permissions) for r in (await session.scalars(select(Role))).all()}
     parents: dict[str, list[str]] = {}
     for rp in (await session.scalars(select(RoleParent))).all():
@@ -51,10 +52,12 @@ async def role_graph(session: AsyncSession) -> RoleGraph:
 
 
 async def list_roles(session: AsyncSession) -> list[Role]:
+    """Every role, by name."""
     return list((await session.scalars(select(Role).order_by(Role.name))).all())
 
 
 async def grants_of(session: AsyncSession, user_id: uuid.UUID) -> list[policy.Grant]:
+    """The user's role and permission grants (expired ones included; `policy.effective` drops them)."""
     roles = (await session.scalars(select(UserRole).where(UserRole.user_id == user_id))).all()
     perms = (await session.scalars(select(UserPermission).where(UserPermission.user_id == user_id))).all()
     return [policy.Grant("role", r.role, r.expires_at) for r in roles] + [
@@ -112,6 +115,7 @@ async def load_snapshot(
 
 
 async def bump_version(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Bump the user's `grants_version` (so every process reloads its access); returns the new one."""
     version = await session.scalar(
         update(User)
         .where(User.id == user_id)
@@ -124,6 +128,7 @@ async def bump_version(session: AsyncSession, user_id: uuid.UUID) -> int:
 
 
 async def assign_default_role(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Give a new account the default role (sign-up), in the caller's transaction."""
     session.add(UserRole(user_id=user_id, role=DEFAULT_ROLE, granted_at=utcnow()))
     await session.flush()
 
@@ -302,6 +307,8 @@ async def grant_role(
 async def revoke_role(
     session: AsyncSession, ctx: audit.AuditContext, *, granter: Principal, user_id: uuid.UUID, role: str
 ) -> int:
+    """Take a role away, refusing what would widen the granter's own power; audited. Returns the new grants
+    version."""
     existing = await session.scalar(
         select(UserRole).where(UserRole.user_id == user_id, UserRole.role == role)
     )
@@ -393,6 +400,8 @@ async def revoke_permission(
     user_id: uuid.UUID,
     grant_id: uuid.UUID,
 ) -> int:
+    """Remove a direct allow or deny grant, refusing escalation (lifting a deny on oneself included);
+    audited. Returns the new grants version."""
     existing = await session.get(UserPermission, grant_id)
     if existing is None or existing.user_id != user_id:
         raise NotFound("no such permission grant")
@@ -422,6 +431,8 @@ async def set_scopes(
     user_id: uuid.UUID,
     scopes: list[str],
 ) -> int:
+    """Replace the user's scopes (`store:<id>`, `region:<id>`) with ones within the granter's own; audited.
+    Returns the new grants version."""
     wanted = sorted({s.strip().lower() for s in scopes})
     bad = [s for s in wanted if not policy.SCOPE_RE.match(s)]
     if bad:
@@ -518,6 +529,7 @@ class UserAccess:
 
 
 async def user_access(session: AsyncSession, *, user_id: uuid.UUID) -> UserAccess:
+    """What the user may do now (roles, grants, effective permissions, scopes), for the access API."""
     snap = await load_snapshot(session, user_id=user_id, ttl_s=0, recent_revoked_s=0)
     if snap is None:
         raise NotFound("no such user")

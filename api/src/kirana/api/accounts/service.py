@@ -21,6 +21,7 @@ from kirana.api.db.base import utcnow
 
 
 async def find_user(session: AsyncSession, *, kind: str, value: str) -> User | None:
+    """The account with this normalised e-mail (`kind` "email") or phone, if any."""
     column = User.email if kind == "email" else User.phone
     user: User | None = await session.scalar(select(User).where(column == value))
     return user
@@ -138,6 +139,7 @@ async def revoke_sessions(
 
 
 async def list_sessions(session: AsyncSession, *, user_id: uuid.UUID) -> list[AuthSession]:
+    """The user's live sessions (not revoked, not expired), most recently used first."""
     now = utcnow()
     rows = await session.scalars(
         select(AuthSession)
@@ -148,6 +150,7 @@ async def list_sessions(session: AsyncSession, *, user_id: uuid.UUID) -> list[Au
 
 
 async def mark_strong_auth(session: AsyncSession, *, session_id: uuid.UUID) -> None:
+    """Record a strong authentication (2FA, or the password on a step-up) in this session now."""
     await session.execute(
         update(AuthSession).where(AuthSession.id == session_id).values(two_factor_at=utcnow())
     )
@@ -170,6 +173,8 @@ async def create_reset_token(session: AsyncSession, *, user_id: uuid.UUID, ttl: 
 
 
 async def consume_reset_token(session: AsyncSession, *, token: str) -> uuid.UUID | None:
+    """Spend a password-reset token once: the user it was issued to, or None when it is unknown, used or
+    expired."""
     now = utcnow()
     user_id: uuid.UUID | None = await session.scalar(
         update(PasswordResetToken)

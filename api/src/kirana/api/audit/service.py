@@ -52,6 +52,7 @@ async def record(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
+    """Append an event to the hash chain (serialised by an advisory lock), in the caller's transaction."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
     last = (
         await session.execute(

@@ -37,14 +37,17 @@ DEFAULT_LIMITS = Limits()
 
 
 def hash_token(token: str) -> str:
+    """The stored form of a guest cart token (the token itself is never stored)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:
+    """A fresh guest cart token (256 random bits)."""
     return secrets.token_urlsafe(32)
 
 
 async def create_guest_cart(session: AsyncSession) -> tuple[Cart, str]:
+    """A new anonymous cart and the token that opens it (shown to the client once)."""
     token = new_token()
     cart = Cart(token_hash=hash_token(token), status=ACTIVE)
     session.add(cart)
@@ -75,6 +78,7 @@ async def user_cart(
 
 
 async def guest_cart(session: AsyncSession, *, token: str, lock: bool = False) -> Cart:
+    """The active guest cart this token opens (`lock`: FOR UPDATE); NotFound otherwise."""
     stmt = select(Cart).where(
         Cart.token_hash == hash_token(token), Cart.status == ACTIVE, Cart.user_id.is_(None)
     )
@@ -167,6 +171,7 @@ async def set_line(
 
 
 async def remove_line(session: AsyncSession, *, cart: Cart, sku: str) -> None:
+    """Remove the SKU from the cart; NotFound when it is not in it."""
     line = await session.scalar(
         select(CartLine)
         .join(Variant, Variant.id == CartLine.variant_id)
@@ -196,6 +201,7 @@ class Line:
 
 
 async def lines_of(session: AsyncSession, *, cart: Cart) -> list[Line]:
+    """The cart's lines as (sku, quantity), in the order they were added."""
     rows = await session.execute(
         select(Variant.sku, CartLine.quantity)
         .join(Variant, Variant.id == CartLine.variant_id)

@@ -42,10 +42,12 @@ async def _brand_by_slug(session: AsyncSession, slug: str) -> Brand:
 
 
 async def list_brands(session: AsyncSession) -> Sequence[Brand]:
+    """Every brand, by name."""
     return (await session.scalars(select(Brand).order_by(Brand.name))).all()
 
 
 async def create_brand(session: AsyncSession, *, data: s.BrandCreate) -> Brand:
+    """Create a brand; 409 when the slug is taken."""
     brand = Brand(slug=data.slug, name=data.name)
     session.add(brand)
     await _flush_unique(session, f"a brand with slug {data.slug!r} already exists")
@@ -54,6 +56,7 @@ async def create_brand(session: AsyncSession, *, data: s.BrandCreate) -> Brand:
 
 
 async def update_brand(session: AsyncSession, *, slug: str, data: s.BrandUpdate) -> Brand:
+    """Rename a brand; NotFound for an unknown slug."""
     brand = await _brand_by_slug(session, slug)
     if data.name is not None:
         brand.name = data.name
@@ -63,6 +66,7 @@ async def update_brand(session: AsyncSession, *, slug: str, data: s.BrandUpdate)
 
 
 async def delete_brand(session: AsyncSession, *, slug: str) -> None:
+    """Delete a brand that no product uses (409 otherwise)."""
     brand = await _brand_by_slug(session, slug)
     in_use = await session.scalar(select(exists().where(Product.brand_id == brand.id)))
     if in_use:
@@ -83,6 +87,7 @@ async def _category_by_slug(session: AsyncSession, slug: str) -> Category:
 
 
 async def list_categories(session: AsyncSession) -> Sequence[Category]:
+    """Every category, in tree order (by path)."""
     stmt = select(Category).order_by(Category.path)
     return (await session.scalars(stmt)).all()
 
@@ -102,6 +107,7 @@ def build_tree(categories: Sequence[Category]) -> list[s.CategoryNode]:
 
 
 async def create_category(session: AsyncSession, *, data: s.CategoryCreate) -> Category:
+    """Create a category, under `parent` if given (nesting depth is limited); 409 when the slug is taken."""
     path = data.slug
     parent_id = None
     if data.parent:
@@ -119,6 +125,7 @@ async def create_category(session: AsyncSession, *, data: s.CategoryCreate) -> C
 
 
 async def update_category(session: AsyncSession, *, slug: str, data: s.CategoryUpdate) -> Category:
+    """Rename or reposition a category; NotFound for an unknown slug."""
     category = await _category_by_slug(session, slug)
     if data.name is not None:
         category.name = data.name
@@ -130,6 +137,7 @@ async def update_category(session: AsyncSession, *, slug: str, data: s.CategoryU
 
 
 async def delete_category(session: AsyncSession, *, slug: str) -> None:
+    """Delete a category with no subcategories and no products (409 otherwise)."""
     category = await _category_by_slug(session, slug)
     if await session.scalar(select(exists().where(Category.parent_id == category.id))):
         raise Conflict(f"category {slug!r} has subcategories; delete or move them first")
@@ -167,6 +175,8 @@ async def _product(session: AsyncSession, ref: str, *, for_update: bool = False)
 
 
 async def get_product(session: AsyncSession, *, ref: str, include_unpublished: bool = False) -> ProductView:
+    """A product by id or slug with its brand, category and variants (drafts only with
+    `include_unpublished`)."""
     product = await _product(session, ref)
     if not product.is_published and not include_unpublished:
         raise NotFound(f"no product {ref!r}")
@@ -212,6 +222,7 @@ async def product_views(session: AsyncSession, *, ids: Sequence[uuid.UUID]) -> d
 
 
 def render_product(view: ProductView, *, include_inactive: bool = False) -> s.ProductRead:
+    """The product as the API shows it (inactive variants only with `include_inactive`)."""
     p = view.product
     variants = [v for v in view.variants if v.is_active or include_inactive]
     sellable = [v for v in variants if v.is_active]
@@ -294,6 +305,7 @@ async def _sku_taken(session: AsyncSession, skus: Sequence[str]) -> list[str]:
 
 
 async def create_product(session: AsyncSession, *, data: s.ProductCreate) -> ProductView:
+    """Create a product with its variants (published at once if asked); 409 for a taken slug or SKU."""
     category = await _category_by_slug(session, data.category)
     brand = await _brand_by_slug(session, data.brand) if data.brand else None
     taken = await _sku_taken(session, [v.sku for v in data.variants])
@@ -333,6 +345,7 @@ async def create_product(session: AsyncSession, *, data: s.ProductCreate) -> Pro
 
 
 async def update_product(session: AsyncSession, *, ref: str, data: s.ProductUpdate) -> ProductView:
+    """Change a product's title, description, images, brand or category."""
     product = await _product(session, ref, for_update=True)
     if data.title is not None:
         product.title = data.title
@@ -350,6 +363,7 @@ async def update_product(session: AsyncSession, *, ref: str, data: s.ProductUpda
 
 
 async def set_published(session: AsyncSession, *, ref: str, published: bool) -> ProductView:
+    """Publish (needs an active variant, 409 otherwise) or unpublish a product."""
     product = await _product(session, ref, for_update=True)
     if published and not product.is_published:
         has_variant = await session.scalar(
@@ -385,6 +399,7 @@ async def delete_product(session: AsyncSession, *, ref: str) -> None:
 
 
 async def add_variant(session: AsyncSession, *, ref: str, data: s.VariantCreate) -> ProductView:
+    """Add a variant to a product; 409 when the SKU exists."""
     product = await _product(session, ref, for_update=True)
     if await _sku_taken(session, [data.sku]):
         raise Conflict(f"SKU already exists: {data.sku}", extra={"skus": [data.sku]})
@@ -415,6 +430,7 @@ async def _variant_for_update(session: AsyncSession, sku: str) -> Variant:
 
 
 async def update_variant(session: AsyncSession, *, sku: str, data: s.VariantUpdate) -> ProductView:
+    """Change a variant's attributes, price, MRP, tax class or active flag (price at most MRP)."""
     variant = await _variant_for_update(session, sku)
     for field in ("attributes", "price_paise", "mrp_paise", "tax_class", "is_active"):
         value = getattr(data, field)
@@ -460,6 +476,7 @@ async def adjust_stock(session: AsyncSession, *, sku: str, delta: int) -> Varian
 
 
 async def variants_by_sku(session: AsyncSession, *, skus: Sequence[str]) -> dict[str, Variant]:
+    """The variants with these SKUs, by SKU (unknown SKUs are simply absent)."""
     rows = (await session.scalars(select(Variant).where(Variant.sku.in_(skus)))).all()
     return {v.sku: v for v in rows}
 

@@ -53,6 +53,7 @@ class KeyMalformed(InvalidInput):
 
 
 def validate_key(key: str) -> str:
+    """The key itself if it is well-formed; KeyMalformed (422) otherwise."""
     if not KEY_PATTERN.match(key):
         raise KeyMalformed(
             "Idempotency-Key must be 8-255 characters of letters, digits, '-', '_', ':' or '.' "
@@ -62,6 +63,7 @@ def validate_key(key: str) -> str:
 
 
 def fingerprint(*, method: str, path: str, body: Any) -> str:
+    """What a key is bound to: a hash of the method, path and canonical JSON body."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
@@ -205,6 +207,7 @@ def is_verdict(exc: KiranaError) -> bool:
 
 
 def in_use() -> KeyInUse:
+    """The 409 for a key whose first request is still running (retry after a second)."""
     return KeyInUse(
         "a request with this Idempotency-Key is still being processed; retry shortly",
         headers={"Retry-After": "1"},
@@ -259,6 +262,7 @@ async def complete(session: AsyncSession, answer: Answer) -> None:
 
 
 async def purge_expired(session: AsyncSession, *, limit: int = 10_000) -> int:
+    """Delete at most `limit` keys past their expiry; returns how many."""
     ids = select(IdempotencyKey.id).where(IdempotencyKey.expires_at < utcnow()).limit(limit)
     result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
     return int(getattr(result, "rowcount", 0) or 0)

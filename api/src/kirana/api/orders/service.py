@@ -41,16 +41,19 @@ def store_scope(store_code: str) -> str:
 
 
 def is_staff_for(principal: Principal, order: Order) -> bool:
+    """Whether the principal acts on this order as staff (an order permission, and its store in scope)."""
     return any(principal.can(p) for p in STAFF_PERMISSIONS) and principal.in_scope(
         store_scope(order.store_code)
     )
 
 
 def can_see(principal: Principal, order: Order) -> bool:
+    """Whether the principal may see the order: its owner, or staff for its store."""
     return order.user_id == principal.user_id or is_staff_for(principal, order)
 
 
 async def get_visible(session: AsyncSession, *, order_id: uuid.UUID, principal: Principal) -> Order:
+    """The order if the principal may see it; NotFound otherwise (whether or not it exists)."""
     order = await session.get(Order, order_id)
     if order is None or not can_see(principal, order):
         raise NotFound("no such order")  # the same answer whether it exists or is someone else's
@@ -58,6 +61,7 @@ async def get_visible(session: AsyncSession, *, order_id: uuid.UUID, principal: 
 
 
 async def render(session: AsyncSession, *, order: Order) -> s.OrderRead:
+    """The order as the API shows it, with its lines (by SKU) and history."""
     lines = (
         await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.sku))
     ).all()

@@ -31,6 +31,7 @@ async def claim_batch(session: AsyncSession, *, limit: int = 100) -> Sequence[Ou
 
 
 async def mark_published(session: AsyncSession, *, ids: Sequence[int]) -> None:
+    """Mark these events as published (the relay sent them)."""
     if ids:
         await session.execute(
             update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=func.now())

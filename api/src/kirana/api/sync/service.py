@@ -41,6 +41,7 @@ class CursorExpired(KiranaError):
 
 
 def parse_cursor(cursor: str | None) -> int:
+    """The sequence number a pull cursor holds (none or empty: 0); InvalidInput (422) otherwise."""
     if cursor is None or cursor == "":
         return 0
     if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19 or int(cursor) > MAX_CURSOR:
@@ -51,6 +52,8 @@ def parse_cursor(cursor: str | None) -> int:
 async def pull(
     session: AsyncSession, *, cursor: str | None, user_id: uuid.UUID | None, limit: int = 500
 ) -> s.PullPage:
+    """Everything that changed after `cursor`: the catalog for anyone, the user's cart and orders when signed
+    in; one page of at most `limit` changes."""
     after = parse_cursor(cursor)
     # Number anything committed but not yet numbered, in a short transaction of its own, so
     # this pull sees changes made a moment ago (the worker does the same every second).
@@ -183,6 +186,8 @@ async def push(
     policy: placement.Policy,
     may_place: bool = True,
 ) -> s.PushResponse:
+    """Apply the device's queued mutations in order, each answered on its own (applied or
+    rejected; a mutation id seen before gets its first answer again, marked replayed)."""
     results = []
     for m in mutations:
         results.append(await _push_one(session, user_id=user_id, m=m, policy=policy, may_place=may_place))

@@ -82,6 +82,8 @@ def matching_step(secret: str, code: str, *, now: float, window: int = 1) -> int
 async def verify_totp(
     session: AsyncSession, box: SecretBox, *, user_id: uuid.UUID, code: str, confirmed: bool = True
 ) -> bool:
+    """Whether the code matches the user's (confirmed, or with `confirmed` False the pending) authenticator,
+    never the same step twice."""
     cred = await session.get(TotpCredential, user_id)
     if cred is None or (cred.confirmed_at is None) == confirmed:
         return False
@@ -111,6 +113,7 @@ async def confirm_totp(
 
 
 async def totp_enabled(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
+    """Whether the user has a confirmed authenticator app."""
     confirmed = await session.scalar(
         select(TotpCredential.confirmed_at).where(TotpCredential.user_id == user_id)
     )
@@ -118,6 +121,7 @@ async def totp_enabled(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
 
 
 async def disable_totp(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Remove the user's authenticator and recovery codes."""
     await session.execute(delete(TotpCredential).where(TotpCredential.user_id == user_id))
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
@@ -145,6 +149,7 @@ async def new_recovery_codes(session: AsyncSession, box: SecretBox, *, user_id: 
 
 
 async def use_recovery_code(session: AsyncSession, box: SecretBox, *, user_id: uuid.UUID, code: str) -> bool:
+    """Spend one unused recovery code; whether it was valid."""
     code_hash = box.mac("recovery", str(user_id), _canonical_recovery(code))
     result = await session.execute(
         update(RecoveryCode)
@@ -160,6 +165,7 @@ async def use_recovery_code(session: AsyncSession, box: SecretBox, *, user_id: u
 
 
 async def recovery_codes_left(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """How many unused recovery codes the user has."""
     rows = await session.scalars(
         select(RecoveryCode.id).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     )
@@ -210,6 +216,8 @@ async def send_sms_code(
 async def verify_sms_code(
     redis: Redis, box: SecretBox, *, user_id: uuid.UUID, purpose: str, code: str
 ) -> bool:
+    """Whether the code matches the one sent for `purpose`; a code is gone after a match or too many
+    attempts."""
     key = _sms_key(user_id, purpose)
     attempts = await redis.hincrby(key, "attempts", 1)
     stored = await redis.hmget(key, ["mac", "nonce"])
