@@ -23,7 +23,7 @@ from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import IdempotentDep
 from kirana.api.orders.models import Order
-from kirana.api.payments import metrics, refunds, webhooks
+from kirana.api.payments import metrics, refunds, upi, webhooks
 from kirana.api.payments import schemas as s
 from kirana.api.payments import service as payments
 from kirana.api.payments.deps import GatewayDep
@@ -156,3 +156,36 @@ async def refund(
         )
 
     return await idem.run(work, body=data, required=True)
+
+
+@router.post("/orders/{order_id}/payments/upi", status_code=201, response_model=s.UpiRead)
+async def start_upi(
+    order_id: uuid.UUID,
+    data: s.UpiStart,
+    session: SessionDep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    principal: Payer,
+) -> s.UpiRead:
+    """Start a UPI payment: intent link and QR code, or (where allowed) a Collect request.
+    The order becomes paid by webhook, the reconciler or `POST /v1/payments/verify`."""
+    started = await upi.start(
+        session,
+        gateway=gateway,
+        order_id=order_id,
+        user_id=principal.user_id,
+        flow=data.flow,
+        vpa=data.vpa,
+        email=data.email,
+        contact=data.contact,
+        limit_paise=settings.payments_upi_limit_paise,
+        collect_enabled=settings.payments_upi_collect_enabled,
+        retry_after_s=settings.payments_retry_after_s,
+    )
+    return s.UpiRead(
+        flow=started.flow,
+        razorpay_order_id=started.razorpay_order_id,
+        razorpay_payment_id=started.razorpay_payment_id,
+        intent_url=started.intent_url,
+        qr_svg=started.qr_svg,
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 RazorpayId = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
@@ -65,3 +65,27 @@ class RefundRead(BaseModel):
     captured_paise: int
     refunded_paise: int
     paid_paise: int
+
+
+class UpiStart(BaseModel):
+    """`intent` (default) opens the customer's UPI app via `intent_url` or its QR code;
+    `collect` sends a request to `vpa` (only where the merchant may still use Collect)."""
+
+    flow: Literal["intent", "collect"] = "intent"
+    vpa: Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")] | None = None
+    email: Annotated[str, Field(max_length=200)] = "customer@kirana.invalid"
+    contact: Annotated[str, Field(pattern=r"^\+?[0-9]{10,13}$")] = "+919000000000"
+
+    @model_validator(mode="after")
+    def _vpa_for_collect(self) -> UpiStart:
+        if self.flow == "collect" and not self.vpa:
+            raise ValueError("collect needs the customer's UPI id (vpa)")
+        return self
+
+
+class UpiRead(BaseModel):
+    flow: str
+    razorpay_order_id: str
+    razorpay_payment_id: str
+    intent_url: str | None
+    qr_svg: str | None

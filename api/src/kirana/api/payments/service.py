@@ -211,9 +211,9 @@ async def verify(
     except GatewayUnavailable as exc:
         raise unavailable(exc, retry_after_s=retry_after_s, operation="payment.capture") from exc
     if payment.status == "failed":
-        raise PaymentDeclined(
-            "the payment was declined", extra={"reason": payment.failure_reason or "declined"}
-        )
+        from kirana.api.payments.upi import failure_problem  # upi builds on this module
+
+        raise failure_problem(payment.failure_reason or "payment_declined")
     await session.refresh(order)
     return order, payment
 
