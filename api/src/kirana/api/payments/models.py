@@ -97,3 +97,14 @@ class WebhookEvent(Base):
     __table_args__ = (
         Index("ix_payment_webhook_events_due", "received_at", postgresql_where=text("processed_at IS NULL")),
     )
+
+
+class RazorpayCustomer(Base):
+    """The Razorpay customer that holds a shop user's saved cards and UPI ids (tokens live at
+    Razorpay; the shop stores no card data, only this id)."""
+
+    __tablename__ = "payment_customers"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True)
+    razorpay_customer_id: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

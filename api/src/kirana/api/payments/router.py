@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import IdempotentDep
 from kirana.api.orders.models import Order
+from kirana.api.payments import methods as saved
 from kirana.api.payments import metrics, refunds, upi, webhooks
 from kirana.api.payments import schemas as s
 from kirana.api.payments import service as payments
@@ -62,6 +63,7 @@ async def start(
         description=f"Order {info.order_number}",
         prefill=s.Prefill(),
         methods=list(info.methods),
+        customer_id=await saved.customer_id(session, user_id=principal.user_id),
     )
 
 
@@ -189,3 +191,52 @@ async def start_upi(
         intent_url=started.intent_url,
         qr_svg=started.qr_svg,
     )
+
+
+@router.get("/me/payment-methods", response_model=s.SavedMethods)
+async def my_methods(
+    session: SessionDep, settings: SettingsDep, gateway: GatewayDep, principal: CurrentUser
+) -> s.SavedMethods:
+    """The caller's saved cards and UPI ids (display fields only)."""
+    items = await saved.list_methods(
+        session, gateway=gateway, user_id=principal.user_id, retry_after_s=settings.payments_retry_after_s
+    )
+    return s.SavedMethods(
+        razorpay_customer_id=await saved.customer_id(session, user_id=principal.user_id),
+        items=[s.SavedMethodRead(**vars(m)) for m in items],
+    )
+
+
+@router.post("/me/payment-methods/customer", response_model=s.SavedMethods, status_code=201)
+async def enable_saving(
+    session: SessionDep, settings: SettingsDep, gateway: GatewayDep, principal: CurrentUser
+) -> s.SavedMethods:
+    """Create (once) the caller's Razorpay customer, so Checkout can save methods for them."""
+    cid = await saved.ensure_customer(
+        session,
+        gateway=gateway,
+        user_id=principal.user_id,
+        email=f"{principal.user_id.hex}@kirana.invalid",
+        contact="+919000000000",
+        retry_after_s=settings.payments_retry_after_s,
+    )
+    return s.SavedMethods(razorpay_customer_id=cid, items=[])
+
+
+@router.delete("/me/payment-methods/{token_id}", status_code=204)
+async def delete_method(
+    token_id: Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_]+$")],
+    session: SessionDep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    principal: CurrentUser,
+) -> Response:
+    """Delete a saved method here and its token at Razorpay."""
+    await saved.delete_method(
+        session,
+        gateway=gateway,
+        user_id=principal.user_id,
+        token_id=token_id,
+        retry_after_s=settings.payments_retry_after_s,
+    )
+    return Response(status_code=204)

@@ -29,6 +29,8 @@ class CheckoutRead(BaseModel):
     description: str
     prefill: Prefill
     methods: list[str]
+    # The user's Razorpay customer, so Checkout offers their saved cards and UPI ids.
+    customer_id: str | None = None
 
 
 class Verify(BaseModel):
@@ -89,3 +91,19 @@ class UpiRead(BaseModel):
     razorpay_payment_id: str
     intent_url: str | None
     qr_svg: str | None
+
+
+class SavedMethodRead(BaseModel):
+    """Display fields only: no card number, expiry or full UPI id is ever stored or shown."""
+
+    token_id: str
+    method: str
+    label: str
+    network: str | None
+    last4: str | None
+    vpa_masked: str | None
+
+
+class SavedMethods(BaseModel):
+    razorpay_customer_id: str | None
+    items: list[SavedMethodRead]
