@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from kirana.api.settings import Settings, SettingsError, load_settings
@@ -39,7 +40,7 @@ def _settings() -> Settings:
             update={
                 "database_url": found["database_url"],
                 "razorpay_key_id": found["key_id"],
-                "razorpay_key_secret": found["key_secret"],
+                "razorpay_key_secret": SecretStr(found["key_secret"]),
                 "razorpay_base_url": found["base_url"],
             }
         )
