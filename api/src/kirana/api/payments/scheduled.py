@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kirana.api.db.engine import Database
 from kirana.api.orders.models import Order
@@ -21,6 +22,7 @@ from kirana.api.payments.gateway import Gateway, GatewayRefused, GatewayUnavaila
 from kirana.api.payments.models import Checkout, LedgerEntry
 
 log = logging.getLogger("kirana.payments")
+RECONCILE_DAYS = 5
 
 
 async def process_webhooks(db: Database, gateway: Gateway, *, max_events: int = 500) -> int:
@@ -53,6 +55,9 @@ async def reconcile_pending(db: Database, gateway: Gateway, *, limit: int = 200)
                     )
                 )
                 .where(Order.paid_at.is_(None))
+                # Razorpay releases authorizations not captured within days; older ones are
+                # left to `kirana payments reconcile --date`.
+                .where(Checkout.created_at >= func.now() - timedelta(days=RECONCILE_DAYS))
                 .order_by(Checkout.created_at)
                 .limit(limit)
             )
