@@ -81,6 +81,10 @@ async def apply(session: AsyncSession, *, gateway: Gateway, ev: WebhookEvent) ->
         refund = _entity(ev.body, "refund")
         if refund is None or "id" not in refund:
             return "malformed"
+        if name == "refund.failed":
+            # The ledger entered the refund when Razorpay accepted it; a failure is for staff.
+            ev.flag = "refund_failed"
+            return "refund failed"
         entered = await payments.apply_refund(session, refund=refund)
         return "refund entered" if entered else f"refund {refund.get('status')}"
     return "ignored"
