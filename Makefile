@@ -33,8 +33,9 @@ run: install ## The shop on http://127.0.0.1:8000 with embedded PostgreSQL and R
 	$(RUN) kirana run
 
 .PHONY: test
-test: install ## Run every test (unit, integration on real PostgreSQL/Redis, e2e on the testbed)
-	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration tests/monitoring
+test: install tools ## Run every test (unit, integration on real PostgreSQL/Redis, e2e on the testbed)
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
+	$(RUN) pytest tests/monitoring  # promtool/amtool, and real Prometheus + Alertmanager on one shop (serial)
 	$(MAKE) test-e2e
 
 .PHONY: test-unit

@@ -5,9 +5,7 @@ registry. A rule on a metric nobody exports never fires, so this fails instead.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,8 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kirana.api.devstack import free_port
-from tests.monitoring.conftest import MONITORING
+from tests.monitoring.conftest import MONITORING, Shop
 
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
 
@@ -38,47 +35,9 @@ def exported(exposition: str) -> set[str]:
     return names
 
 
-def _wait(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never answered 200")
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    api_port, worker_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
-    env |= {
-        "KIRANA_DATA_DIR": str(tmp_path_factory.mktemp("shop")),
-        "KIRANA_LOG_LEVEL": "WARNING",
-        "KIRANA_WORKER_METRICS_PORT": str(worker_port),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kirana.api", "run", "--port", str(api_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait(f"http://127.0.0.1:{api_port}/readyz", proc)
-        _wait(f"http://127.0.0.1:{worker_port}/metrics", proc)
-        yield f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{worker_port}"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-
-
 @pytest.mark.xdist_group("run")
-def test_every_metric_named_by_a_rule_is_exported(shop: tuple[str, str]) -> None:
-    api, worker = shop
+def test_every_metric_named_by_a_rule_is_exported(shop: Shop) -> None:
+    api, worker = shop.api, shop.worker
     httpx.get(api + "/v1/products")  # one answered request, so the HTTP families have samples
     deadline = time.monotonic() + 30  # the worker's probe sets its gauges within seconds
     while "kirana_dependency_up" not in httpx.get(worker + "/metrics").text and time.monotonic() < deadline:
@@ -101,8 +60,8 @@ def test_every_metric_named_by_a_rule_is_exported(shop: tuple[str, str]) -> None
 
 
 @pytest.mark.xdist_group("run")
-def test_worker_reports_both_dependencies_up(shop: tuple[str, str]) -> None:
-    _, worker = shop
+def test_worker_reports_both_dependencies_up(shop: Shop) -> None:
+    worker = shop.worker
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ups = {
