@@ -34,6 +34,8 @@ from kirana.api.orders.batch import OrderBatcher
 from kirana.api.orders.edge import BatchedOrderMiddleware
 from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import router as payments
+from kirana.api.realtime import router as realtime
+from kirana.api.realtime.lifecycle import RealtimeRuntime
 from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
@@ -78,6 +80,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             batcher = OrderBatcher(app.state.db, max_batch=settings.order_batch_max, key_ttl=ttl)
         app.state.order_batcher = batcher
         await app.state.access.start()
+        app.state.realtime_runtime = RealtimeRuntime(settings, app.state)
+        await app.state.realtime_runtime.start()
         listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
         app.state.catalog_listener = listener
         if listing_cache.enabled:
@@ -90,6 +94,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            await app.state.realtime_runtime.stop()
             await listener.stop()
             if batcher is not None:
                 await batcher.stop()
@@ -120,6 +125,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(audit.router)
     for domain in (catalog, cart, orders, payments, sync):
         app.include_router(domain.router)
+    app.include_router(realtime.router)
+    app.include_router(realtime.docs)
 
     app.add_middleware(BatchedOrderMiddleware, policy=placement.policy_from(settings))
     app.add_middleware(CachedListingMiddleware, cache=listing_cache)  # inside CORS and context

@@ -133,6 +133,14 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
         timeout_keep_alive=30,
+        # WebSockets (docs/realtime.md): the sans-I/O implementation (no task per socket),
+        # protocol pings so a dead peer is dropped within two intervals, small frames, and no
+        # per-message deflate (its zlib state costs about 300 KiB per socket).
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_interval_s,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     try:
         run(config)

@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     drain_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 25.0
 
+    # Real time (`GET /v1/ws`, see docs/realtime.md). Browsers may open sockets only from
+    # `ws_allowed_origins` (empty: the CORS origins); clients without an Origin header are not
+    # browsers and are let through to the credential check.
+    ws_allowed_origins: list[str] = []
+    ws_ticket_ttl_s: Annotated[int, Field(ge=5, le=300)] = 30
+    ws_max_per_user: Annotated[int, Field(ge=1, le=1000)] = 10
+    ws_send_queue: Annotated[int, Field(ge=8, le=100_000)] = 256  # frames; full: slow consumer
+    ws_max_frame_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
+    ws_ping_interval_s: Annotated[float, Field(gt=0, le=60)] = 10.0  # dead socket gone in 2x
+    ws_per_message_deflate: bool = False  # about 300 KiB per socket with uvicorn's zlib defaults
+    realtime_history_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    realtime_history_ttl_s: Annotated[int, Field(ge=10, le=86_400)] = 600
+
     # Secrets
     secret_key: SecretStr = SecretStr(DEV_SECRET)
 
