@@ -3,7 +3,8 @@
 Used by the orders listing (`orders.service.list_orders`) and the public catalog listing
 (`catalog.listing`). A cursor is a JSON value in URL-safe base64 without padding; what the
 value holds (the last row's sort key and id) is each listing's business, and so is checking
-it. Anything that does not decode is the same 422 everywhere. No HTTP.
+it. Anything that does not decode, or holds a NUL, a lone surrogate or an integer beyond
+int64 (`kirana.api.inputs`), is the same 422 everywhere. No HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import binascii
 import json
 from typing import Any
 
+from kirana.api import inputs
 from kirana.api.errors import InvalidInput
 
 MALFORMED = "the cursor is malformed; start again without one"
@@ -32,6 +34,8 @@ def encode(value: Any) -> str:
 def decode(cursor: str) -> Any:
     """The value a cursor holds; InvalidInput (422) unless it is base64 of JSON."""
     try:
-        return json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        # What a cursor holds goes into queries: the same text and integer rules as any input.
+        return inputs.check_value(json.loads(raw))
     except (ValueError, TypeError, binascii.Error):
         raise malformed() from None

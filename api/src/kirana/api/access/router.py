@@ -27,6 +27,7 @@ from kirana.api.access.schemas import (
 )
 from kirana.api.audit.deps import AuditCtx
 from kirana.api.deps import SessionDep
+from kirana.api.inputs import Text
 
 router = APIRouter(prefix="/access", tags=["access"])
 
@@ -49,7 +50,7 @@ async def list_roles(session: SessionDep, _: Principal = Require("access:read"))
 
 @router.put("/roles/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[StepUp])
 async def put_role(
-    name: str, body: RolePut, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:manage_roles")
+    name: Text, body: RolePut, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:manage_roles")
 ) -> Response:
     """Create or redefine a role (cycles and escalation refused); every cache is invalidated."""
     async with rt.db.session() as session:
@@ -105,7 +106,7 @@ async def grant_role(
 
 @router.delete("/users/{user_id}/roles/{role}", dependencies=[StepUp])
 async def revoke_role(
-    user_id: uuid.UUID, role: str, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:grant")
+    user_id: uuid.UUID, role: Text, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:grant")
 ) -> Changed:
     async with rt.db.session() as session:
         version = await access.revoke_role(

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kirana.api.inputs import Input
+
 
 class RoleRead(BaseModel):
     name: str
@@ -17,24 +19,24 @@ class RoleRead(BaseModel):
     effective_permissions: list[str]
 
 
-class RolePut(BaseModel):
+class RolePut(Input):
     description: str = Field(default="", max_length=300)
     permissions: list[str] = Field(default_factory=list, max_length=200)
     parents: list[str] = Field(default_factory=list, max_length=20)
 
 
-class RoleGrantIn(BaseModel):
+class RoleGrantIn(Input):
     role: str = Field(max_length=64)
     expires_at: datetime | None = None
 
 
-class PermissionGrantIn(BaseModel):
+class PermissionGrantIn(Input):
     permission: str = Field(max_length=100)
     effect: Literal["allow", "deny"] = "allow"
     expires_at: datetime | None = None
 
 
-class ScopesIn(BaseModel):
+class ScopesIn(Input):
     scopes: list[str] = Field(max_length=100)
 
 

@@ -31,13 +31,14 @@ from kirana.api.accounts.schemas import (
 from kirana.api.audit.deps import AuditCtx
 from kirana.api.deps import SessionDep
 from kirana.api.errors import NotFound
+from kirana.api.inputs import Text
 from kirana.api.twofactor.schemas import Sent
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
 wellknown = APIRouter(tags=["accounts"])
 
 
-GuestCartToken = Annotated[str | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
+GuestCartToken = Annotated[Text | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
 
 
 def _pair(t: flows.Tokens) -> TokenPair:

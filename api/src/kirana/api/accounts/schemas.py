@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kirana.api.accounts import identifiers
+from kirana.api.inputs import Input
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(Input):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=20, description="Indian mobile, e.g. +919845012345")
     password: str = Field(max_length=256)
@@ -39,7 +40,7 @@ class Accepted(BaseModel):
     detail: str
 
 
-class LoginIn(BaseModel):
+class LoginIn(Input):
     identifier: str = Field(min_length=3, max_length=320, description="email address or mobile number")
     password: str = Field(max_length=256)
 
@@ -58,35 +59,35 @@ class TwoFactorChallenge(BaseModel):
     methods: list[str]
 
 
-class LoginTwoFactorIn(BaseModel):
+class LoginTwoFactorIn(Input):
     challenge: str = Field(max_length=2000)
     method: Literal["totp", "sms", "recovery"]
     code: str = Field(min_length=4, max_length=20)
 
 
-class ChallengeIn(BaseModel):
+class ChallengeIn(Input):
     challenge: str = Field(max_length=2000)
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(Input):
     refresh_token: str = Field(max_length=200)
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(Input):
     current_password: str = Field(max_length=256)
     new_password: str = Field(max_length=256)
 
 
-class ResetRequestIn(BaseModel):
+class ResetRequestIn(Input):
     identifier: str = Field(min_length=3, max_length=320)
 
 
-class ResetIn(BaseModel):
+class ResetIn(Input):
     token: str = Field(max_length=200)
     new_password: str = Field(max_length=256)
 
 
-class ContactUpdateIn(BaseModel):
+class ContactUpdateIn(Input):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=20)
 
@@ -126,5 +127,5 @@ class SessionRead(BaseModel):
     current: bool = False
 
 
-class RevokeAllIn(BaseModel):
+class RevokeAllIn(Input):
     keep_current: bool = False

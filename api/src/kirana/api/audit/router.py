@@ -17,6 +17,7 @@ from kirana.api.audit import service as audit
 from kirana.api.audit.schemas import AuditEventRead, AuditPage
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
+from kirana.api.inputs import Int64, Text
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -24,11 +25,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 async def _filters(
     actor_id: uuid.UUID | None = None,
     action: Annotated[
-        str | None, Query(max_length=100, description="exact, or a prefix like `auth.*`")
+        Text | None, Query(max_length=100, description="exact, or a prefix like `auth.*`")
     ] = None,
-    outcome: Annotated[str | None, Query(pattern="^(ok|failed|denied)$")] = None,
-    target_type: Annotated[str | None, Query(max_length=50)] = None,
-    target_id: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[Text | None, Query(pattern="^(ok|failed|denied)$")] = None,
+    target_type: Annotated[Text | None, Query(max_length=50)] = None,
+    target_id: Annotated[Text | None, Query(max_length=100)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> audit.Filters:
@@ -50,8 +51,8 @@ FiltersDep = Annotated[audit.Filters, Depends(_filters)]
 async def events(
     session: SessionDep,
     filters: FiltersDep,
-    cursor: Annotated[str | None, Query(max_length=30)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[Text | None, Query(max_length=30)] = None,
+    limit: Annotated[Int64, Query(ge=1, le=500)] = 50,
     _: Principal = Require("audit:read"),
 ) -> AuditPage:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""

@@ -18,11 +18,12 @@ from kirana.api.cart import service as carts
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.errors import InvalidState, PermissionDenied
 from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.inputs import Text
 from kirana.api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["cart"])
-CartToken = Annotated[str | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
-SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-_.]*$")]
+CartToken = Annotated[Text | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
+SkuPath = Annotated[Text, Path(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-_.]*$")]
 
 
 def limits(settings: Settings) -> carts.Limits:

@@ -9,24 +9,25 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kirana.api.catalog.pricing import Availability
+from kirana.api.inputs import Input
 
 SkuRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-_.]*$")]
 # Bounded here so absurd values fail validation; the configured per-line limit applies after.
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 
 
-class LineAdd(BaseModel):
+class LineAdd(Input):
     model_config = ConfigDict(extra="forbid")
     sku: SkuRef
     quantity: Quantity = 1
 
 
-class LineSet(BaseModel):
+class LineSet(Input):
     model_config = ConfigDict(extra="forbid")
     quantity: Quantity
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(Input):
     model_config = ConfigDict(extra="forbid")
     guest_token: Annotated[str, Field(min_length=16, max_length=200)]
 

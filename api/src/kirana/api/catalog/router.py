@@ -25,6 +25,7 @@ from kirana.api.catalog.edge import cache_key, etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
+from kirana.api.inputs import Int64, Text
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -81,16 +82,16 @@ async def list_products(
     db: DatabaseDep,
     cache: ListingCacheDep,
     principal: OptionalUser,
-    category: Annotated[str | None, Query(max_length=120)] = None,
-    brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
-    min_price_paise: Annotated[int | None, Query(ge=0)] = None,
-    max_price_paise: Annotated[int | None, Query(ge=0)] = None,
-    attr: Annotated[list[str], Query(max_length=20, description="name:value, repeatable")] = [],  # noqa: B006
+    category: Annotated[Text | None, Query(max_length=120)] = None,
+    brand: Annotated[list[Text], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
+    min_price_paise: Annotated[Int64 | None, Query(ge=0)] = None,
+    max_price_paise: Annotated[Int64 | None, Query(ge=0)] = None,
+    attr: Annotated[list[Text], Query(max_length=20, description="name:value, repeatable")] = [],  # noqa: B006
     in_stock: bool | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[Text | None, Query(min_length=1, max_length=100)] = None,
     sort: s.Sort = s.Sort.newest,
-    limit: Annotated[int, Query(ge=1, le=100)] = 24,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[Int64, Query(ge=1, le=100)] = 24,
+    cursor: Annotated[Text | None, Query(max_length=500)] = None,
     include_unpublished: bool = False,
 ) -> Response:
     """Published products, filtered and sorted, one keyset page at a time (`next_cursor`)."""
@@ -125,7 +126,7 @@ async def list_products(
 
 
 @router.get("/products/{ref}", response_model=s.ProductRead)
-async def get_product(request: Request, ref: str, session: SessionDep, principal: OptionalUser) -> Response:
+async def get_product(request: Request, ref: Text, session: SessionDep, principal: OptionalUser) -> Response:
     """One product (by id or slug) with its variants; ETag / If-None-Match supported."""
     staff = principal is not None and principal.can("catalog:write")
     view = await catalog.get_product(session, ref=ref, include_unpublished=staff)
@@ -152,12 +153,12 @@ async def create_brand(data: s.BrandCreate, session: SessionDep, _: CatalogWrite
 
 
 @router.patch("/brands/{slug}", response_model=s.BrandRead)
-async def update_brand(slug: str, data: s.BrandUpdate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
+async def update_brand(slug: Text, data: s.BrandUpdate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
     return s.BrandRead.model_validate(await catalog.update_brand(session, slug=slug, data=data))
 
 
 @router.delete("/brands/{slug}", status_code=204)
-async def delete_brand(slug: str, session: SessionDep, _: CatalogWrite) -> Response:
+async def delete_brand(slug: Text, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_brand(session, slug=slug)
     return Response(status_code=204)
 
@@ -169,13 +170,13 @@ async def create_category(data: s.CategoryCreate, session: SessionDep, _: Catalo
 
 @router.patch("/categories/{slug}", response_model=s.CategoryRead)
 async def update_category(
-    slug: str, data: s.CategoryUpdate, session: SessionDep, _: CatalogWrite
+    slug: Text, data: s.CategoryUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.CategoryRead:
     return s.CategoryRead.model_validate(await catalog.update_category(session, slug=slug, data=data))
 
 
 @router.delete("/categories/{slug}", status_code=204)
-async def delete_category(slug: str, session: SessionDep, _: CatalogWrite) -> Response:
+async def delete_category(slug: Text, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_category(session, slug=slug)
     return Response(status_code=204)
 
@@ -187,7 +188,7 @@ async def create_product(data: s.ProductCreate, session: SessionDep, _: CatalogW
 
 @router.patch("/products/{ref}", response_model=s.ProductRead)
 async def update_product(
-    ref: str, data: s.ProductUpdate, session: SessionDep, _: CatalogWrite
+    ref: Text, data: s.ProductUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
     return catalog.render_product(
         await catalog.update_product(session, ref=ref, data=data), include_inactive=True
@@ -195,26 +196,28 @@ async def update_product(
 
 
 @router.post("/products/{ref}/publish", response_model=s.ProductRead)
-async def publish(ref: str, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+async def publish(ref: Text, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     return catalog.render_product(
         await catalog.set_published(session, ref=ref, published=True), include_inactive=True
     )
 
 
 @router.post("/products/{ref}/unpublish", response_model=s.ProductRead)
-async def unpublish(ref: str, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+async def unpublish(ref: Text, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
     view = await catalog.set_published(session, ref=ref, published=False)
     return catalog.render_product(view, include_inactive=True)
 
 
 @router.delete("/products/{ref}", status_code=204)
-async def delete_product(ref: str, session: SessionDep, _: CatalogWrite) -> Response:
+async def delete_product(ref: Text, session: SessionDep, _: CatalogWrite) -> Response:
     await catalog.delete_product(session, ref=ref)
     return Response(status_code=204)
 
 
 @router.post("/products/{ref}/variants", status_code=201, response_model=s.ProductRead)
-async def add_variant(ref: str, data: s.VariantCreate, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+async def add_variant(
+    ref: Text, data: s.VariantCreate, session: SessionDep, _: CatalogWrite
+) -> s.ProductRead:
     return catalog.render_product(
         await catalog.add_variant(session, ref=ref, data=data), include_inactive=True
     )
@@ -222,7 +225,7 @@ async def add_variant(ref: str, data: s.VariantCreate, session: SessionDep, _: C
 
 @router.patch("/variants/{sku}", response_model=s.ProductRead)
 async def update_variant(
-    sku: str, data: s.VariantUpdate, session: SessionDep, _: CatalogWrite
+    sku: Text, data: s.VariantUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
     return catalog.render_product(
         await catalog.update_variant(session, sku=sku, data=data), include_inactive=True
@@ -230,7 +233,7 @@ async def update_variant(
 
 
 @router.post("/variants/{sku}/stock", response_model=s.VariantRead)
-async def adjust_stock(sku: str, data: s.StockAdjust, session: SessionDep, _: CatalogWrite) -> s.VariantRead:
+async def adjust_stock(sku: Text, data: s.StockAdjust, session: SessionDep, _: CatalogWrite) -> s.VariantRead:
     """Receive goods (positive delta) or write off units (negative); never below zero."""
     v = await catalog.adjust_stock(session, sku=sku, delta=data.delta)
     from kirana.api.catalog import pricing

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from kirana.api.catalog.models import TAX_CLASSES
+from kirana.api.inputs import Input
 
 Slug = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-_.]*$")]
@@ -17,7 +18,7 @@ Paise = Annotated[int, Field(gt=0, le=100_000_000_00)]  # up to ₹1 crore per u
 MAX_STOCK = 10_000_000
 
 
-class Strict(BaseModel):
+class Strict(Input):
     model_config = ConfigDict(extra="forbid")
 
 

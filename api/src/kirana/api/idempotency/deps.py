@@ -25,6 +25,7 @@ from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
 from kirana.api.deps import get_database, get_settings
 from kirana.api.idempotency import service as idempotency
+from kirana.api.inputs import Text
 from kirana.api.settings import Settings
 
 JSON = "application/json"
@@ -156,7 +157,7 @@ async def idempotent(
     db: Annotated[Database, Depends(get_database)],
     settings: Annotated[Settings, Depends(get_settings)],
     principal: Annotated[Principal | None, Depends(get_principal)],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[Text | None, Header(alias="Idempotency-Key")] = None,
 ) -> Idempotent:
     key = idempotency.validate_key(idempotency_key) if idempotency_key is not None else None
     owner = idempotency.owner_of(principal.user_id if principal else None)

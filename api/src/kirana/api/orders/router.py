@@ -19,6 +19,7 @@ from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_fact
 from kirana.api.access.principal import Principal
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.inputs import Int64, Text
 from kirana.api.orders import placement
 from kirana.api.orders import schemas as s
 from kirana.api.orders import service as orders
@@ -27,8 +28,8 @@ from kirana.api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 Placer = Annotated[Principal, Require("orders:create")]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[Int64, Query(ge=1, le=100)]
+Cursor = Annotated[Text | None, Query(max_length=200)]
 
 
 def policy(settings: Settings) -> placement.Policy:

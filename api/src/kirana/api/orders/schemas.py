@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kirana.api.cart.schemas import Quantity, SkuRef
+from kirana.api.inputs import Input
 from kirana.api.orders.states import Status
 
 StoreCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")]
 
 
-class Address(BaseModel):
+class Address(Input):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=120)]
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{10,13}$")]
@@ -25,13 +26,13 @@ class Address(BaseModel):
     pincode: Annotated[str, Field(pattern=r"^[1-9][0-9]{5}$")]
 
 
-class OrderLineIn(BaseModel):
+class OrderLineIn(Input):
     model_config = ConfigDict(extra="forbid")
     sku: SkuRef
     quantity: Quantity
 
 
-class PlaceOrder(BaseModel):
+class PlaceOrder(Input):
     """Buy these lines now (the mobile app and quick "buy now"); prices come from the server."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +49,7 @@ class PlaceOrder(BaseModel):
         return self
 
 
-class Checkout(BaseModel):
+class Checkout(Input):
     """Buy the caller's cart. `expected_total_paise` is the total the shopper agreed to: if the
     server's price differs, checkout is refused with price-changed instead of charging more."""
 
@@ -58,13 +59,13 @@ class Checkout(BaseModel):
     shipping_address: Address | None = None
 
 
-class Transition(BaseModel):
+class Transition(Input):
     model_config = ConfigDict(extra="forbid")
     status: Status
     reason: Annotated[str, Field(max_length=500)] | None = None
 
 
-class Refund(BaseModel):
+class Refund(Input):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, Field(max_length=500)] | None = None
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from kirana.api.inputs import Input
+
 RazorpayId = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
 
@@ -33,7 +35,7 @@ class CheckoutRead(BaseModel):
     customer_id: str | None = None
 
 
-class Verify(BaseModel):
+class Verify(Input):
     razorpay_order_id: RazorpayId
     razorpay_payment_id: RazorpayId
     razorpay_signature: Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]+$")]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from kirana.api.access.deps import OptionalUser, Require
 from kirana.api.access.principal import Principal
 from kirana.api.deps import SessionDep, SettingsDep
+from kirana.api.inputs import Int64, Text
 from kirana.api.orders import placement
 from kirana.api.sync import schemas as s
 from kirana.api.sync import service as sync
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/v1/sync", tags=["sync"])
 async def pull(
     session: SessionDep,
     principal: OptionalUser,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[Text | None, Query(max_length=40)] = None,
+    limit: Annotated[Int64, Query(ge=1, le=1000)] = 500,
 ) -> s.PullPage:
     """Everything that changed since `cursor` (catalog, and the caller's cart and orders)."""
     user_id = principal.user_id if principal is not None and principal.can("cart:use") else None

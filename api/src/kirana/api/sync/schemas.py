@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kirana.api.cart.schemas import Quantity, SkuRef
+from kirana.api.inputs import Input
 from kirana.api.orders.schemas import Address, StoreCode
 
 
@@ -37,7 +38,7 @@ class PullPage(BaseModel):
 MutationType = Literal["cart.add", "cart.set_quantity", "cart.remove", "order.place"]
 
 
-class Mutation(BaseModel):
+class Mutation(Input):
     model_config = ConfigDict(extra="forbid")
     client_mutation_id: uuid.UUID
     type: MutationType
@@ -59,7 +60,7 @@ class Mutation(BaseModel):
         return self
 
 
-class PushRequest(BaseModel):
+class PushRequest(Input):
     model_config = ConfigDict(extra="forbid")
     mutations: Annotated[list[Mutation], Field(min_length=1, max_length=100)]
 

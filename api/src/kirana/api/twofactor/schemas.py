@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from kirana.api.inputs import Input
+
 
 class TotpEnrolment(BaseModel):
     secret: str = Field(description="base32 seed, for typing into an app by hand")
@@ -14,7 +16,7 @@ class TotpEnrolment(BaseModel):
     qr_svg: str
 
 
-class CodeIn(BaseModel):
+class CodeIn(Input):
     code: str = Field(min_length=4, max_length=20)
 
 
@@ -22,13 +24,13 @@ class RecoveryCodes(BaseModel):
     recovery_codes: list[str] = Field(description="shown once; each works one time")
 
 
-class StepUpIn(BaseModel):
+class StepUpIn(Input):
     method: Literal["totp", "sms", "recovery", "password"]
     code: str | None = Field(default=None, max_length=20)
     password: str | None = Field(default=None, max_length=256)
 
 
-class DisableIn(BaseModel):
+class DisableIn(Input):
     password: str = Field(max_length=256)
 
 
