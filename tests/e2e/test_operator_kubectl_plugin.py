@@ -125,3 +125,30 @@ def test_a_missing_release_is_a_one_line_error(kirana: Kirana) -> None:
     out = kirana("status", "nope")
     assert out.returncode == 3
     assert out.stderr.strip().startswith("error:") and "nope" in out.stderr
+
+
+def test_abort_rolls_back_now_and_retry_releases_the_version_again(shop: Shop, kirana: Kirana) -> None:
+    shop.apply(shoprelease(NAME, "1.0.0"))
+    assert kirana("wait", NAME, "--timeout=3m", timeout=240).returncode == 0
+    assert kirana("retry", NAME).returncode == 3  # nothing failed: nothing to retry
+    shop.apply(shoprelease(NAME, "2.0.0", rollout={"bakeSeconds": 600, "progressDeadlineSeconds": 60}))
+    shop.wait_phase(NAME, "Baking", timeout=180)
+    asked = kirana("abort", NAME)
+    assert asked.returncode == 0 and "abort" in asked.stdout, asked.stdout + asked.stderr
+    failed = kirana("wait", NAME, "--timeout=4m", timeout=300)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "Aborted" in failed.stdout
+    status = shop.get(NAME)["status"]
+    assert status["currentVersion"] == "1.0.0"
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    assert status["schemaRevision"] == shop.schema_revision()  # repaired by the failure policy (Restore)
+    assert not shop.table_exists("e2e_release_marker")
+    assert kirana("abort", NAME).returncode == 3  # nothing in flight any more
+
+    shop.apply(shoprelease(NAME, "2.0.0"))  # a shorter bake; the version stays failed until retried
+    retried = kirana("retry", NAME)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    done = kirana("wait", NAME, "--timeout=4m", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shop.get(NAME)["status"]["currentVersion"] == "2.0.0"
+    assert shop.table_exists("e2e_release_marker")

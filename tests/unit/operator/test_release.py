@@ -577,3 +577,61 @@ def test_a_release_in_flight_is_not_stopped_by_a_missing_object() -> None:
     d = decide(OWNER, spec(), releasing(Step.MIGRATE), observed, NOW)
     assert d.status.phase == "Migrating"
     assert d.status.release is not None and d.status.release.outcome is None
+
+
+# -- abort and retry (annotations set by `kubectl kirana abort|retry`) --------------------------------
+
+
+def test_an_abort_during_the_bake_rolls_the_app_back_once() -> None:
+    observed = Observed(api=live(V2, 2), workers=live(V2, 1), abort_request="t1")
+    d = decide(OWNER, spec(), releasing(Step.BAKE), observed, NOW)
+    rel = d.status.release
+    assert rel is not None and rel.failure is not None and rel.failure.reason == "Aborted"
+    assert rel.step == Step.ROLLBACK_APP and rel.abort_seen == "t1"
+    assert "Aborted" in [e.reason for e in d.events]
+    # The same annotation does not abort the next release.
+    nxt = decide(OWNER, spec(), d.status, observed, NOW)
+    assert [e.reason for e in nxt.events].count("Aborted") == 0
+
+
+def test_an_abort_waits_for_a_running_migration_then_repairs_the_database() -> None:
+    st = releasing(Step.MIGRATE)
+    asked = Observed(api=live(V1, 2), workers=live(V1, 1), abort_request="t2")
+    waiting = decide(OWNER, spec(), st, asked, NOW)
+    assert waiting.status.release is not None and waiting.status.release.failure is None
+    done = dataclasses.replace(asked, jobs=job("migrate", JobPhase.SUCCEEDED, {"changed": True, "to": "r2"}))
+    d = decide(OWNER, spec(), waiting.status, done, NOW)
+    rel = d.status.release
+    assert rel is not None and rel.failure is not None and rel.failure.reason == "Aborted"
+    assert rel.schema_touched and rel.step == Step.REPAIR_DATABASE  # never rolled out
+    assert not [a for a in d.apply if a["kind"] == "Deployment" and V2 in str(a)]
+
+
+def test_a_release_started_with_an_old_abort_annotation_is_not_aborted() -> None:
+    observed = Observed(api=live(V1, 2), workers=live(V1, 1), abort_request="old")
+    d = decide(OWNER, spec(), ready_v1(), observed, NOW)
+    assert d.status.release is not None and d.status.release.abort_seen == "old"
+    assert d.status.release.failure is None
+
+
+def failed_v2(retry_seen: str | None = None) -> ShopReleaseStatus:
+    st = releasing(Step.MIGRATE, failure=Failure(step=Step.MIGRATE, reason="MigrationFailed", message="x"))
+    assert st.release is not None
+    rel = st.release.model_copy(update={"outcome": "Failed", "retry_seen": retry_seen})
+    return st.model_copy(update={"release": rel})
+
+
+def test_a_retry_releases_the_failed_version_again_with_jobs_of_its_own() -> None:
+    v1 = Observed(api=live(V1, 2), workers=live(V1, 1))
+    assert decide(OWNER, spec(), failed_v2(), v1, NOW).status.release.outcome == "Failed"  # type: ignore[union-attr]
+    d = decide(OWNER, spec(), failed_v2(), dataclasses.replace(v1, retry_request="r1"), NOW)
+    rel = d.status.release
+    assert rel is not None and rel.outcome is None and rel.retry_seen == "r1"
+    assert rel.key == release_key("2.0.0", V2, "r1") != K2
+    assert [j["metadata"]["name"] for j in d.create_jobs] == [f"shop-backup-{rel.key}"]
+    # Failed again: the same annotation does not start a third attempt.
+    again = failed_v2(retry_seen="r1")
+    assert (
+        decide(OWNER, spec(), again, dataclasses.replace(v1, retry_request="r1"), NOW).status.release.outcome
+        == "Failed"
+    )  # type: ignore[union-attr]

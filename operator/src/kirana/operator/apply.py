@@ -236,7 +236,13 @@ def parse_query_response(body: Any) -> HealthSample:
         return HealthSample(value=None, error=f"unexpected response: {exc}")
 
 
-def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, Any] | None) -> Observed:
+def observe(
+    c: Kube,
+    owner: Owner,
+    spec: ShopReleaseSpec,
+    status_raw: dict[str, Any] | None,
+    annotations: dict[str, str] | None = None,
+) -> Observed:
     status = parse_status(status_raw)
     rel = status.release
     results_of: set[str] = set()
@@ -261,7 +267,10 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
     api = c.get(path_of("Deployment", owner.namespace, res.api_name(owner)))
     workers = c.get(path_of("Deployment", owner.namespace, res.workers_name(owner)))
     missing: tuple[tuple[str, str], ...] = ()
-    if planner.wants_reference_check(spec, status):
+    notes = annotations or {}
+    abort_request = notes.get(planner.ABORT_ANNOTATION) or None
+    retry_request = notes.get(planner.RETRY_ANNOTATION) or None
+    if planner.wants_reference_check(spec, status, retry_request):
         missing = missing_references(c, owner.namespace, validate.references(spec))
     health = None
     gate = spec.rollout.health_gate.prometheus
@@ -276,6 +285,8 @@ def observe(c: Kube, owner: Owner, spec: ShopReleaseSpec, status_raw: dict[str, 
         restore_source_release=source_release,
         app_pods=app_pods,
         missing=missing,
+        abort_request=abort_request,
+        retry_request=retry_request,
     )
 
 
@@ -410,7 +421,7 @@ def reconcile(c: Kube, namespace: str, name: str, now: datetime | None = None) -
         spec = parse_spec(obj.get("spec") or {})
     except ValidationError as exc:
         raise InvalidSpec(str(exc)) from exc
-    observed = observe(c, owner, spec, obj.get("status"))
+    observed = observe(c, owner, spec, obj.get("status"), meta.get("annotations") or {})
     status = parse_status(obj.get("status"))
     decision = planner.decide(owner, spec, status, observed, now or datetime.now(UTC))
     try:

@@ -9,6 +9,8 @@ memory does not matter) and the operator's pure status vocabulary.
     kubectl kirana status NAME [--watch]      the step, Jobs, Deployments, gate, backups
     kubectl kirana history NAME               past releases, newest first
     kubectl kirana pause|resume NAME          spec.paused (holds at the next step boundary)
+    kubectl kirana abort NAME                 stop the release in flight and roll back now
+    kubectl kirana retry NAME                 try the failed version again
     kubectl kirana backup NAME                an on-demand ShopBackup
     kubectl kirana restore NAME BACKUP [--yes]
     kubectl kirana wait NAME --for=release [--timeout=15m]
@@ -51,6 +53,10 @@ class Cluster:
     def release(self, name: str) -> dict[str, Any]:
         obj: Any = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
         return dict(obj)
+
+    def annotate(self, name: str, key: str, value: str) -> None:
+        body = {"metadata": {"annotations": {key: value}}}
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)
 
     def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(
@@ -295,6 +301,8 @@ def _parser() -> argparse.ArgumentParser:
         ("pause", "set spec.paused: the release holds at its next step boundary"),
         ("resume", "clear spec.paused"),
         ("backup", "take an on-demand backup (a ShopBackup)"),
+        ("abort", "stop the release in flight and roll back now (annotation kirana.dev/abort)"),
+        ("retry", "try the failed version again (annotation kirana.dev/retry)"),
     ):
         sub.add_parser(verb, help=text).add_argument("name")
     rs = sub.add_parser("restore", help="restore a ShopBackup into the release's database")
@@ -341,6 +349,24 @@ def run(args: argparse.Namespace, cluster: Cluster, out: TextIO, stdin: TextIO) 
         cluster.patch_spec(args.name, {"paused": args.verb == "pause"})
         what = "paused: it holds at the next step boundary" if args.verb == "pause" else "resumed"
         print(f"shoprelease/{args.name} {what}", file=out)
+        return 0
+    if args.verb in ("abort", "retry"):
+        obj = cluster.release(args.name)
+        rel = (obj.get("status") or {}).get("release") or {}
+        if args.verb == "abort" and (not rel or rel.get("outcome")):
+            print(f"shoprelease/{args.name} has no release in flight", file=out)
+            return EXIT_USAGE
+        if args.verb == "retry" and rel.get("outcome") != "Failed":
+            print(f"shoprelease/{args.name}: the last release did not fail; nothing to retry", file=out)
+            return EXIT_USAGE
+        token = uuid.uuid4().hex[:8]
+        cluster.annotate(args.name, f"kirana.dev/{args.verb}", token)
+        what = (
+            f"abort {token} of {rel.get('version')} requested (a running migration Job is let finish first)"
+            if args.verb == "abort"
+            else f"retry {token} of {rel.get('version')} requested"
+        )
+        print(f"shoprelease/{args.name}: {what}", file=out)
         return 0
     if args.verb == "backup":
         cluster.release(args.name)

@@ -296,6 +296,10 @@ class Release(Model):
     template: PodTemplate | None = None
     failure: Failure | None = None
     outcome: Outcome | None = None
+    # The `kirana.dev/abort` and `kirana.dev/retry` annotations as this release last acted on them
+    # (recorded when it starts): only a new value asks for something.
+    abort_seen: str | None = None
+    retry_seen: str | None = None
 
 
 class HistoryEntry(Model):
@@ -379,8 +383,10 @@ class ShopBackupStatus(Model):
     message: str = ""
 
 
-def release_key(version: str, image: str) -> str:
-    return hashlib.sha256(f"{version}|{image}".encode()).hexdigest()[:8]
+def release_key(version: str, image: str, attempt: str = "") -> str:
+    """The suffix of a release's Job names; a retry (`attempt`: its request) gets Jobs of its own."""
+    text = f"{version}|{image}" + (f"|{attempt}" if attempt else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def parse_spec(raw: dict[str, Any]) -> ShopReleaseSpec:

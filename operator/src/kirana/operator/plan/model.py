@@ -93,6 +93,10 @@ class Observed:
     # (kind, name) of the objects the spec names that do not exist; looked at only when a release
     # is about to start (`plan.release.wants_reference_check`).
     missing: tuple[tuple[str, str], ...] = ()
+    # The ShopRelease's `kirana.dev/abort` and `kirana.dev/retry` annotations (`kubectl kirana
+    # abort|retry`): a value the release has not acted on yet asks for an abort or a retry.
+    abort_request: str | None = None
+    retry_request: str | None = None
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,23 @@ def wants_health_sample(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> boo
     )
 
 
-def wants_reference_check(spec: ShopReleaseSpec, status: ShopReleaseStatus) -> bool:
+ABORT_ANNOTATION = "kirana.dev/abort"
+RETRY_ANNOTATION = "kirana.dev/retry"
+
+
+def _failed_same(rel: Release | None, wanted: tuple[str, str], retry_request: str | None) -> bool:
+    """The release the spec asks for already failed, and no new retry asks to try it again."""
+    failed = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
+    return failed and not (rel is not None and retry_request is not None and retry_request != rel.retry_seen)
+
+
+def wants_reference_check(
+    spec: ShopReleaseSpec, status: ShopReleaseStatus, retry_request: str | None = None
+) -> bool:
     """Whether `apply` should look for the objects the spec names: a release would start now."""
     rel = status.release
     wanted = (spec.version, spec.image_ref)
-    failed_same = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
+    failed_same = _failed_same(rel, wanted, retry_request)
     idle = rel is None or rel.outcome is not None
     return idle and wanted != (status.current_version, status.current_image) and not failed_same
 
@@ -420,6 +432,30 @@ class _Run:
         self.finish(Outcome.FAILED, note)
         return False
 
+    def abort_asked(self) -> str | None:
+        """A new `kirana.dev/abort` value, while the release can still be aborted."""
+        rel, ask = self.rel, self.observed.abort_request
+        if rel is None or rel.outcome is not None or rel.failure is not None or not ask:
+            return None
+        return ask if ask != rel.abort_seen else None
+
+    def abort(self, token: str) -> bool:
+        """Stop the release now and roll back as a failure would; False while a migration Job runs
+        (its outcome decides what the repair must undo: the abort waits for it)."""
+        assert self.rel is not None
+        rel = self.rel
+        if rel.step == Step.MIGRATE and rel.step_started_at is not None:
+            job = self.observed.jobs.get(self.job_name("migrate"))
+            if job is None or job.phase == JobPhase.RUNNING:
+                return False
+            if job.phase == JobPhase.FAILED:
+                return False  # the step fails by itself
+            r = job.result or {}
+            self.set(schema_touched=bool(r.get("changed", True)), to_revision=r.get("to"))
+        self.set(abort_seen=token)
+        self.fail(rel.step, "Aborted", f"aborted on request ({token}) during {rel.step.value}")
+        return True
+
     def advance(self) -> None:
         steps = {
             Step.BACKUP: self.step_backup,
@@ -431,7 +467,12 @@ class _Run:
         }
         for _ in range(len(steps) + 2):  # each pass either waits or moves strictly forward
             assert self.rel is not None
-            if self.rel.outcome is not None or not self.begin():
+            if self.rel.outcome is not None:
+                return
+            token = self.abort_asked()
+            if token is not None and self.abort(token):
+                continue
+            if not self.begin():
                 return
             if not steps[self.rel.step]():
                 return
@@ -490,7 +531,8 @@ def decide(
     wanted = (spec.version, spec.image_ref)
     current = (status.current_version, status.current_image)
     rel = status.release
-    failed_same = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
+    failed_same = _failed_same(rel, wanted, observed.retry_request)
+    retrying = rel is not None and rel.outcome == Outcome.FAILED and (rel.version, rel.image) == wanted
 
     release_in_flight = rel is not None and rel.outcome is None
     restoring_plan = restore_planner.plan_restore(
@@ -518,7 +560,9 @@ def decide(
             run.rel = Release(
                 version=spec.version,
                 image=spec.image_ref,
-                key=release_key(*wanted),
+                key=release_key(*wanted, (observed.retry_request or "") if retrying else ""),
+                abort_seen=observed.abort_request,
+                retry_seen=observed.retry_request,
                 previous_version=current[0],
                 previous_image=current[1],
                 step=first,
