@@ -24,6 +24,7 @@ BENCHMARKS = {
     "permissions": "tests.bench.bench_permissions",
     "reset_timing": "tests.bench.bench_reset_timing",
     "operator": "tests.bench.bench_operator",
+    "realtime": "tests.bench.bench_realtime",
     "payments": "tests.bench.bench_payments",
 }
 RESULTS = REPO / "bench" / "results"
