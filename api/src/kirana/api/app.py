@@ -37,6 +37,7 @@ from kirana.api.payments import router as payments
 from kirana.api.realtime import router as realtime
 from kirana.api.realtime.lifecycle import RealtimeRuntime
 from kirana.api.settings import Settings
+from kirana.api.search import router as search
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
 
@@ -123,7 +124,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(twofactor.router)
     app.include_router(access.router)
     app.include_router(audit.router)
-    for domain in (catalog, cart, orders, payments, sync):
+    for domain in (catalog, cart, orders, payments, search, sync):
         app.include_router(domain.router)
     app.include_router(realtime.router)
     app.include_router(realtime.docs)

@@ -16,6 +16,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.idempotency.models",
     "kirana.api.sync.models",
     "kirana.api.payments.models",
+    "kirana.api.search.models",
 )
 
 

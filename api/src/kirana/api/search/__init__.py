@@ -1,0 +1,1 @@
+"""Product search on PostgreSQL: full text, facets, typo tolerance, synonyms, suggestions."""

@@ -1,0 +1,123 @@
+"""HTTP routes of search: `GET /v1/search` (ranked products with facet counts),
+`GET /v1/search/suggest` (completions from the first character) and the staff synonym groups
+under `/v1/search/synonyms` (permission `search:synonyms`, every change audited).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from kirana.api.access.deps import Public, Require
+from kirana.api.access.principal import Principal
+from kirana.api.audit.deps import AuditCtx
+from kirana.api.deps import DatabaseDep, SessionDep
+from kirana.api.errors import InvalidInput
+from kirana.api.search import query as sq
+from kirana.api.search import schemas as s
+from kirana.api.search import service as search
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_BAD_INPUT = {422: {"description": "Invalid query, filter or cursor", **_PROBLEM}}
+_STAFF = {
+    401: {"description": "Not signed in", **_PROBLEM},
+    403: {"description": "Lacks search:synonyms", **_PROBLEM},
+}
+
+
+def _attributes(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out: dict[str, list[str]] = {}
+    for raw in values:
+        name, sep, value = raw.partition(":")
+        if not sep or not name or not value:
+            raise InvalidInput(f"attr must look like name:value (got {raw[:80]!r})")
+        out.setdefault(name, []).append(value)
+    return tuple((k, tuple(v)) for k, v in out.items())
+
+
+@router.get("", response_model=s.SearchPage, dependencies=[Public], responses=_BAD_INPUT)
+async def search_products(
+    db: DatabaseDep,
+    q: Annotated[str, Query(max_length=sq.MAX_QUERY_CHARS)] = "",
+    category: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
+    brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    min_price_paise: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    max_price_paise: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    attr: Annotated[list[str], Query(max_length=20, description="name:value, repeatable")] = [],  # noqa: B006
+    in_stock: bool | None = None,
+    sort: s.Sort = s.Sort.relevance,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+) -> s.SearchPage:
+    """Published products matching `q` (typos, synonyms and Hinglish spellings forgiven), with
+    facet counts; each facet is counted with the other facets' selections applied."""
+    req = search.Request(
+        q=q,
+        filters=search.Filters(
+            categories=tuple(category),
+            brands=tuple(brand),
+            min_price=min_price_paise,
+            max_price=max_price_paise,
+            attributes=_attributes(attr),
+            in_stock=in_stock,
+        ),
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    async with db.autocommit() as conn:
+        return await search.search(conn, req)
+
+
+@router.get("/suggest", response_model=s.SuggestPage, dependencies=[Public], responses=_BAD_INPUT)
+async def suggest(
+    db: DatabaseDep,
+    q: Annotated[str, Query(max_length=sq.MAX_QUERY_CHARS)] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> s.SuggestPage:
+    """Product titles, brands and categories with a word starting with `q`, most popular first."""
+    async with db.autocommit() as conn:
+        return await search.suggest(conn, q, limit=limit)
+
+
+Staff = Annotated[Principal, Require("search:synonyms")]
+
+
+@router.get("/synonyms", response_model=list[s.SynonymRead], responses=_STAFF)
+async def list_synonyms(session: SessionDep, _: Staff) -> list[s.SynonymRead]:
+    """Every synonym group."""
+    return await search.list_synonyms(session)
+
+
+@router.post("/synonyms", response_model=s.SynonymRead, status_code=201, responses=_STAFF | _BAD_INPUT)
+async def create_synonym(body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff) -> s.SynonymRead:
+    """A new group of equivalent terms; searches use it at once."""
+    return await search.create_synonym(session, ctx.as_actor(me.user_id), data=body)
+
+
+@router.put(
+    "/synonyms/{synonym_id}",
+    response_model=s.SynonymRead,
+    responses=_STAFF | _BAD_INPUT | {404: {"description": "No such group", **_PROBLEM}},
+)
+async def update_synonym(
+    synonym_id: uuid.UUID, body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff
+) -> s.SynonymRead:
+    """Replace a group's terms."""
+    return await search.update_synonym(session, ctx.as_actor(me.user_id), synonym_id=synonym_id, data=body)
+
+
+@router.delete(
+    "/synonyms/{synonym_id}",
+    status_code=204,
+    responses=_STAFF | {404: {"description": "No such group", **_PROBLEM}},
+)
+async def delete_synonym(synonym_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, me: Staff) -> Response:
+    """Remove a group."""
+    await search.delete_synonym(session, ctx.as_actor(me.user_id), synonym_id=synonym_id)
+    return Response(status_code=204)
