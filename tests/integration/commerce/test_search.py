@@ -28,20 +28,41 @@ async def groceries(shop: Catalog) -> Catalog:
     await shop.category("rice-atta", parent="grocery")
     for b in ("tata-sampann", "aashirvaad", "amul"):
         await shop.brand(b)
-    await shop.product(title="Tata Sampann Unpolished Toor Dal", category="dal-pulses", brand="tata-sampann",
-                       attributes={"pack": "1 kg"}, price=18_000, sku="DAL-TOOR-1")
-    await shop.product(title="Tata Sampann Moong Dal", category="dal-pulses", brand="tata-sampann",
-                       attributes={"pack": "500 g"}, price=9_000)
-    await shop.product(title="Aashirvaad Whole Wheat Atta", category="rice-atta", brand="aashirvaad",
-                       attributes={"pack": "5 kg"}, price=29_000)
+    await shop.product(
+        title="Tata Sampann Unpolished Toor Dal",
+        category="dal-pulses",
+        brand="tata-sampann",
+        attributes={"pack": "1 kg"},
+        price=18_000,
+        sku="DAL-TOOR-1",
+    )
+    await shop.product(
+        title="Tata Sampann Moong Dal",
+        category="dal-pulses",
+        brand="tata-sampann",
+        attributes={"pack": "500 g"},
+        price=9_000,
+    )
+    await shop.product(
+        title="Aashirvaad Whole Wheat Atta",
+        category="rice-atta",
+        brand="aashirvaad",
+        attributes={"pack": "5 kg"},
+        price=29_000,
+    )
     await shop.product(title="Amul Taaza Toned Milk", category="grocery", brand="amul", price=5_400, stock=0)
     await shop.product(title="Basmati Rice Premium", category="rice-atta", price=15_000)
     return shop
 
 
-async def test_words_brands_and_hinglish_spellings_find_products(client: AsyncClient, groceries: Catalog) -> None:
+async def test_words_brands_and_hinglish_spellings_find_products(
+    client: AsyncClient, groceries: Catalog
+) -> None:
     assert (await _titles(client, q="toor dal"))[0] == "Tata Sampann Unpolished Toor Dal"
-    assert set(await _titles(client, q="daal")) == {"Tata Sampann Unpolished Toor Dal", "Tata Sampann Moong Dal"}
+    assert set(await _titles(client, q="daal")) == {
+        "Tata Sampann Unpolished Toor Dal",
+        "Tata Sampann Moong Dal",
+    }
     # the category "Rice-Atta" matches too, below the product whose title says it
     assert (await _titles(client, q="aata"))[0] == "Aashirvaad Whole Wheat Atta"
     assert (await _titles(client, q="आटा"))[0] == "Aashirvaad Whole Wheat Atta"
@@ -49,7 +70,9 @@ async def test_words_brands_and_hinglish_spellings_find_products(client: AsyncCl
     assert await _titles(client, q="doodh") == ["Amul Taaza Toned Milk"]
     assert (await _titles(client, q="chawal"))[0] == "Basmati Rice Premium"
     assert set(await _titles(client, q="tata sampann")) == {
-        "Tata Sampann Unpolished Toor Dal", "Tata Sampann Moong Dal"}
+        "Tata Sampann Unpolished Toor Dal",
+        "Tata Sampann Moong Dal",
+    }
 
 
 async def test_typos_prefixes_and_sku(client: AsyncClient, groceries: Catalog) -> None:
@@ -121,19 +144,46 @@ async def test_publish_unpublish_and_stock_are_seen_at_once(
         await s.execute(text("UPDATE catalog_products SET is_published = true WHERE title LIKE 'Basmati%'"))
     assert await _titles(client, q="basmati") == ["Basmati Rice Premium"]
     async with db.session() as s:
-        await s.execute(text(
-            "UPDATE catalog_variants SET stock = 0 WHERE product_id = "
-            "(SELECT id FROM catalog_products WHERE title LIKE 'Basmati%')"))
+        await s.execute(
+            text(
+                "UPDATE catalog_variants SET stock = 0 WHERE product_id = "
+                "(SELECT id FROM catalog_products WHERE title LIKE 'Basmati%')"
+            )
+        )
     r = await client.get("/v1/search", params={"q": "basmati"})
     assert r.json()["facets"]["in_stock"] == [{"in_stock": False, "count": 1}]
 
 
 @pytest.mark.parametrize(
     "q",
-    ["&", "|", "!", ":", "*", "(", ")", "'", "\\", "%", "_", "dal & | ! : * ( ) ' \\ % _", "dal:*",
-     "'dal'", "dal)", "!(dal", "%dal_", "😀", "दाल 😀", "Ünïcödé dal", "\x00dal", "a" * 200],
+    [
+        "&",
+        "|",
+        "!",
+        ":",
+        "*",
+        "(",
+        ")",
+        "'",
+        "\\",
+        "%",
+        "_",
+        "dal & | ! : * ( ) ' \\ % _",
+        "dal:*",
+        "'dal'",
+        "dal)",
+        "!(dal",
+        "%dal_",
+        "😀",
+        "दाल 😀",
+        "Ünïcödé dal",
+        "\x00dal",
+        "a" * 200,
+    ],
 )
-async def test_metacharacters_unicode_and_emoji_never_fail(client: AsyncClient, groceries: Catalog, q: str) -> None:
+async def test_metacharacters_unicode_and_emoji_never_fail(
+    client: AsyncClient, groceries: Catalog, q: str
+) -> None:
     r = await client.get("/v1/search", params={"q": q})
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
@@ -142,9 +192,17 @@ async def test_metacharacters_unicode_and_emoji_never_fail(client: AsyncClient, 
     assert r.status_code in (200, 422), r.text
 
 
-async def test_empty_long_query_unknown_facets_and_bad_cursor(client: AsyncClient, groceries: Catalog) -> None:
-    for params in ({"q": ""}, {"q": "   "}, {"q": "x" * 1000}, {"q": "dal", "cursor": "!!"},
-                   {"q": "dal", "attr": "pack"}, {"q": "dal", "sort": "cheapest"}):
+async def test_empty_long_query_unknown_facets_and_bad_cursor(
+    client: AsyncClient, groceries: Catalog
+) -> None:
+    for params in (
+        {"q": ""},
+        {"q": "   "},
+        {"q": "x" * 1000},
+        {"q": "dal", "cursor": "!!"},
+        {"q": "dal", "attr": "pack"},
+        {"q": "dal", "sort": "cheapest"},
+    ):
         r = await client.get("/v1/search", params=params)
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -188,6 +246,9 @@ async def test_staff_synonyms_are_audited_and_used_at_once(
     assert (await client.delete(f"/v1/search/synonyms/{sid}")).status_code == 404
     assert (await client.post("/v1/search/synonyms", json={"terms": ["x"]})).status_code == 422
     async with db.session() as s:
-        actions = (await s.execute(text(
-            "SELECT action FROM audit_events WHERE action LIKE 'search.%' ORDER BY seq"))).scalars().all()
+        actions = (
+            (await s.execute(text("SELECT action FROM audit_log WHERE action LIKE 'search.%' ORDER BY seq")))
+            .scalars()
+            .all()
+        )
     assert actions == ["search.synonym_created", "search.synonym_updated", "search.synonym_deleted"]

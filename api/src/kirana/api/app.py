@@ -36,8 +36,8 @@ from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import router as payments
 from kirana.api.realtime import router as realtime
 from kirana.api.realtime.lifecycle import RealtimeRuntime
-from kirana.api.settings import Settings
 from kirana.api.search import router as search
+from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
 

@@ -27,6 +27,7 @@ from kirana.api.notify import providers
 from kirana.api.orders import scheduled as order_jobs
 from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import scheduled as payment_jobs
+from kirana.api.search import scheduled as search_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
 from kirana.workers import consumers, probes, relay
@@ -53,6 +54,7 @@ JOBS: list[Job] = [
     Job("sync.stamp_changes", 1.0, sync_jobs.stamp_changes),
     Job("sync.compact_changes", 600.0, sync_jobs.compact_changes),
     Job("idempotency.purge_expired", 900.0, idempotency_jobs.purge_expired_keys),
+    Job("search.rebuild_terms", 300.0, search_jobs.rebuild_terms),
 ]
 
 

@@ -30,6 +30,11 @@ CATEGORIES: list[tuple[str, str, str | None]] = [
     ("spices-masalas", "Spices & Masalas", "grocery"),
     ("snacks-namkeen", "Snacks & Namkeen", "grocery"),
     ("tea-coffee", "Tea & Coffee", "grocery"),
+    ("dairy", "Dairy & Eggs", "grocery"),
+    ("sugar-salt", "Sugar, Salt & Jaggery", "grocery"),
+    ("household", "Household", None),
+    ("detergents", "Detergents & Laundry", "household"),
+    ("bath-soaps", "Bath Soaps & Body Wash", "household"),
     ("apparel", "Fashion", None),
     ("men-kurtas", "Men's Kurtas", "apparel"),
     ("men-tshirts", "Men's T-Shirts", "apparel"),
@@ -43,19 +48,8 @@ CATEGORIES: list[tuple[str, str, str | None]] = [
     ("smart-watches", "Smart Watches", "electronics"),
 ]
 
+# Brands of the templates that name none (apparel and electronics, by department).
 BRANDS: dict[str, list[str]] = {
-    "grocery": [
-        "Annapurna Foods",
-        "Desi Farms",
-        "Ganga Valley",
-        "Sahyadri Organics",
-        "Kaveri Gold",
-        "Malabar Spice Co",
-        "Rajbhog",
-        "Nilgiri Estates",
-        "Chatpata",
-        "Shudh Bharat",
-    ],
     "apparel": [
         "Khadi Loom",
         "Banaras Weaves",
@@ -78,6 +72,8 @@ class Template:
     options: list[tuple[str, dict[str, str], tuple[int, int]]]
     tax_class: str
     variants: tuple[int, int] = (1, 3)
+    brands: tuple[str, ...] = ()  # empty: the department's BRANDS
+    blurb: str = "Sourced for Indian kitchens and homes"
 
 
 GROCERY_PACKS = [
@@ -89,80 +85,170 @@ GROCERY_PACKS = [
 SIZES = ["S", "M", "L", "XL", "XXL"]
 COLOURS = ["Indigo", "Maroon", "Mustard", "Bottle Green", "Off-White", "Black", "Peach", "Navy", "Rani Pink"]
 
+
+def _g(
+    weight: float,
+    category: str,
+    brands: tuple[str, ...],
+    nouns: list[str],
+    adjectives: list[str],
+    options: list[tuple[str, dict[str, str], tuple[int, int]]],
+    blurb: str,
+    tax: str = "gst_5",
+) -> tuple[float, Template]:
+    return weight, Template(category, nouns, adjectives, options, tax, (1, 3), brands, blurb)
+
+
+SPICE_PACKS = [
+    ("50 g", {"pack": "50 g"}, (30, 60)),
+    ("100 g", {"pack": "100 g"}, (50, 110)),
+    ("200 g", {"pack": "200 g"}, (90, 190)),
+]
+OIL_PACKS = [
+    ("500 ml", {"pack": "500 ml"}, (90, 160)),
+    ("1 L", {"pack": "1 L"}, (150, 320)),
+    ("5 L", {"pack": "5 L"}, (700, 1500)),
+]
+
+# Nouns may carry a Hinglish or English alias in brackets, as Indian shelves label them.
 TEMPLATES: list[tuple[float, Template]] = [
-    (
-        0.10,
-        Template(
-            "dal-pulses",
-            ["Toor Dal", "Moong Dal", "Chana Dal", "Masoor Dal", "Urad Dal", "Rajma", "Kabuli Chana"],
-            ["Unpolished", "Premium", "Organic", "Farm Fresh"],
-            GROCERY_PACKS,
-            "gst_0",
-            (1, 3),
-        ),
-    ),
-    (
-        0.10,
-        Template(
-            "rice-atta",
-            ["Basmati Rice", "Sona Masoori Rice", "Chakki Atta", "Besan", "Ponni Rice", "Multigrain Atta"],
-            ["Aged", "Classic", "Select", "Whole Wheat"],
-            GROCERY_PACKS,
-            "gst_5",
-            (1, 3),
-        ),
-    ),
-    (
-        0.08,
-        Template(
-            "oils-ghee",
-            ["Cold Pressed Groundnut Oil", "Mustard Oil", "Desi Ghee", "Sunflower Oil", "Coconut Oil"],
-            ["Kachi Ghani", "Pure", "Refined", "A2"],
-            [
-                ("500 ml", {"pack": "500 ml"}, (90, 160)),
-                ("1 L", {"pack": "1 L"}, (150, 320)),
-                ("5 L", {"pack": "5 L"}, (700, 1500)),
-            ],
-            "gst_5",
-            (1, 3),
-        ),
-    ),
-    (
-        0.08,
-        Template(
-            "spices-masalas",
-            ["Garam Masala", "Haldi Powder", "Kashmiri Mirch", "Sambar Powder", "Chole Masala", "Jeera"],
-            ["Stone Ground", "Homestyle", "Extra Hot", "Premium"],
-            [
-                ("50 g", {"pack": "50 g"}, (30, 60)),
-                ("100 g", {"pack": "100 g"}, (50, 110)),
-                ("200 g", {"pack": "200 g"}, (90, 190)),
-            ],
-            "gst_5",
-            (1, 3),
-        ),
-    ),
-    (
-        0.08,
-        Template(
-            "snacks-namkeen",
-            ["Aloo Bhujia", "Khatta Meetha", "Banana Chips", "Moong Dal Namkeen", "Chakli", "Mathri"],
-            ["Crunchy", "Masala", "Classic", "Lite"],
-            [("150 g", {"pack": "150 g"}, (35, 70)), ("400 g", {"pack": "400 g"}, (90, 160))],
-            "gst_5",
-            (1, 2),
-        ),
-    ),
-    (
+    _g(
         0.06,
-        Template(
-            "tea-coffee",
-            ["Assam Tea", "Masala Chai", "Filter Coffee", "Darjeeling Tea", "Green Tea"],
-            ["Strong", "Estate", "Premium", "Elaichi"],
-            [("250 g", {"pack": "250 g"}, (120, 260)), ("500 g", {"pack": "500 g"}, (230, 480))],
-            "gst_5",
-            (1, 2),
-        ),
+        "dal-pulses",
+        ("Tata Sampann", "24 Mantra Organic", "Patanjali"),
+        [
+            "Toor Dal (Arhar)",
+            "Moong Dal",
+            "Chana Dal",
+            "Masoor Dal",
+            "Urad Dal",
+            "Rajma (Kidney Beans)",
+            "Kabuli Chana (Chickpeas)",
+        ],
+        ["Unpolished", "Premium", "Organic", "Farm Fresh"],
+        GROCERY_PACKS,
+        "Cleaned and sorted lentils that cook soft for everyday dal and khichdi",
+        "gst_0",
+    ),
+    _g(
+        0.04,
+        "rice-atta",
+        ("Aashirvaad", "Pillsbury", "Fortune"),
+        ["Whole Wheat Atta", "Chakki Fresh Atta", "Multigrain Atta", "Besan (Gram Flour)", "Sooji (Rava)"],
+        ["Select", "Superior MP", "Classic", "High Fibre"],
+        GROCERY_PACKS,
+        "Stone ground flour for soft rotis, parathas and puris",
+    ),
+    _g(
+        0.04,
+        "rice-atta",
+        ("India Gate", "Daawat", "Kohinoor"),
+        ["Basmati Rice", "Sona Masoori Rice", "Kolam Rice", "Brown Rice", "Ponni Rice"],
+        ["Aged", "Classic", "Rozana", "Super"],
+        GROCERY_PACKS,
+        "Long grains that stay separate; for biryani, pulao and daily chawal",
+    ),
+    _g(
+        0.05,
+        "oils-ghee",
+        ("Fortune", "Saffola", "Dhara"),
+        ["Sunflower Oil", "Mustard Oil (Kachi Ghani)", "Soyabean Oil", "Rice Bran Oil", "Groundnut Oil"],
+        ["Refined", "Cold Pressed", "Gold", "Lite"],
+        OIL_PACKS,
+        "Cooking oil for tadka, frying and everyday sabzi",
+    ),
+    _g(
+        0.03,
+        "oils-ghee",
+        ("Amul", "Patanjali", "Gowardhan"),
+        ["Desi Ghee", "Cow Ghee", "A2 Ghee"],
+        ["Pure", "Danedar", "Premium"],
+        OIL_PACKS,
+        "Clarified butter with a rich aroma for rotis, dal and sweets",
+    ),
+    _g(
+        0.08,
+        "spices-masalas",
+        ("MDH", "Everest", "Catch"),
+        [
+            "Turmeric Powder (Haldi)",
+            "Red Chilli Powder (Lal Mirch)",
+            "Jeera (Cumin Seeds)",
+            "Garam Masala",
+            "Coriander Powder (Dhania)",
+            "Chole Masala",
+            "Kitchen King Masala",
+            "Elaichi (Green Cardamom)",
+        ],
+        ["Pure", "Stone Ground", "Premium", "Homestyle"],
+        SPICE_PACKS,
+        "Ground and packed fresh for the colour and aroma of home cooking",
+    ),
+    _g(
+        0.07,
+        "snacks-namkeen",
+        ("Haldiram's", "Bikaji", "Bikanervala"),
+        ["Aloo Bhujia", "Khatta Meetha", "Moong Dal Namkeen", "Navratan Mix", "Banana Chips", "Chakli"],
+        ["Crunchy", "Masala", "Classic", "Lite"],
+        [("150 g", {"pack": "150 g"}, (35, 70)), ("400 g", {"pack": "400 g"}, (90, 160))],
+        "Crisp namkeen for chai time and guests",
+    ),
+    _g(
+        0.04,
+        "tea-coffee",
+        ("Tata Tea", "Brooke Bond", "Wagh Bakri"),
+        ["Assam Tea", "Masala Chai", "Darjeeling Tea", "Green Tea", "Elaichi Chai"],
+        ["Premium", "Gold", "Strong", "Leaf"],
+        [("250 g", {"pack": "250 g"}, (120, 260)), ("500 g", {"pack": "500 g"}, (230, 480))],
+        "Strong, aromatic tea for a proper cup of chai",
+    ),
+    _g(
+        0.02,
+        "tea-coffee",
+        ("Bru", "Nescafe", "Continental"),
+        ["Filter Coffee", "Instant Coffee"],
+        ["Classic", "Gold", "Strong"],
+        [("100 g", {"pack": "100 g"}, (150, 320)), ("200 g", {"pack": "200 g"}, (280, 560))],
+        "South Indian style coffee, rich and frothy",
+    ),
+    _g(
+        0.05,
+        "dairy",
+        ("Amul", "Mother Dairy", "Nandini"),
+        ["Toned Milk (Doodh)", "Paneer", "Dahi (Curd)", "Salted Butter", "Cheese Slices"],
+        ["Fresh", "Taaza", "Gold", "Malai"],
+        [("200 g", {"pack": "200 g"}, (40, 110)), ("500 g", {"pack": "500 g"}, (90, 240))],
+        "Farm fresh dairy, chilled from the dairy to your door",
+        "gst_0",
+    ),
+    _g(
+        0.03,
+        "sugar-salt",
+        ("Tata", "Madhur", "Dhampure"),
+        ["Sugar (Cheeni)", "Iodised Salt (Namak)", "Rock Salt (Sendha Namak)", "Jaggery (Gur)"],
+        ["Pure", "Refined", "Organic", "Sulphurless"],
+        GROCERY_PACKS,
+        "Kitchen essentials in a resealable pack",
+    ),
+    _g(
+        0.04,
+        "detergents",
+        ("Surf Excel", "Ariel", "Tide", "Rin"),
+        ["Detergent Powder", "Liquid Detergent", "Detergent Bar"],
+        ["Matic", "Easy Wash", "Quick Wash", "Top Load"],
+        [("1 kg", {"pack": "1 kg"}, (110, 260)), ("2 kg", {"pack": "2 kg"}, (210, 480))],
+        "Tough on stains, gentle on clothes; for bucket and machine wash",
+        "gst_18",
+    ),
+    _g(
+        0.03,
+        "bath-soaps",
+        ("Lux", "Dettol", "Santoor", "Medimix"),
+        ["Bath Soap (Sabun)", "Body Wash", "Handwash"],
+        ["Sandal", "Aloe Vera", "Neem", "Original"],
+        [("4 x 100 g", {"pack": "4 x 100 g"}, (120, 220)), ("250 ml", {"pack": "250 ml"}, (99, 199))],
+        "Daily bathing care with a long-lasting fragrance",
+        "gst_18",
     ),
     (
         0.08,
@@ -173,6 +259,7 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_5",
             (2, 6),
+            blurb="Breathable everyday and festive wear",
         ),
     ),
     (
@@ -184,10 +271,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_5",
             (2, 6),
+            blurb="Soft cotton that holds its shape wash after wash",
         ),
     ),
     (
-        0.07,
+        0.06,
         Template(
             "women-sarees",
             ["Banarasi Silk Saree", "Kanjivaram Saree", "Chanderi Saree", "Cotton Tant Saree"],
@@ -195,10 +283,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_5",
             (1, 3),
+            blurb="Woven by artisans, with blouse piece",
         ),
     ),
     (
-        0.06,
+        0.05,
         Template(
             "women-kurtis",
             ["Anarkali Kurti", "A-Line Kurti", "Straight Kurti", "Kurta Palazzo Set"],
@@ -206,10 +295,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_5",
             (2, 6),
+            blurb="Easy ethnic wear for office and festivals",
         ),
     ),
     (
-        0.05,
+        0.04,
         Template(
             "jeans",
             ["Slim Jeans", "Straight Jeans", "Tapered Jeans"],
@@ -217,10 +307,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_5",
             (2, 5),
+            blurb="Denim with a comfortable stretch",
         ),
     ),
     (
-        0.06,
+        0.05,
         Template(
             "mobiles",
             ["5G Smartphone", "Pro Smartphone", "Lite Smartphone"],
@@ -232,10 +323,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             ],
             "gst_18",
             (1, 3),
+            blurb="Big battery, bright display and dual SIM",
         ),
     ),
     (
-        0.04,
+        0.03,
         Template(
             "audio",
             ["TWS Earbuds", "Neckband", "Over-Ear Headphones"],
@@ -243,10 +335,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_18",
             (1, 3),
+            blurb="Clear calls and deep bass with fast charging",
         ),
     ),
     (
-        0.04,
+        0.03,
         Template(
             "power-banks",
             ["Power Bank 10000mAh", "Power Bank 20000mAh", "65W GaN Charger"],
@@ -254,10 +347,11 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_18",
             (1, 2),
+            blurb="Charges phones and earbuds on the go",
         ),
     ),
     (
-        0.03,
+        0.02,
         Template(
             "smart-watches",
             ["Smart Watch", "Fitness Band"],
@@ -265,9 +359,24 @@ TEMPLATES: list[tuple[float, Template]] = [
             [],
             "gst_18",
             (1, 3),
+            blurb="Tracks steps, sleep and heart rate",
         ),
     ),
 ]
+
+
+def brands_of(t: Template) -> tuple[str, ...]:
+    """The brands a template's products carry."""
+    if t.brands:
+        return t.brands
+    dept = next(p for slug, _, p in CATEGORIES if slug == t.category)
+    assert dept is not None
+    return tuple(BRANDS[dept])
+
+
+def all_brands() -> list[str]:
+    return list(dict.fromkeys(b for _, t in TEMPLATES for b in brands_of(t)))
+
 
 APPAREL_PRICE = {
     "men-kurtas": (499, 2499),
@@ -296,10 +405,23 @@ def _mrp(rng: random.Random, price: int) -> int:
     return max(price, (mrp + 99) // 100 * 100)
 
 
+@dataclass(frozen=True)
+class Made:
+    """What a generated product was made of (search quality judgments read it)."""
+
+    product_id: uuid.UUID
+    template: int  # index into TEMPLATES
+    brand: str
+    adjective: str
+    noun: str
+    published: bool
+
+
 @dataclass
 class Batch:
     products: list[tuple[Any, ...]] = field(default_factory=list)
     variants: list[tuple[Any, ...]] = field(default_factory=list)
+    made: list[Made] = field(default_factory=list)
 
 
 def _variants_for(
@@ -345,11 +467,11 @@ def build(
     now = datetime.now(UTC)
     batch = Batch()
     for i in range(count):
-        t = rng.choices([t for _, t in TEMPLATES], weights)[0]
-        dept = next(p for slug, _, p in CATEGORIES if slug == t.category)
-        assert dept is not None
-        brand = rng.choice(BRANDS[dept])
-        title = f"{brand} {rng.choice(t.adjectives)} {rng.choice(t.nouns)}"
+        ti = rng.choices(range(len(TEMPLATES)), weights)[0]
+        t = TEMPLATES[ti][1]
+        brand = rng.choice(brands_of(t))
+        adjective, noun = rng.choice(t.adjectives), rng.choice(t.nouns)
+        title = f"{brand} {adjective} {noun}"
         slug = f"{_slugify(title)}-{prefix}{i:06d}"
         pid = uuid.uuid4()
         sku_base = f"{t.category[:3].upper()}-{prefix.upper()}{i:06d}"
@@ -362,7 +484,7 @@ def build(
                 pid,
                 slug,
                 title,
-                f"{title}. Sourced for Indian kitchens and homes; sold at or below MRP.",
+                f"{t.blurb}. {brand} quality, sold at or below MRP.",
                 brand_ids[_slugify(brand)],
                 category_ids[t.category],
                 [f"https://img.kirana.dev/p/{slug}/1.jpg", f"https://img.kirana.dev/p/{slug}/2.jpg"],
@@ -372,6 +494,7 @@ def build(
                 cheapest[3],
             )
         )
+        batch.made.append(Made(pid, ti, brand, adjective, noun, published))
         for pos, (sku, attrs, price, mrp, tax, stock) in enumerate(variants):
             batch.variants.append((uuid.uuid4(), pid, sku, Jsonb(attrs), price, mrp, tax, stock, True, pos))
     return batch
@@ -391,15 +514,14 @@ def ensure_taxonomy(conn: Connection) -> tuple[dict[str, uuid.UUID], dict[str, u
             ),
             {"id": uuid.uuid4(), "parent": parent, "slug": slug, "name": name, "path": paths[slug]},
         )
-    for names in BRANDS.values():
-        for name in names:
-            conn.execute(
-                text(
-                    "INSERT INTO catalog_brands (id, slug, name) VALUES (:id, :slug, :name) "
-                    "ON CONFLICT (slug) DO NOTHING"
-                ),
-                {"id": uuid.uuid4(), "slug": _slugify(name), "name": name},
-            )
+    for name in all_brands():
+        conn.execute(
+            text(
+                "INSERT INTO catalog_brands (id, slug, name) VALUES (:id, :slug, :name) "
+                "ON CONFLICT (slug) DO NOTHING"
+            ),
+            {"id": uuid.uuid4(), "slug": _slugify(name), "name": name},
+        )
     conn.execute(
         text(
             "INSERT INTO sync_changes (entity, entity_id, deleted, created_at) "

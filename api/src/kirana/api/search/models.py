@@ -55,7 +55,9 @@ class SearchWord(Base):
     word: Mapped[str] = mapped_column(Text, primary_key=True)
 
     __table_args__ = (
-        Index("ix_search_words_trgm", "word", postgresql_using="gist", postgresql_ops={"word": "gist_trgm_ops"}),
+        Index(
+            "ix_search_words_trgm", "word", postgresql_using="gist", postgresql_ops={"word": "gist_trgm_ops"}
+        ),
         Index("ix_search_words_prefix", "word", postgresql_ops={"word": "text_pattern_ops"}),
     )
 

@@ -102,7 +102,9 @@ def plan(folded: list[str], lookups: dict[str, Lookup], *, last_is_prefix: bool)
             pair = f"{folded[i]} {folded[i + 1]}"
             found = lookups.get(pair)
             if found and found.synonyms:
-                concepts.append(Concept((folded[i], folded[i + 1]), tuple(s for s in found.synonyms if s != pair)))
+                concepts.append(
+                    Concept((folded[i], folded[i + 1]), tuple(s for s in found.synonyms if s != pair))
+                )
                 i += 2
                 continue
         w = folded[i]

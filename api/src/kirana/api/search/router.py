@@ -6,7 +6,7 @@ under `/v1/search/synonyms` (permission `search:synonyms`, every change audited)
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -22,12 +22,16 @@ from kirana.api.search import service as search
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
-_BAD_INPUT = {422: {"description": "Invalid query, filter or cursor", **_PROBLEM}}
-_STAFF = {
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Invalid query, filter or cursor", **_PROBLEM}
+}
+_STAFF: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not signed in", **_PROBLEM},
     403: {"description": "Lacks search:synonyms", **_PROBLEM},
 }
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such group", **_PROBLEM}}
 
 
 def _attributes(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -95,7 +99,9 @@ async def list_synonyms(session: SessionDep, _: Staff) -> list[s.SynonymRead]:
 
 
 @router.post("/synonyms", response_model=s.SynonymRead, status_code=201, responses=_STAFF | _BAD_INPUT)
-async def create_synonym(body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff) -> s.SynonymRead:
+async def create_synonym(
+    body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff
+) -> s.SynonymRead:
     """A new group of equivalent terms; searches use it at once."""
     return await search.create_synonym(session, ctx.as_actor(me.user_id), data=body)
 
@@ -103,7 +109,7 @@ async def create_synonym(body: s.SynonymWrite, session: SessionDep, ctx: AuditCt
 @router.put(
     "/synonyms/{synonym_id}",
     response_model=s.SynonymRead,
-    responses=_STAFF | _BAD_INPUT | {404: {"description": "No such group", **_PROBLEM}},
+    responses=_STAFF | _BAD_INPUT | _NOT_FOUND,
 )
 async def update_synonym(
     synonym_id: uuid.UUID, body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff
@@ -115,7 +121,7 @@ async def update_synonym(
 @router.delete(
     "/synonyms/{synonym_id}",
     status_code=204,
-    responses=_STAFF | {404: {"description": "No such group", **_PROBLEM}},
+    responses=_STAFF | _NOT_FOUND,
 )
 async def delete_synonym(synonym_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, me: Staff) -> Response:
     """Remove a group."""

@@ -87,9 +87,7 @@ async def expand(conn: AsyncConnection | AsyncSession, words: list[str], *, pref
             prefix.append(False)
     rows = (await conn.execute(_EXPAND, {"terms": terms, "allowed": allowed, "prefix": prefix})).all()
     folded_of = {r.term: r.f for r in rows}
-    lookups = {
-        r.f: sq.Lookup(r.known, r.known_prefix, tuple(r.synonyms), tuple(r.typos)) for r in rows
-    }
+    lookups = {r.f: sq.Lookup(r.known, r.known_prefix, tuple(r.synonyms), tuple(r.typos)) for r in rows}
     folded = [folded_of[w] for w in words if folded_of.get(w)]
     return sq.plan(folded, lookups, last_is_prefix=prefix_last)
 
@@ -124,10 +122,19 @@ def _statement(shape: _Shape) -> Any:
         "f_cat": "d.categories && CAST(:categories AS text[])" if shape.categories else "true",
         "f_brand": "d.brand_slug = ANY(CAST(:brands AS text[]))" if shape.brands else "true",
         "f_price": " AND ".join(
-            [c for c, on in (("d.price_paise >= :min_price", shape.min_price),
-                             ("d.price_paise <= :max_price", shape.max_price)) if on] or ["true"]
+            [
+                c
+                for c, on in (
+                    ("d.price_paise >= :min_price", shape.min_price),
+                    ("d.price_paise <= :max_price", shape.max_price),
+                )
+                if on
+            ]
+            or ["true"]
         ),
-        "f_stock": "true" if shape.in_stock is None else ("d.in_stock" if shape.in_stock else "NOT d.in_stock"),
+        "f_stock": "true"
+        if shape.in_stock is None
+        else ("d.in_stock" if shape.in_stock else "NOT d.in_stock"),
     }
     for i in range(shape.attributes):
         flags[f"f_attr{i}"] = f"d.attrs && CAST(:attr_values_{i} AS text[])"
@@ -269,7 +276,9 @@ async def search(conn: AsyncConnection | AsyncSession, req: Request) -> s.Search
     return page
 
 
-async def _run(conn: AsyncConnection | AsyncSession, req: Request, plan: sq.Plan, full_q: str) -> s.SearchPage:
+async def _run(
+    conn: AsyncConnection | AsyncSession, req: Request, plan: sq.Plan, full_q: str
+) -> s.SearchPage:
     f = req.filters
     shape = _Shape(
         q=bool(full_q),
@@ -398,12 +407,18 @@ async def list_synonyms(session: AsyncSession) -> list[s.SynonymRead]:
     return out
 
 
-async def create_synonym(session: AsyncSession, ctx: audit.AuditContext, *, data: s.SynonymWrite) -> s.SynonymRead:
+async def create_synonym(
+    session: AsyncSession, ctx: audit.AuditContext, *, data: s.SynonymWrite
+) -> s.SynonymRead:
     row = Synonym(terms=data.terms, folded=await _folded(session, data.terms))
     session.add(row)
     await session.flush()
     await audit.record(
-        session, ctx, action="search.synonym_created", target_type="synonym", target_id=row.id,
+        session,
+        ctx,
+        action="search.synonym_created",
+        target_type="synonym",
+        target_id=row.id,
         after={"terms": data.terms},
     )
     return _read(row)
@@ -421,8 +436,13 @@ async def update_synonym(
     await session.flush()
     await session.refresh(row)
     await audit.record(
-        session, ctx, action="search.synonym_updated", target_type="synonym", target_id=row.id,
-        before={"terms": before}, after={"terms": data.terms},
+        session,
+        ctx,
+        action="search.synonym_updated",
+        target_type="synonym",
+        target_id=row.id,
+        before={"terms": before},
+        after={"terms": data.terms},
     )
     return _read(row)
 
@@ -435,8 +455,10 @@ async def delete_synonym(session: AsyncSession, ctx: audit.AuditContext, *, syno
     await session.delete(row)
     await session.flush()
     await audit.record(
-        session, ctx, action="search.synonym_deleted", target_type="synonym", target_id=synonym_id,
+        session,
+        ctx,
+        action="search.synonym_deleted",
+        target_type="synonym",
+        target_id=synonym_id,
         before={"terms": before},
     )
-
-
