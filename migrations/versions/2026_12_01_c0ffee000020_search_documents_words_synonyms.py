@@ -311,12 +311,11 @@ def upgrade() -> None:
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
     for terms in SEED_SYNONYMS:
+        assert all("'" not in t for t in terms)
+        array = "ARRAY[" + ", ".join(f"'{t}'" for t in terms) + "]"
         op.execute(
-            sa.text(
-                "INSERT INTO search_synonyms (id, terms, folded, created_at, updated_at) "
-                "SELECT gen_random_uuid(), CAST(:terms AS text[]), "
-                "ARRAY(SELECT search_fold(x) FROM unnest(CAST(:terms AS text[])) x), now(), now()"
-            ).bindparams(terms=terms)
+            "INSERT INTO search_synonyms (id, terms, folded) "
+            f"SELECT gen_random_uuid(), {array}, ARRAY(SELECT search_fold(x) FROM unnest({array}) x)"
         )
     op.execute("SELECT search_refresh(ARRAY(SELECT id FROM catalog_products))")
     op.execute("SELECT search_rebuild_terms()")

@@ -26,6 +26,7 @@ BENCHMARKS = {
     "operator": "tests.bench.bench_operator",
     "realtime": "tests.bench.bench_realtime",
     "payments": "tests.bench.bench_payments",
+    "search": "tests.bench.bench_search",
 }
 RESULTS = REPO / "bench" / "results"
 console = Console()
