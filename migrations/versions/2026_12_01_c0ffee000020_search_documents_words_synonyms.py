@@ -1,7 +1,7 @@
 """search: documents kept by triggers, known words, suggestions, synonyms
 
 Revision ID: c0ffee000020
-Revises: c0ffee000012
+Revises: c0ffee000013
 Create Date: 2026-12-01 22:40:00
 
 `search_documents` holds one row per published product: weighted tsvectors over folded text
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "c0ffee000020"
-down_revision = "c0ffee000012"
+down_revision = "c0ffee000013"
 branch_labels = None
 depends_on = None
 
