@@ -8,7 +8,7 @@ What it does, in order:
 - seeds `--products` products with the bulk generator (COPY) into a durable (fsync on) cluster,
   gives 2,000 SKUs ample stock for the order phases and creates customer accounts;
 - starts `kirana serve --workers 2` with default settings and signs the customers in through
-  `/auth/login`: orders carry their real bearer tokens (signature check + permission cache);
+  `/v1/auth/login`: orders carry their real bearer tokens (signature check + permission cache);
 - drives load with wrk (C, one thread, Lua scripts in tests/bench/lua/), so the load generator
   takes little of the two cores: listing pages drawn from a shopper-like mix of sorts,
   categories, filters and second pages; orders of 1-3 stocked SKUs, each with a fresh

@@ -126,18 +126,18 @@ async def measure(base_dir: Path, *, iterations: int = 20_000, revokes: int = 20
             proc, base = start_server(env, app_factory="kirana.api.asgi:factory")
             delays = []
             async with httpx.AsyncClient(base_url=base, timeout=5) as other:
-                roles_url = f"/access/users/{staff.user_id}/roles"
+                roles_url = f"/v1/access/users/{staff.user_id}/roles"
                 for _ in range(revokes):
                     r = await client.post(roles_url, headers=owner.headers, json={"role": "support"})
                     assert r.status_code == 200, r.text
-                    while (await other.get("/access/roles", headers=staff.headers)).status_code != 200:
+                    while (await other.get("/v1/access/roles", headers=staff.headers)).status_code != 200:
                         await asyncio.sleep(0.005)
                     for _ in range(3):  # warm the other process's cache
-                        await other.get("/access/roles", headers=staff.headers)
+                        await other.get("/v1/access/roles", headers=staff.headers)
                     r = await client.delete(f"{roles_url}/support", headers=owner.headers)
                     assert r.status_code == 200, r.text
                     t0 = time.perf_counter()
-                    while (await other.get("/access/roles", headers=staff.headers)).status_code != 403:
+                    while (await other.get("/v1/access/roles", headers=staff.headers)).status_code != 403:
                         if time.perf_counter() - t0 > 10:
                             raise RuntimeError("revoke never reached the other process")
                     delays.append(time.perf_counter() - t0)

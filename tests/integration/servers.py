@@ -61,7 +61,7 @@ PASSWORD = "correct-horse-battery"
 
 
 def signed_in_customers(database_url: str, base: str, count: int) -> list[str]:
-    """Create `count` customer accounts and sign each in through the real `/auth/login` API.
+    """Create `count` customer accounts and sign each in through the real `/v1/auth/login` API.
 
     Returns their bearer access tokens. Accounts go in with SQL (registration would need the
     verification e-mail); sign-in, token issuance and every later check are the production path.
@@ -90,7 +90,7 @@ def signed_in_customers(database_url: str, base: str, count: int) -> list[str]:
     tokens = []
     with httpx.Client(base_url=base, timeout=30) as client:
         for email in emails:
-            r = client.post("/auth/login", json={"identifier": email, "password": PASSWORD})
+            r = client.post("/v1/auth/login", json={"identifier": email, "password": PASSWORD})
             r.raise_for_status()
             tokens.append(str(r.json()["access_token"]))
     return tokens

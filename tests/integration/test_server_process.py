@@ -88,7 +88,7 @@ def _failed_login_ip(env: dict[str, str], database_url: str) -> str:
     proc, base = start_server(env)
     try:
         r = httpx.post(
-            base + "/auth/login",
+            base + "/v1/auth/login",
             json={"identifier": "nobody@example.com", "password": "wrong-password-123"},
             headers={"X-Forwarded-For": "203.0.113.9"},
         )

@@ -36,7 +36,7 @@ async def test_guest_cart_follows_the_shopper_through_sign_in_to_an_order(
 
     asha = await make_user(app)
     r = await client.post(
-        "/auth/login", json={"identifier": asha.email, "password": "correct-horse-battery"}, headers=cart_h
+        "/v1/auth/login", json={"identifier": asha.email, "password": "correct-horse-battery"}, headers=cart_h
     )
     assert r.status_code == 200, r.text
     asha_h = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -113,7 +113,7 @@ async def test_the_documented_demo_accounts_can_sign_in(app: FastAPI, client: As
         ("asha@example.com", "kirana-customer-demo"),
         ("owner@example.com", "kirana-owner-demo"),
     ):
-        r = await client.post("/auth/login", json={"identifier": email, "password": password})
+        r = await client.post("/v1/auth/login", json={"identifier": email, "password": password})
         assert r.status_code == 200, r.text
 
 

@@ -52,14 +52,14 @@ async def make_user(
 
 
 async def login(client: AsyncClient, account: Account, password: str = PASSWORD) -> Account:
-    r = await client.post("/auth/login", json={"identifier": account.email, "password": password})
+    r = await client.post("/v1/auth/login", json={"identifier": account.email, "password": password})
     assert r.status_code == 200, r.text
     body = r.json()
     if body.get("two_factor_required"):
         assert account.totp_secret
         code = totp_code(account.totp_secret, offset_steps=1)
         r = await client.post(
-            "/auth/login/2fa", json={"challenge": body["challenge"], "method": "totp", "code": code}
+            "/v1/auth/login/2fa", json={"challenge": body["challenge"], "method": "totp", "code": code}
         )
         assert r.status_code == 200, r.text
         body = r.json()
@@ -76,7 +76,7 @@ def totp_code(secret: str, *, offset_steps: int = 0) -> str:
 async def step_up_with_password(client: AsyncClient, account: Account) -> None:
     """A password step-up (accounts without 2FA): sensitive routes then pass for a while."""
     r = await client.post(
-        "/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD}
+        "/v1/auth/step-up", headers=account.headers, json={"method": "password", "password": PASSWORD}
     )
     assert r.status_code == 200, r.text
 
@@ -85,11 +85,11 @@ async def enrol_totp(client: AsyncClient, account: Account) -> Account:
     """Enrol and confirm an authenticator app. Enrolling needs a step-up first (the password,
     as the account has no 2FA yet); that step-up stays fresh for the caller's next actions."""
     await step_up_with_password(client, account)
-    r = await client.post("/auth/2fa/totp", headers=account.headers)
+    r = await client.post("/v1/auth/2fa/totp", headers=account.headers)
     assert r.status_code == 200, r.text
     account.totp_secret = r.json()["secret"]
     r = await client.post(
-        "/auth/2fa/totp/confirm", headers=account.headers, json={"code": totp_code(account.totp_secret)}
+        "/v1/auth/2fa/totp/confirm", headers=account.headers, json={"code": totp_code(account.totp_secret)}
     )
     assert r.status_code == 200, r.text
     account.recovery_codes = r.json()["recovery_codes"]

@@ -26,7 +26,7 @@ def _verify(settings: Settings) -> tuple[int, dict[str, object]]:
 async def _some_events(app: FastAPI, client: AsyncClient) -> None:
     for _ in range(3):
         account = await make_user(app)
-        await client.post("/auth/login", json={"identifier": account.email, "password": "wrong-password!"})
+        await client.post("/v1/auth/login", json={"identifier": account.email, "password": "wrong-password!"})
 
 
 def _sql(settings: Settings, *statements: str) -> None:
@@ -101,7 +101,7 @@ async def test_query_api_filters_and_pages(client: AsyncClient, app: FastAPI) ->
     auditor = await signed_in(app, client, roles=("admin",), totp=True)
     await _some_events(app, client)
     r = await client.get(
-        "/audit/events",
+        "/v1/audit/events",
         headers=auditor.headers,
         params={"action": "auth.login", "outcome": "failed", "limit": 2},
     )
@@ -109,14 +109,14 @@ async def test_query_api_filters_and_pages(client: AsyncClient, app: FastAPI) ->
     assert r.status_code == 200 and len(page["items"]) == 2 and page["next_cursor"]
     assert page["items"][0]["seq"] > page["items"][1]["seq"]
     r = await client.get(
-        "/audit/events",
+        "/v1/audit/events",
         headers=auditor.headers,
         params={"action": "auth.login", "outcome": "failed", "limit": 2, "cursor": page["next_cursor"]},
     )
     rest = r.json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     everything = (
-        await client.get("/audit/events", headers=auditor.headers, params={"action": "2fa.*"})
+        await client.get("/v1/audit/events", headers=auditor.headers, params={"action": "2fa.*"})
     ).json()
     assert {e["action"] for e in everything["items"]} == {"2fa.totp_enrol_started", "2fa.totp_enabled"}
     assert all(e["actor_id"] == str(auditor.user_id) for e in everything["items"])
@@ -127,7 +127,7 @@ async def test_export_is_json_lines_that_verify_offline(client: AsyncClient, app
 
     auditor = await signed_in(app, client, roles=("admin",), totp=True)
     await _some_events(app, client)
-    r = await client.get("/audit/export", headers=auditor.headers)
+    r = await client.get("/v1/audit/export", headers=auditor.headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/jsonl")
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) >= 5

@@ -15,7 +15,7 @@ from tests.integration.access.helpers import Account, login, make_user, signed_i
 
 
 async def _scope(client: AsyncClient, by: Account, user_id: uuid.UUID, scopes: list[str]) -> int:
-    r = await client.put(f"/access/users/{user_id}/scopes", headers=by.headers, json={"scopes": scopes})
+    r = await client.put(f"/v1/access/users/{user_id}/scopes", headers=by.headers, json={"scopes": scopes})
     return r.status_code
 
 
@@ -25,12 +25,12 @@ async def _grant(
     body: dict[str, str] = {"role": role}
     if expires_at is not None:
         body["expires_at"] = expires_at.isoformat()
-    r = await client.post(f"/access/users/{user_id}/roles", headers=by.headers, json=body)
+    r = await client.post(f"/v1/access/users/{user_id}/roles", headers=by.headers, json=body)
     return r.status_code
 
 
 async def _roles(client: AsyncClient, by: Account, user_id: uuid.UUID) -> dict[str, str | None]:
-    r = await client.get(f"/access/users/{user_id}", headers=by.headers)
+    r = await client.get(f"/v1/access/users/{user_id}", headers=by.headers)
     assert r.status_code == 200, r.text
     return {g["role"]: g["expires_at"] for g in r.json()["roles"]}
 
@@ -43,7 +43,7 @@ async def test_scoped_staff_cannot_reach_unscoped_or_foreign_users(client: Async
     unscoped = await make_user(app)
     assert await _grant(client, manager, unscoped.user_id, "store_manager") == 403
     r = await client.post(
-        f"/access/users/{unscoped.user_id}/permissions",
+        f"/v1/access/users/{unscoped.user_id}/permissions",
         headers=manager.headers,
         json={"permission": "orders:read_all"},
     )
@@ -59,14 +59,16 @@ async def test_scoped_staff_cannot_reach_unscoped_or_foreign_users(client: Async
     local = await make_user(app)
     assert await _scope(client, owner, local.user_id, ["store:blr-1"]) == 200
     assert await _grant(client, manager, local.user_id, "store_manager") == 200
-    r = await client.delete(f"/access/users/{local.user_id}/roles/store_manager", headers=manager.headers)
+    r = await client.delete(f"/v1/access/users/{local.user_id}/roles/store_manager", headers=manager.headers)
     assert r.status_code == 200
     # Role definitions apply to every store: not a scoped manager's to change.
     r = await client.put(
-        "/access/roles/auditor", headers=manager.headers, json={"permissions": ["audit:read"]}
+        "/v1/access/roles/auditor", headers=manager.headers, json={"permissions": ["audit:read"]}
     )
     assert r.status_code == 403
-    r = await client.put("/access/roles/auditor", headers=owner.headers, json={"permissions": ["audit:read"]})
+    r = await client.put(
+        "/v1/access/roles/auditor", headers=owner.headers, json={"permissions": ["audit:read"]}
+    )
     assert r.status_code == 204
 
 
@@ -79,7 +81,9 @@ async def test_nobody_extends_their_own_time_bound_access(client: AsyncClient, a
     assert await _grant(client, temp, temp.user_id, "admin") == 403
     assert await _grant(client, temp, temp.user_id, "support") == 403
     r = await client.post(
-        f"/access/users/{temp.user_id}/permissions", headers=temp.headers, json={"permission": "access:grant"}
+        f"/v1/access/users/{temp.user_id}/permissions",
+        headers=temp.headers,
+        json={"permission": "access:grant"},
     )
     assert r.status_code == 403
     assert datetime.fromisoformat(str((await _roles(client, owner, temp.user_id))["admin"])) == until
@@ -98,12 +102,12 @@ async def test_nobody_extends_their_own_time_bound_access(client: AsyncClient, a
     assert (await _roles(client, owner, staff.user_id))["catalog_manager"] is None
     # A deny is a power over others too: it also ends when the granter's own hold does.
     r = await client.post(
-        f"/access/users/{staff.user_id}/permissions",
+        f"/v1/access/users/{staff.user_id}/permissions",
         headers=temp.headers,
         json={"permission": "orders:read_all", "effect": "deny"},
     )
     assert r.status_code == 200, r.text
-    r = await client.get(f"/access/users/{staff.user_id}", headers=owner.headers)
+    r = await client.get(f"/v1/access/users/{staff.user_id}", headers=owner.headers)
     deny = next(g for g in r.json()["permissions"] if g["effect"] == "deny")
     assert datetime.fromisoformat(deny["expires_at"]) == until
 
@@ -112,13 +116,13 @@ async def test_lifting_a_deny_on_yourself_is_refused(client: AsyncClient, app: F
     owner = await signed_in(app, client, roles=("owner",), totp=True)
     admin = await signed_in(app, client, roles=("admin",), totp=True)
     r = await client.post(
-        f"/access/users/{admin.user_id}/permissions",
+        f"/v1/access/users/{admin.user_id}/permissions",
         headers=owner.headers,
         json={"permission": "audit:read", "effect": "deny"},
     )
     assert r.status_code == 200, r.text
     r = await client.delete(
-        f"/access/users/{admin.user_id}/permissions/{r.json()['id']}", headers=admin.headers
+        f"/v1/access/users/{admin.user_id}/permissions/{r.json()['id']}", headers=admin.headers
     )
     assert r.status_code == 403
 
@@ -126,9 +130,9 @@ async def test_lifting_a_deny_on_yourself_is_refused(client: AsyncClient, app: F
 async def test_role_names_are_validated(client: AsyncClient, app: FastAPI) -> None:
     owner = await signed_in(app, client, roles=("owner",), totp=True)
     for name in ("r" * 65, "Auditor", "9lives", "a-b"):
-        r = await client.put(f"/access/roles/{name}", headers=owner.headers, json={"permissions": []})
+        r = await client.put(f"/v1/access/roles/{name}", headers=owner.headers, json={"permissions": []})
         assert r.status_code == 422, (name, r.text)
-    r = await client.put(f"/access/roles/{'r' * 64}", headers=owner.headers, json={"permissions": []})
+    r = await client.put(f"/v1/access/roles/{'r' * 64}", headers=owner.headers, json={"permissions": []})
     assert r.status_code == 204
 
 
@@ -171,7 +175,7 @@ async def test_an_email_change_racing_another_answers_409_not_500(client: AsyncC
         await other.execute(
             text("UPDATE users SET email = :e WHERE id = :u"), {"e": email, "u": someone.user_id}
         )
-        racing = asyncio.create_task(client.patch("/auth/me", headers=me.headers, json={"email": email}))
+        racing = asyncio.create_task(client.patch("/v1/auth/me", headers=me.headers, json={"email": email}))
         await _wait_until_blocked(app)
     r = await racing
     assert r.status_code == 409, r.text
@@ -186,7 +190,7 @@ async def test_a_role_definition_racing_another_answers_409_not_500(
             text("INSERT INTO roles (name, description, permissions) VALUES ('racer', '', '{}')")
         )
         racing = asyncio.create_task(
-            client.put("/access/roles/racer", headers=owner.headers, json={"permissions": ["audit:read"]})
+            client.put("/v1/access/roles/racer", headers=owner.headers, json={"permissions": ["audit:read"]})
         )
         await _wait_until_blocked(app)
     r = await racing

@@ -33,12 +33,12 @@ async def test_revoke_on_one_process_is_seen_by_another_within_a_second(
     staff = await login(client, await make_user(app, roles=("customer", "support")))
     # The other replica has the staff member's permissions cached.
     for _ in range(3):
-        assert (await other_client.get("/access/roles", headers=staff.headers)).status_code == 200
-    r = await client.delete(f"/access/users/{staff.user_id}/roles/support", headers=owner.headers)
+        assert (await other_client.get("/v1/access/roles", headers=staff.headers)).status_code == 200
+    r = await client.delete(f"/v1/access/users/{staff.user_id}/roles/support", headers=owner.headers)
     assert r.status_code == 200
     revoked_at = time.monotonic()
     while True:
-        status = (await other_client.get("/access/roles", headers=staff.headers)).status_code
+        status = (await other_client.get("/v1/access/roles", headers=staff.headers)).status_code
         elapsed = time.monotonic() - revoked_at
         if status == 403:
             break
@@ -50,10 +50,10 @@ async def test_sign_out_on_one_process_is_seen_by_another(
     app: FastAPI, client: AsyncClient, other_client: AsyncClient
 ) -> None:
     account = await login(client, await make_user(app))
-    assert (await other_client.get("/auth/me", headers=account.headers)).status_code == 200
-    assert (await client.post("/auth/logout", headers=account.headers)).status_code == 204
+    assert (await other_client.get("/v1/auth/me", headers=account.headers)).status_code == 200
+    assert (await client.post("/v1/auth/logout", headers=account.headers)).status_code == 204
     revoked_at = time.monotonic()
-    while (await other_client.get("/auth/me", headers=account.headers)).status_code != 401:
+    while (await other_client.get("/v1/auth/me", headers=account.headers)).status_code != 401:
         assert time.monotonic() - revoked_at < 1.0
         await asyncio.sleep(0.01)
 
@@ -63,8 +63,8 @@ async def test_cache_is_bypassed_while_the_invalidation_channel_is_down(
 ) -> None:
     rt = app.state.access
     staff = await login(client, await make_user(app, roles=("customer", "support")))
-    assert (await client.get("/access/roles", headers=staff.headers)).status_code == 200
+    assert (await client.get("/v1/access/roles", headers=staff.headers)).status_code == 200
     rt.cache.subscribed.clear()  # as after a lost subscription
     loads = rt.cache.loads
-    assert (await client.get("/access/roles", headers=staff.headers)).status_code == 200
+    assert (await client.get("/v1/access/roles", headers=staff.headers)).status_code == 200
     assert rt.cache.loads == loads + 1  # read from the database, not from a possibly stale entry

@@ -90,41 +90,41 @@ READERS = {"support", "store_manager", "admin", "owner"}  # access:read
 # checked generically below from their declared permissions and the seeded roles.
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/livez"): EVERYONE,
-    ("POST", "/auth/register"): EVERYONE,
-    ("POST", "/auth/login"): EVERYONE,
-    ("POST", "/auth/login/2fa"): EVERYONE,
-    ("POST", "/auth/login/2fa/sms"): EVERYONE,
-    ("POST", "/auth/refresh"): EVERYONE,
-    ("POST", "/auth/password/reset-request"): EVERYONE,
-    ("POST", "/auth/password/reset"): EVERYONE,
+    ("POST", "/v1/auth/register"): EVERYONE,
+    ("POST", "/v1/auth/login"): EVERYONE,
+    ("POST", "/v1/auth/login/2fa"): EVERYONE,
+    ("POST", "/v1/auth/login/2fa/sms"): EVERYONE,
+    ("POST", "/v1/auth/refresh"): EVERYONE,
+    ("POST", "/v1/auth/password/reset-request"): EVERYONE,
+    ("POST", "/v1/auth/password/reset"): EVERYONE,
     ("GET", "/.well-known/jwks.json"): EVERYONE,
-    ("GET", "/auth/me"): ALL_USERS,
-    ("GET", "/auth/sessions"): ALL_USERS,
-    ("GET", "/auth/2fa"): ALL_USERS,
-    ("PATCH", "/auth/me"): ALL_USERS,
-    ("POST", "/auth/2fa/disable"): ALL_USERS,
-    ("GET", "/access/roles"): READERS,
-    ("GET", "/access/users/{user_id}"): READERS,
-    ("PUT", "/access/roles/{name}"): ADMINS,
-    ("POST", "/access/users/{user_id}/roles"): ADMINS,
-    ("DELETE", "/access/users/{user_id}/roles/{role}"): ADMINS,
-    ("POST", "/access/users/{user_id}/permissions"): ADMINS,
-    ("DELETE", "/access/users/{user_id}/permissions/{grant_id}"): ADMINS,
-    ("PUT", "/access/users/{user_id}/scopes"): ADMINS,
-    ("GET", "/audit/events"): ADMINS,
-    ("GET", "/audit/export"): ADMINS,
-    ("POST", "/auth/password"): ALL_USERS,
-    ("POST", "/auth/2fa/totp"): ALL_USERS,
-    ("POST", "/auth/2fa/totp/confirm"): ALL_USERS,
-    ("POST", "/auth/2fa/sms"): ALL_USERS,
-    ("POST", "/auth/2fa/sms/confirm"): ALL_USERS,
-    ("POST", "/auth/2fa/recovery-codes"): ALL_USERS,
-    ("POST", "/auth/step-up"): ALL_USERS,
-    ("POST", "/auth/step-up/sms"): ALL_USERS,
-    ("DELETE", "/auth/sessions/{session_id}"): ALL_USERS,
+    ("GET", "/v1/auth/me"): ALL_USERS,
+    ("GET", "/v1/auth/sessions"): ALL_USERS,
+    ("GET", "/v1/auth/2fa"): ALL_USERS,
+    ("PATCH", "/v1/auth/me"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/disable"): ALL_USERS,
+    ("GET", "/v1/access/roles"): READERS,
+    ("GET", "/v1/access/users/{user_id}"): READERS,
+    ("PUT", "/v1/access/roles/{name}"): ADMINS,
+    ("POST", "/v1/access/users/{user_id}/roles"): ADMINS,
+    ("DELETE", "/v1/access/users/{user_id}/roles/{role}"): ADMINS,
+    ("POST", "/v1/access/users/{user_id}/permissions"): ADMINS,
+    ("DELETE", "/v1/access/users/{user_id}/permissions/{grant_id}"): ADMINS,
+    ("PUT", "/v1/access/users/{user_id}/scopes"): ADMINS,
+    ("GET", "/v1/audit/events"): ADMINS,
+    ("GET", "/v1/audit/export"): ADMINS,
+    ("POST", "/v1/auth/password"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/totp"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/totp/confirm"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/sms"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/sms/confirm"): ALL_USERS,
+    ("POST", "/v1/auth/2fa/recovery-codes"): ALL_USERS,
+    ("POST", "/v1/auth/step-up"): ALL_USERS,
+    ("POST", "/v1/auth/step-up/sms"): ALL_USERS,
+    ("DELETE", "/v1/auth/sessions/{session_id}"): ALL_USERS,
     # These end the caller's session(s): last.
-    ("POST", "/auth/sessions/revoke-all"): ALL_USERS,
-    ("POST", "/auth/logout"): ALL_USERS,
+    ("POST", "/v1/auth/sessions/revoke-all"): ALL_USERS,
+    ("POST", "/v1/auth/logout"): ALL_USERS,
 }
 
 
@@ -157,7 +157,7 @@ async def test_authorization_matrix(
     present = {(m, r.path) for r in _api_routes(app) for m in r.methods or ()}
     missing = [k for k in MATRIX if k not in present]
     assert not missing, f"matrix names routes that do not exist: {missing}"
-    ours = {k for k in present if k[1].startswith(("/auth", "/access", "/audit", "/.well-known"))}
+    ours = {k for k in present if k[1].startswith(("/v1/auth", "/v1/access", "/v1/audit", "/.well-known"))}
     assert not ours - set(MATRIX), f"access routes missing from the matrix: {sorted(ours - set(MATRIX))}"
     wrong = []
     for (method, path), allowed_roles in MATRIX.items():
@@ -179,7 +179,7 @@ async def test_routes_of_other_domains_follow_their_declared_permissions(
     for role in ROLES[1:]:
         account = accounts[role]
         assert account is not None
-        me = (await client.get("/auth/me", headers=account.headers)).json()
+        me = (await client.get("/v1/auth/me", headers=account.headers)).json()
         held[role] = Principal(user_id=account.user_id, permissions=frozenset(me["permissions"]))
     wrong = []
     for route in _api_routes(app):

@@ -108,11 +108,11 @@ async def test_sms_two_factor_through_the_gateway(gateway: Gateway, settings: Se
     ):
         account = await login(client, await make_user(app, phone="+919833344455"))
         await step_up_with_password(client, account)
-        r = await client.post("/auth/2fa/sms", headers=account.headers)
+        r = await client.post("/v1/auth/2fa/sms", headers=account.headers)
         assert r.status_code == 200, r.text
         sent = gateway.received[-1]
         assert sent["to"] == "+919833344455" and sent["dlt_template_id"] == "1107"
         code = sent["text"][:6]
-        r = await client.post("/auth/2fa/sms/confirm", headers=account.headers, json={"code": code})
+        r = await client.post("/v1/auth/2fa/sms/confirm", headers=account.headers, json={"code": code})
         assert r.status_code == 204
-        assert (await client.get("/auth/2fa", headers=account.headers)).json()["sms"] is True
+        assert (await client.get("/v1/auth/2fa", headers=account.headers)).json()["sms"] is True

@@ -113,7 +113,7 @@ async def test_200_simultaneous_http_orders_against_a_real_server(
 ) -> None:
     await shop.product(sku="HOT-HTTP", stock=50, price=4_900)
     _, base = server
-    tokens = signed_in_customers(database_url, base, 10)  # real accounts, signed in via /auth/login
+    tokens = signed_in_customers(database_url, base, 10)  # real accounts, signed in via /v1/auth/login
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
 

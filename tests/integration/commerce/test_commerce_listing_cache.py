@@ -183,7 +183,7 @@ async def test_cached_hits_answer_like_the_route(
     hits = _cache(app).hits
     signed_in = await client.get(URL, headers=account.headers)
     assert signed_in.content == miss.content and _cache(app).hits == hits + 1
-    await client.post("/auth/logout", headers=account.headers)
+    await client.post("/v1/auth/logout", headers=account.headers)
     gone = await client.get(URL, headers=account.headers)  # a signed-out session is refused
     assert gone.status_code == 401
     # An invalid query never reaches the cache, so it is never answered from it.

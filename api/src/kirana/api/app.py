@@ -14,7 +14,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from kirana.api import __version__, errors, redis, shutdown
+from kirana.api import __version__, problems, redis, shutdown
 from kirana.api.access import router as access
 from kirana.api.access.runtime import AccessRuntime
 from kirana.api.accounts import router as accounts
@@ -117,7 +117,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.payments_gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
-    errors.install_handlers(app)
+    problems.install_handlers(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(accounts.wellknown)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kirana.api import errors, metrics
+from kirana.api import errors, metrics, problems
 from kirana.api.logging import request_id_var
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class RequestContextMiddleware:
                 "unhandled error", extra={"path": scope.get("path"), "method": method, "request_id": rid}
             )
             if not started:
-                response = errors.problem(
+                response = problems.problem(
                     500,
                     code="internal-error",
                     detail="An unexpected error occurred; quote the request id when reporting it.",
@@ -171,7 +171,7 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     def _too_large(self) -> Any:
-        return errors.problem(
+        return problems.problem(
             413,
             code="payload-too-large",
             detail=f"request body exceeds {self.max_body_bytes} bytes",
@@ -185,7 +185,7 @@ class RequestContextMiddleware:
             try:
                 size = int(length)
             except ValueError:
-                return errors.problem(400, detail="Content-Length is not a number")
+                return problems.problem(400, detail="Content-Length is not a number")
             if size > self.max_body_bytes:
                 return self._too_large()
             if size == 0:
@@ -195,7 +195,7 @@ class RequestContextMiddleware:
         content_type = headers.get("content-type")
         if not parsed_as_json(content_type):
             got = content_type or "none"
-            return errors.problem(
+            return problems.problem(
                 415,
                 code="unsupported-media-type",
                 detail=f"request bodies must be application/json (got {got})",

@@ -100,7 +100,7 @@ async def require_step_up(
     window = (await get_runtime(request)).settings.step_up_ttl_s
     if principal.two_factor_at is None or time.time() - principal.two_factor_at > window:
         raise Unauthorized(
-            "confirm it is you: verify a two-factor code (POST /auth/step-up) and retry",
+            "confirm it is you: verify a two-factor code (POST /v1/auth/step-up) and retry",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
             extra={"reason": "step-up-required", "max_age": window},
         )

@@ -1,4 +1,4 @@
-"""`/access/*`: roles, and what each user is granted (roles, permissions, scopes).
+"""`/v1/access/*`: roles, and what each user is granted (roles, permissions, scopes).
 
 Changing access needs `access:grant` (or `access:manage_roles` for role definitions) and a
 recent step-up; nobody can hand out or take away more than they hold.
@@ -29,7 +29,7 @@ from kirana.api.audit.deps import AuditCtx
 from kirana.api.deps import SessionDep
 from kirana.api.inputs import Text
 
-router = APIRouter(prefix="/access", tags=["access"])
+router = APIRouter(prefix="/v1/access", tags=["access"])
 
 
 @router.get("/roles")

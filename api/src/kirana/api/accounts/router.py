@@ -1,4 +1,4 @@
-"""`/auth/*`: sign-up, sign-in, tokens, sessions and passwords; `/.well-known/jwks.json`."""
+"""`/v1/auth/*`: sign-up, sign-in, tokens, sessions and passwords; `/.well-known/jwks.json`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from kirana.api.errors import NotFound
 from kirana.api.inputs import Text
 from kirana.api.twofactor.schemas import Sent
 
-router = APIRouter(prefix="/auth", tags=["accounts"])
+router = APIRouter(prefix="/v1/auth", tags=["accounts"])
 wellknown = APIRouter(tags=["accounts"])
 
 
@@ -61,9 +61,9 @@ async def register(body: RegisterIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
 async def login(
     body: LoginIn, rt: RuntimeDep, ctx: AuditCtx, cart_token: GuestCartToken = None
 ) -> TokenPair | TwoFactorChallenge:
-    """Password sign-in; accounts with 2FA get a challenge for `POST /auth/login/2fa`.
+    """Password sign-in; accounts with 2FA get a challenge for `POST /v1/auth/login/2fa`.
 
-    Send the guest cart's `X-Cart-Token` (here or on `/auth/login/2fa`) to fold that cart into
+    Send the guest cart's `X-Cart-Token` (here or on `/v1/auth/login/2fa`) to fold that cart into
     the account's cart as the session opens.
     """
     result = await flows.login(

@@ -55,7 +55,7 @@ class TokenPair(BaseModel):
 
 class TwoFactorChallenge(BaseModel):
     two_factor_required: Literal[True] = True
-    challenge: str = Field(description="pass back to POST /auth/login/2fa within 5 minutes")
+    challenge: str = Field(description="pass back to POST /v1/auth/login/2fa within 5 minutes")
     methods: list[str]
 
 

@@ -1,4 +1,4 @@
-"""`/audit/*`: query the audit log (newest first, cursor pages) and export it as JSON lines."""
+"""`/v1/audit/*`: query the audit log (newest first, cursor pages) and export it as JSON lines."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.inputs import Int64, Text
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
 async def _filters(

@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from kirana.api import errors
+from kirana.api import errors, problems
 from kirana.api.access.deps import get_principal
 from kirana.api.access.principal import Principal
 from kirana.api.db.engine import Database
@@ -120,7 +120,7 @@ class Idempotent:
     async def _answer_error(self, exc: errors.KiranaError, req: idempotency.Request) -> Response:
         """The problem the work raised; a verdict on the request's content (4xx other than
         401, 403 and 429) is stored under the key so retries get the same answer."""
-        problem = errors.problem_of(exc, instance=req.path)
+        problem = problems.problem_of(exc, instance=req.path)
         if not idempotency.is_verdict(exc):
             return problem
         async with self.db.session() as session:
@@ -141,8 +141,8 @@ def success_answer(
 
 
 def problem_answer(claim_id: uuid.UUID, exc: errors.KiranaError, problem: Response) -> idempotency.Answer:
-    """What is stored under a key for a verdict (`problem`: `errors.problem_of(exc)`)."""
-    headers = {**exc.headers, "content-type": errors.PROBLEM_JSON}
+    """What is stored under a key for a verdict (`problem`: `problems.problem_of(exc)`)."""
+    headers = {**exc.headers, "content-type": problems.PROBLEM_JSON}
     return idempotency.Answer(claim_id, exc.status, bytes(problem.body), headers)
 
 

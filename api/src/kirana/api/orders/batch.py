@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import text
 from starlette.responses import Response
 
-from kirana.api import errors, metrics
+from kirana.api import errors, metrics, problems
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as idempotency
@@ -173,7 +173,7 @@ class OrderBatcher:
                 if isinstance(verdict, errors.KiranaError):
                     if not idempotency.is_verdict(verdict):
                         raise BatchFailed(f"an order was refused with {verdict.status}")
-                    problem = errors.problem_of(verdict, instance=ticket.request.path)
+                    problem = problems.problem_of(verdict, instance=ticket.request.path)
                     answers.append(problem_answer(claim.id, verdict, problem))
                     outcomes[ticket] = problem
                 else:

@@ -30,7 +30,7 @@ from collections import deque
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kirana.api import errors
+from kirana.api import errors, problems
 from kirana.api.access.deps import demand
 from kirana.api.access.principal import Principal
 from kirana.api.idempotency import service as idempotency
@@ -72,7 +72,7 @@ class BatchedOrderMiddleware:
         try:
             answer = await batcher.place(wanted, request)
         except errors.KiranaError as exc:  # the key is held by another request: 409
-            answer = errors.problem_of(exc, instance=PLACE_PATH)
+            answer = problems.problem_of(exc, instance=PLACE_PATH)
         if answer is None:  # a retry of a known key, or a failed batch: placed alone
             scope.setdefault("state", {})["principal"] = principal
             await self.app(scope, _replay(messages, receive), send)

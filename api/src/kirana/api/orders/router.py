@@ -135,7 +135,7 @@ async def refund(
     idem: IdempotentDep,
 ) -> Response:
     """Refund a delivered, or a paid then cancelled, order. Needs a two-factor step-up
-    (POST /auth/step-up) within `KIRANA_STEP_UP_TTL_S`; 401 `step-up-required` otherwise."""
+    (POST /v1/auth/step-up) within `KIRANA_STEP_UP_TTL_S`; 401 `step-up-required` otherwise."""
 
     async def work(session: AsyncSession) -> s.OrderRead:
         order = await orders.transition(

@@ -1,4 +1,4 @@
-"""`/auth/2fa/*` and `/auth/step-up`: enrol TOTP or SMS, recovery codes, step-up, disable."""
+"""`/v1/auth/2fa/*` and `/v1/auth/step-up`: enrol TOTP or SMS, recovery codes, step-up, disable."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from kirana.api.twofactor.schemas import (
     TwoFactorStatus,
 )
 
-router = APIRouter(prefix="/auth", tags=["two-factor"])
+router = APIRouter(prefix="/v1/auth", tags=["two-factor"])
 
 
 @router.get("/2fa")
