@@ -2,7 +2,7 @@
 
 `make bench only=reset_timing` runs `run()`; `uv run python -m tests.bench.bench_reset_timing
 [pairs]` prints the raw figures. Starts embedded PostgreSQL and Redis and one API in this
-process, creates `pairs` accounts, then sends `POST /auth/password/reset-request` alternately
+process, creates `pairs` accounts, then sends `POST /v1/auth/password/reset-request` alternately
 for a known and an unknown address (interleaved, so machine noise hits both alike; every
 address once and at most 10 requests per client address, under the abuse limits) and compares
 the two latency distributions: percentiles of each, and the probability that a known request
@@ -76,7 +76,7 @@ async def measure(base_dir: Path, *, pairs: int = 200) -> dict[str, Any]:
                     client = AsyncClient(transport=transport, base_url="http://b")
                 for kind, email in (("known", known_emails[i]), ("unknown", f"nobody-{i}@example.com")):
                     t0 = time.perf_counter()
-                    r = await client.post("/auth/password/reset-request", json={"identifier": email})
+                    r = await client.post("/v1/auth/password/reset-request", json={"identifier": email})
                     elapsed = time.perf_counter() - t0
                     if r.status_code != 202:
                         raise RuntimeError(f"reset request answered {r.status_code}: {r.text}")

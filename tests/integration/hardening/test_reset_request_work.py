@@ -31,13 +31,13 @@ async def test_known_and_unknown_accounts_cost_the_request_path_the_same(
     account = await make_user(app)
     sent = app.state.access.notifier.email.sent
     before = len(sent)
-    r = await client.post("/auth/password/reset-request", json={"identifier": account.email})
+    r = await client.post("/v1/auth/password/reset-request", json={"identifier": account.email})
     assert r.status_code == 202
     # Known account: no token, no audit entry, no message yet; one queued event, the same an
     # unknown address queues.
     assert await _counts(app) == (0, 0, 1)
     assert len(sent) == before
-    r = await client.post("/auth/password/reset-request", json={"identifier": "ghost@example.com"})
+    r = await client.post("/v1/auth/password/reset-request", json={"identifier": "ghost@example.com"})
     assert r.status_code == 202
     assert await _counts(app) == (0, 0, 2)
     async with app.state.db.session() as s:
@@ -51,7 +51,7 @@ async def test_known_and_unknown_accounts_cost_the_request_path_the_same(
     assert [m.to for m in list(sent)[before:]] == [account.email]
     token = sent[-1].text.split("code: ")[1].split(" ")[0]
     r = await client.post(
-        "/auth/password/reset", json={"token": token, "new_password": "brand-new-password-7"}
+        "/v1/auth/password/reset", json={"token": token, "new_password": "brand-new-password-7"}
     )
     assert r.status_code == 204
     assert await deliver_events(app) == 0  # each event is handled once

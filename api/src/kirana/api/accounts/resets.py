@@ -1,7 +1,7 @@
 """Password-reset requests, split so the answer reveals nothing by its timing.
 
 The request path (`request`, called by `accounts.flows.request_reset` for
-`POST /auth/password/reset-request`) does the same work for every well-formed identifier,
+`POST /v1/auth/password/reset-request`) does the same work for every well-formed identifier,
 known or not: the abuse limits and one outbox event. Looking the account up, creating the
 token, auditing and sending the code happen later in a worker (`deliver`, called by the
 workers' event consumer for `TOPIC`), where their cost is invisible to the caller. The event
