@@ -198,7 +198,7 @@ async def test_signing_out_closes_the_session_sockets_on_every_process(
         for ws in (on_a, on_b, bystander):
             await subscribe(ws, ws is bystander and other_session.channel or alice.channel)
         async with httpx.AsyncClient(base_url=a, timeout=30) as client:
-            r = await client.post("/auth/logout", headers={"Authorization": f"Bearer {alice.token}"})
+            r = await client.post("/v1/auth/logout", headers={"Authorization": f"Bearer {alice.token}"})
             if r.status_code == 404:
                 r = await client.post("/v1/auth/logout", headers={"Authorization": f"Bearer {alice.token}"})
             assert r.status_code == 204, r.text
