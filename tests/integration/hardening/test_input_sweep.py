@@ -29,7 +29,7 @@ BAD_STRINGS: list[tuple[str, str]] = [
 ]
 BAD_INTEGERS: list[tuple[str, int]] = [("2^63", 2**63), ("-2^63-1", -(2**63) - 1), ("1e30", 10**30)]
 # Routes that would end the sweep's own session or lock its account.
-SKIP = {("post", "/auth/logout"), ("post", "/auth/sessions/revoke-all"), ("post", "/auth/password")}
+SKIP = {("post", "/v1/auth/logout"), ("post", "/v1/auth/sessions/revoke-all"), ("post", "/v1/auth/password")}
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
