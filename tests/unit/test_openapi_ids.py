@@ -1,0 +1,23 @@
+"""Every operation in the OpenAPI document has a readable, unique operationId (`tag.function`)."""
+
+from __future__ import annotations
+
+import re
+
+from kirana.api.app import create_app
+from kirana.api.settings import Settings
+
+
+def test_operation_ids_read_as_tag_dot_name_and_are_unique() -> None:
+    app = create_app(
+        Settings(database_url="postgresql+asyncpg://u@localhost/x", redis_url="redis://localhost")
+    )
+    ids = [
+        op["operationId"]
+        for item in app.openapi()["paths"].values()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert [i for i in ids if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z][a-z0-9_]*", i)] == []
+    assert "orders.place" in ids or any(i.startswith("orders.") for i in ids)
