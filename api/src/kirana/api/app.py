@@ -127,6 +127,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
     problems.install_handlers(app)
+    problems.document_problems(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(accounts.wellknown)

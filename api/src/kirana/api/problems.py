@@ -140,3 +140,31 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KiranaError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the server sends on validation failure: a 422
+    `application/problem+json` `Problem`, not FastAPI's `HTTPValidationError` shape."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
+        schemas["Problem"] = problem_schema
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for item in doc.get("paths", {}).values():
+            for op in item.values():
+                answer = op.get("responses", {}).get("422")
+                if isinstance(answer, dict) and "content" in answer:
+                    answer["description"] = "The request failed validation (see `errors`)."
+                    answer["content"] = {PROBLEM_JSON: {"schema": ref}}
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
