@@ -206,6 +206,10 @@ async def test_empty_long_query_unknown_facets_and_bad_cursor(
         r = await client.get("/v1/search", params=params)
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.get(
+        "/v1/search", params={"q": "dal", "category": "x\x00", "brand": "\x00", "attr": "a:\x00"}
+    )
+    assert r.status_code == 200 and r.json()["total"] == 0
     r = await client.get("/v1/search", params={"q": "dal", "category": "no-such", "attr": "colour:teal"})
     assert r.status_code == 200 and r.json()["total"] == 0
     r = await client.get("/v1/search", params={"q": "", "category": "dal-pulses"})

@@ -34,13 +34,18 @@ _STAFF: dict[int | str, dict[str, Any]] = {
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such group", **_PROBLEM}}
 
 
+def _no_nul(values: list[str]) -> tuple[str, ...]:
+    """PostgreSQL text cannot hold NUL; no slug has one, so such a value matches nothing."""
+    return tuple(v.replace("\x00", "") for v in values)
+
+
 def _attributes(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     out: dict[str, list[str]] = {}
     for raw in values:
         name, sep, value = raw.partition(":")
         if not sep or not name or not value:
             raise InvalidInput(f"attr must look like name:value (got {raw[:80]!r})")
-        out.setdefault(name, []).append(value)
+        out.setdefault(name.replace("\x00", ""), []).append(value.replace("\x00", ""))
     return tuple((k, tuple(v)) for k, v in out.items())
 
 
@@ -63,8 +68,8 @@ async def search_products(
     req = search.Request(
         q=q,
         filters=search.Filters(
-            categories=tuple(category),
-            brands=tuple(brand),
+            categories=_no_nul(category),
+            brands=_no_nul(brand),
             min_price=min_price_paise,
             max_price=max_price_paise,
             attributes=_attributes(attr),
