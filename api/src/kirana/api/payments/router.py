@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from kirana.api.access.deps import CurrentUser, Require, StepUp
+from kirana.api.access.deps import CurrentUser, Public, Require, StepUp
 from kirana.api.access.principal import Principal
 from kirana.api.audit import service as audit
 from kirana.api.audit.deps import AuditCtx
@@ -97,11 +97,13 @@ async def verify(
     )
 
 
-@router.post("/webhooks/razorpay", response_model=s.WebhookAck)
+@router.post("/webhooks/razorpay", response_model=s.WebhookAck, dependencies=[Public])
 async def webhook(
     request: Request, session: SessionDep, db: DatabaseDep, gateway: GatewayDep, ctx: AuditCtx
 ) -> s.WebhookAck:
-    """Razorpay's webhook. 200 once stored (or already stored); the effect follows in the worker."""
+    """Razorpay's webhook, public: the signature over the raw body is its credential.
+
+    200 once stored (or already stored); the effect follows in the worker."""
     raw = await request.body()
     signature = request.headers.get("x-razorpay-signature", "")
     if not gateway.webhook_signature_ok(raw_body=raw, signature=signature):
