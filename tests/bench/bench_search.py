@@ -165,7 +165,9 @@ def _build_seconds(url: str) -> float:
         return time.monotonic() - t0
 
 
-def run(products: int = 100_000, seconds: float | None = None, build_products: int = 0) -> list[Result]:
+def run(
+    products: int = 100_000, seconds: float | None = None, build_products: int = 1_000_000
+) -> list[Result]:
     import os
 
     seconds = seconds or float(os.environ.get("KIRANA_BENCH_SECONDS", "15"))
