@@ -48,7 +48,7 @@ def is_ready(kubeconfig: Path) -> bool:
     try:
         with api_client(kubeconfig) as api:
             client.VersionApi(api).get_code(_request_timeout=5)
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
+    except Exception:  # any failure means "not usable"
         return False
     return True
 

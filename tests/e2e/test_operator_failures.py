@@ -33,7 +33,7 @@ class FakePrometheus:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 outer.queries.append(self.path)
                 result = (
                     [] if outer.value is None else [{"metric": {}, "value": [time.time(), str(outer.value)]}]

@@ -291,7 +291,7 @@ def widget_crd(api: client.ApiClient) -> Iterator[dict[str, str]]:
 def _try(call: Any) -> Any:
     try:
         return call()
-    except Exception:  # noqa: BLE001 - "not yet" for wait_for
+    except Exception:  # "not yet" for wait_for
         return None
 
 

@@ -71,7 +71,7 @@ class Webhooks:
         hooks = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with hooks.lock:
                     hooks.received.append((self.path.strip("/"), body))

@@ -154,7 +154,7 @@ async def _loop(
                 metrics.RECONCILE_FAILURES.labels("InvalidSpec").inc()
                 logger.error(f"spec does not parse, waiting for a fix: {exc}")
                 delay: float | None = 300.0
-            except Exception as exc:  # noqa: BLE001 - logged, counted and retried with backoff
+            except Exception as exc:  # logged, counted and retried with backoff
                 metrics.RECONCILE_FAILURES.labels(type(exc).__name__).inc()
                 logger.warning(f"reconcile failed, retrying: {exc}")
                 delay = ERROR_BACKOFF_S[min(errors, len(ERROR_BACKOFF_S) - 1)]

@@ -56,6 +56,6 @@ PHASES = _PhaseCollector()
 REGISTRY.register(PHASES)
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from inside the cluster
+def serve(port: int, addr: str = "0.0.0.0") -> None:  # scraped from inside the cluster
     if port:
         start_http_server(port, addr=addr)

@@ -18,8 +18,8 @@ from kirana.api.devrazorpay.store import Account
 log = logging.getLogger("kirana.devrazorpay")
 
 DEV_KEY_ID = "rzp_test_kiranadev"
-DEV_KEY_SECRET = "kirana-dev-key-secret"  # noqa: S105 - the fake's own, development only
-DEV_WEBHOOK_SECRET = "kirana-dev-webhook-secret"  # noqa: S105
+DEV_KEY_SECRET = "kirana-dev-key-secret"  # the fake's own, development only
+DEV_WEBHOOK_SECRET = "kirana-dev-webhook-secret"
 
 
 class FakeServer:
