@@ -183,3 +183,6 @@ async def test_paying_twice_refunds_the_second(
     assert len(fake.account.refunds) == 1
     assert q(database_url, "SELECT count(*) FROM payment_ledger WHERE kind = 'refunded'") == [(1,)]
     assert q(database_url, "SELECT status FROM orders") == [("paid",)]
+    # The refunded payment's late `payment.authorized` is settled, not retried for ever: an event
+    # left due would hold back every later webhook.
+    assert q(database_url, "SELECT count(*) FROM payment_webhook_events WHERE processed_at IS NULL") == [(0,)]

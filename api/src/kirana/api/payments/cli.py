@@ -185,6 +185,7 @@ def dev_pay(
 
 
 def write_dev_file(data_dir: Path, **values: str) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)  # with configured servers nothing else made it
     path = data_dir / DEV_FILE
     path.write_text(json.dumps(values))
     path.chmod(0o600)

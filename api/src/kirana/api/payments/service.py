@@ -312,7 +312,7 @@ async def apply_payment(
             )
         forward(row, status)
         return row
-    if status == "authorized" and row.status != "captured":
+    if status == "authorized" and FORWARD[row.status] < FORWARD["captured"]:  # captured or refunded: done
         try:
             entity = await gateway.capture(
                 entity["id"], amount=checkout.amount_paise, currency=checkout.currency

@@ -20,7 +20,7 @@ from kirana.api.db.base import utcnow
 from kirana.api.errors import InvalidInput
 from kirana.api.payments import metrics
 from kirana.api.payments import service as payments
-from kirana.api.payments.gateway import Gateway
+from kirana.api.payments.gateway import Gateway, GatewayRefused
 from kirana.api.payments.models import Checkout, WebhookEvent
 
 PAYMENT_EVENTS = frozenset({"payment.authorized", "payment.captured", "payment.failed", "order.paid"})
@@ -102,8 +102,16 @@ async def process_due(session: AsyncSession, *, gateway: Gateway, limit: int = 5
         )
     ).all()
     for ev in due:
-        outcome = await apply(session, gateway=gateway, ev=ev)
+        name = ev.event  # read before a savepoint rollback can expire the row
+        try:
+            async with session.begin_nested():
+                outcome = await apply(session, gateway=gateway, ev=ev)
+        except GatewayRefused as exc:
+            # Razorpay refuses the effect for good (a 4xx): settle the event for staff rather
+            # than retry it for ever, which would hold back every later one. Its partial
+            # effects are undone with the savepoint; the reconciler still follows the order.
+            ev.flag, outcome = "gateway_refused", f"refused {exc}"[:200]
         ev.processed_at = utcnow()
         ev.outcome = outcome
-        metrics.WEBHOOKS_PROCESSED.labels(ev.event, outcome.split(" ")[0]).inc()
+        metrics.WEBHOOKS_PROCESSED.labels(name, outcome.split(" ")[0]).inc()
     return len(due)
