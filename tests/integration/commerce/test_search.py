@@ -249,6 +249,8 @@ async def test_staff_synonyms_are_audited_and_used_at_once(
     assert await _titles(client, q="shakkar") == []
     assert (await client.delete(f"/v1/search/synonyms/{sid}")).status_code == 404
     assert (await client.post("/v1/search/synonyms", json={"terms": ["x"]})).status_code == 422
+    poisoned = await client.post("/v1/search/synonyms", json={"terms": ["sha\u0000kkar", "milk"]})
+    assert poisoned.status_code == 422 and poisoned.headers["content-type"] == "application/problem+json"
     async with db.session() as s:
         actions = (
             (await s.execute(text("SELECT action FROM audit_log WHERE action LIKE 'search.%' ORDER BY seq")))

@@ -56,7 +56,7 @@ class WebhookAck(BaseModel):
     status: str
 
 
-class RefundCreate(BaseModel):
+class RefundCreate(Input):
     """Omit `amount_paise` to refund everything still refundable."""
 
     amount_paise: Annotated[int, Field(ge=100, le=10**12)] | None = None
@@ -71,7 +71,7 @@ class RefundRead(BaseModel):
     paid_paise: int
 
 
-class UpiStart(BaseModel):
+class UpiStart(Input):
     """`intent` (default) opens the customer's UPI app via `intent_url` or its QR code;
     `collect` sends a request to `vpa` (only where the merchant may still use Collect)."""
 

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from kirana.api.inputs import Input
+
 
 class Sort(StrEnum):
     relevance = "relevance"
@@ -82,7 +84,7 @@ class SuggestPage(BaseModel):
     items: list[Suggestion]
 
 
-class SynonymWrite(BaseModel):
+class SynonymWrite(Input):
     terms: list[str] = Field(min_length=2, max_length=20)
 
     @field_validator("terms")
