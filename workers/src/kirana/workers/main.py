@@ -27,6 +27,7 @@ from kirana.api.notify import providers
 from kirana.api.orders import scheduled as order_jobs
 from kirana.api.payments import gateway as payments_gateway
 from kirana.api.payments import scheduled as payment_jobs
+from kirana.api.realtime import broker
 from kirana.api.search import scheduled as search_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
@@ -58,14 +59,14 @@ JOBS: list[Job] = [
 ]
 
 
-async def _relay_loop(db: Database, redis: object, stop: asyncio.Event) -> None:
+async def _relay_loop(db: Database, redis: object, stop: asyncio.Event, history: broker.Limits) -> None:
     from redis.asyncio import Redis
 
     assert isinstance(redis, Redis)
     idle = 0.05
     while not stop.is_set():
         try:
-            sent = await relay.relay_once(db, redis)
+            sent = await relay.relay_once(db, redis, history=history)
             RELAYED.inc(sent)
             idle = 0.05 if sent else min(idle * 2, 1.0)
             if sent:
@@ -116,7 +117,11 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     jobs = JOBS + [Job(name, every, run) for name, every, run in payment_jobs.jobs(lambda: gateway)]
     notifier = providers.build(settings)
     deps = consumers.Deps(db=db, redis=redis, notifier=notifier, settings=settings)
-    tasks = [asyncio.create_task(_relay_loop(db, redis, stop))]
+    # The relay appends to each channel's history, so it is what KIRANA_REALTIME_HISTORY_* bound.
+    history = broker.Limits(
+        history_size=settings.realtime_history_size, history_ttl_s=settings.realtime_history_ttl_s
+    )
+    tasks = [asyncio.create_task(_relay_loop(db, redis, stop, history))]
     tasks.append(asyncio.create_task(_consumer_loop(deps, stop)))
     tasks.append(asyncio.create_task(probes.probe_loop(db, redis, stop)))
     tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in jobs]

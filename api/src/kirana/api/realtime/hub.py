@@ -102,6 +102,7 @@ class Hub:
         self.draining = False
         self.subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._rechecks: set[asyncio.Task[None]] = set()  # kept so they are neither lost nor left
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, *, wait_s: float = 2.0) -> None:
@@ -112,10 +113,11 @@ class Hub:
     async def stop(self) -> None:
         for conn in list(self.connections()):
             conn.kick(RESTART, "server shutting down")
-        if self._task is not None:
-            self._task.cancel()
+        for task in (*self._rechecks, *([self._task] if self._task is not None else [])):
+            task.cancel()
+        for task in (*self._rechecks, *([self._task] if self._task is not None else [])):
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     def connections(self) -> set[Connection]:
         return {c for conns in self.by_user.values() for c in conns}
@@ -276,7 +278,9 @@ class Hub:
                 return
         for user in users:
             if user in self.by_user:
-                asyncio.create_task(self._reauthorize(user), name="realtime-reauthorize")
+                task = asyncio.create_task(self._reauthorize(user), name="realtime-reauthorize")
+                self._rechecks.add(task)
+                task.add_done_callback(self._rechecks.discard)
 
     async def _reauthorize(self, user_id: uuid.UUID) -> None:
         """Close the sockets of sessions that ended; drop channels no longer permitted."""
