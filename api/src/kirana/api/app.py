@@ -28,6 +28,7 @@ from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
 from kirana.api.health import router as health
+from kirana.api.loyalty import router as loyalty
 from kirana.api.middleware import RequestContextMiddleware
 from kirana.api.orders import placement
 from kirana.api.orders import router as orders
@@ -134,7 +135,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(twofactor.router)
     app.include_router(access.router)
     app.include_router(audit.router)
-    for domain in (catalog, cart, orders, payments, search, sync):
+    for domain in (catalog, cart, orders, payments, search, sync, loyalty):
         app.include_router(domain.router)
     app.include_router(realtime.router)
     app.include_router(realtime.docs)

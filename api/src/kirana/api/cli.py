@@ -326,6 +326,12 @@ from kirana.api.payments.cli import dev_app, payments_app  # noqa: E402 - beside
 app.add_typer(payments_app, name="payments")
 app.add_typer(dev_app, name="dev")
 
+from kirana.api.loyalty.cli import achievements_app, leaderboards_app, loyalty_app  # noqa: E402
+
+app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(achievements_app, name="achievements")
+app.add_typer(leaderboards_app, name="leaderboards")
+
 accounts_app = typer.Typer(help="Accounts that must exist before anyone can sign in.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 

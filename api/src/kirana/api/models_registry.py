@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.sync.models",
     "kirana.api.payments.models",
     "kirana.api.search.models",
+    "kirana.api.loyalty.models",
 )
 
 

@@ -31,6 +31,16 @@ class Environment(StrEnum):
 
 
 @dataclass(frozen=True)
+class LoyaltySettings:
+    """The loyalty programme's knobs (KIRANA_LOYALTY_*)."""
+
+    points_per_100_rupees: int = 10
+    point_value_paise: int = 10
+    redeem_max_percent: int = 20
+    expiry_months: int = 12
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     """The PostgreSQL connection of one process (`KIRANA_DATABASE_URL`, `KIRANA_DB_*`)."""
 
@@ -169,6 +179,13 @@ class Settings(BaseSettings):
     payments_upi_limit_paise: Annotated[int, Field(ge=100)] = 1_00_000_00
     # UPI Collect only for merchants still allowed it; intent and QR are always offered.
     payments_upi_collect_enabled: bool = False
+    # Loyalty (read as a group: settings.loyalty). Base earn rate in points per ₹100 before tax,
+    # what a point is worth at checkout, the largest share of an order points may pay, and how
+    # many months an earning lives before the expiry job takes what is left of it.
+    loyalty_points_per_100_rupees: Annotated[int, Field(ge=0, le=10_000)] = 10
+    loyalty_point_value_paise: Annotated[int, Field(ge=1, le=10_000)] = 10
+    loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 20
+    loyalty_expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
 
     @field_validator("log_level")
     @classmethod
@@ -238,6 +255,15 @@ class Settings(BaseSettings):
             dlt_entity_id=self.sms_dlt_entity_id,
             dlt_template_id=self.sms_dlt_template_id,
             daily_cap=self.sms_daily_cap,
+        )
+
+    @property
+    def loyalty(self) -> LoyaltySettings:
+        return LoyaltySettings(
+            points_per_100_rupees=self.loyalty_points_per_100_rupees,
+            point_value_paise=self.loyalty_point_value_paise,
+            redeem_max_percent=self.loyalty_redeem_max_percent,
+            expiry_months=self.loyalty_expiry_months,
         )
 
     @property

@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 
 from kirana.api.accounts import resets
 from kirana.api.db.engine import Database
+from kirana.api.loyalty import flows as loyalty
 from kirana.api.notify.providers import Notifier
 from kirana.api.settings import Settings
 from kirana.workers import relay
@@ -43,8 +44,13 @@ async def _password_reset(deps: Deps, payload: dict[str, Any]) -> None:
     await resets.deliver(deps.db, deps.notifier, payload=payload, ttl_s=deps.settings.password_reset_ttl_s)
 
 
+async def _order_status(deps: Deps, payload: dict[str, Any]) -> None:
+    await loyalty.on_order_event(deps.db, deps.redis, payload=payload, settings=deps.settings.loyalty)
+
+
 HANDLERS: dict[str, Callable[[Deps, dict[str, Any]], Awaitable[None]]] = {
     resets.TOPIC: _password_reset,
+    loyalty.TOPIC: _order_status,
 }
 
 

@@ -23,6 +23,7 @@ from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
 from kirana.api.idempotency import scheduled as idempotency_jobs
+from kirana.api.loyalty import scheduled as loyalty_jobs
 from kirana.api.notify import providers
 from kirana.api.orders import scheduled as order_jobs
 from kirana.api.payments import gateway as payments_gateway
@@ -115,6 +116,7 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     log.info("worker started", extra={"jobs": [j.name for j in JOBS] + ["payments.*"]})
     gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     jobs = JOBS + [Job(name, every, run) for name, every, run in payment_jobs.jobs(lambda: gateway)]
+    jobs += [Job(name, every, run) for name, every, run in loyalty_jobs.jobs(settings.loyalty)]
     notifier = providers.build(settings)
     deps = consumers.Deps(db=db, redis=redis, notifier=notifier, settings=settings)
     # The relay appends to each channel's history, so it is what KIRANA_REALTIME_HISTORY_* bound.

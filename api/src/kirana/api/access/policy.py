@@ -21,6 +21,7 @@ PRIVILEGED = (
     "access:manage_roles",
     "audit:read",
     "payments:refund",
+    "loyalty:adjust",
     "orders:refund",
     "users:write",
 )

@@ -38,6 +38,7 @@ ROUTES: Mapping[str, Route] = {
     "payment.succeeded": Route("payment.result"),
     "payment.failed": Route("payment.result"),
     "payment.auto_refunded": Route("payment.refunded"),
+    "loyalty.achievement_unlocked": Route("loyalty.achievement"),
 }
 
 

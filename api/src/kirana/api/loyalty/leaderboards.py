@@ -1,0 +1,193 @@
+"""Leaderboards in Redis sorted sets, computed from the ledger and rebuilt exactly from it.
+
+Live updates (`refresh_users`, after the worker commits an earning or a reversal) recompute the
+customer's scores from the ledger and write them absolutely (ZADD, or ZREM at zero or when the
+customer opted out), so a replayed event changes nothing. `rebuild` recomputes every set and
+swaps it in atomically (RENAME); `check` lists where the live sets differ from the ledger.
+Equal scores rank by member (the user id), the order Redis keeps for equal scores, so a
+rebuild ranks exactly like the live set. Names are masked (`rules.mask`).
+Called by `loyalty.flows`, the loyalty router and `kirana leaderboards ...`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kirana.api.accounts.models import User
+from kirana.api.loyalty import boards, rules
+from kirana.api.loyalty import schemas as s
+
+_SCORES = text(
+    """
+    SELECT l.user_id, l.store_code, l.city, l.board_at, SUM(l.points) AS points
+    FROM loyalty_ledger l
+    LEFT JOIN loyalty_accounts a ON a.user_id = l.user_id
+    WHERE l.kind IN ('earn', 'reverse') AND l.board_at IS NOT NULL
+      AND NOT COALESCE(a.leaderboard_opt_out, false)
+      {where}
+    GROUP BY l.user_id, l.store_code, l.city, l.board_at
+    """
+)
+
+
+async def expected(
+    session: AsyncSession, *, user_ids: Sequence[uuid.UUID] | None = None
+) -> dict[str, dict[str, int]]:
+    """{set key: {user id: score}} as the ledger says (zero and negative scores included, so a
+    caller knows which members to remove)."""
+    where = "AND l.user_id = ANY(:users)" if user_ids is not None else ""
+    params: dict[str, Any] = {"users": list(user_ids)} if user_ids is not None else {}
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in await session.execute(text(_SCORES.text.format(where=where)), params):
+        for k in boards.keys_for(row.board_at, row.store_code, row.city):
+            out[k][str(row.user_id)] += int(row.points)
+    return {k: dict(v) for k, v in out.items()}
+
+
+async def _touched(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[str, set[str]]:
+    """Every set each customer's earnings ever counted in (to remove them on opt-out)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    rows = await session.execute(
+        text(
+            "SELECT DISTINCT user_id, store_code, city, board_at FROM loyalty_ledger "
+            "WHERE kind IN ('earn', 'reverse') AND board_at IS NOT NULL AND user_id = ANY(:users)"
+        ),
+        {"users": list(user_ids)},
+    )
+    for row in rows:
+        for k in boards.keys_for(row.board_at, row.store_code, row.city):
+            out[k].add(str(row.user_id))
+    return out
+
+
+async def refresh_users(session: AsyncSession, redis: Redis, *, user_ids: Sequence[uuid.UUID]) -> int:
+    """Write these customers' scores as the ledger has them now; returns the sets written."""
+    if not user_ids:
+        return 0
+    want = await expected(session, user_ids=user_ids)
+    touched = await _touched(session, user_ids)
+    pipe = redis.pipeline(transaction=False)
+    for k in set(want) | set(touched):
+        scores = want.get(k, {})
+        for member in touched.get(k, set()) | set(scores):
+            score = scores.get(member, 0)
+            if score > 0:
+                pipe.zadd(k, {member: score})
+            else:
+                pipe.zrem(k, member)
+    await pipe.execute()
+    return len(set(want) | set(touched))
+
+
+async def _live_keys(redis: Redis) -> set[str]:
+    found: set[str] = set()
+    async for k in redis.scan_iter(match=boards.PREFIX + "*", count=1000):
+        name = k.decode() if isinstance(k, bytes) else str(k)
+        if not name.endswith(":rebuilding"):
+            found.add(name)
+    return found
+
+
+async def rebuild(session: AsyncSession, redis: Redis, *, chunk: int = 5000) -> dict[str, int]:
+    """Recompute every set from the ledger and swap each in atomically; stale sets go."""
+    want = await expected(session)
+    live = await _live_keys(redis)
+    written = 0
+    for k, scores in want.items():
+        positive = {m: sc for m, sc in scores.items() if sc > 0}
+        if not positive:
+            await redis.delete(k)
+            continue
+        tmp = k + ":rebuilding"
+        await redis.delete(tmp)
+        items = list(positive.items())
+        for i in range(0, len(items), chunk):
+            await redis.zadd(tmp, dict(items[i : i + chunk]))
+        await redis.rename(tmp, k)
+        written += 1
+    stale = live - {k for k, v in want.items() if any(sc > 0 for sc in v.values())}
+    if stale:
+        await redis.delete(*stale)
+    return {"sets": written, "removed": len(stale)}
+
+
+async def check(session: AsyncSession, redis: Redis) -> list[dict[str, Any]]:
+    """Every member whose live score differs from the ledger's (empty: they agree)."""
+    want = {k: {m: sc for m, sc in v.items() if sc > 0} for k, v in (await expected(session)).items()}
+    diffs: list[dict[str, Any]] = []
+    for k in sorted(set(want) | await _live_keys(redis)):
+        rows = cast("list[tuple[bytes, float]]", await redis.zrange(k, 0, -1, withscores=True))
+        live = {(m.decode() if isinstance(m, bytes) else str(m)): int(sc) for m, sc in rows}
+        expect = want.get(k, {})
+        for member in sorted(set(live) | set(expect)):
+            if live.get(member) != expect.get(member):
+                diffs.append(
+                    {"set": k, "user_id": member, "live": live.get(member), "ledger": expect.get(member)}
+                )
+    return diffs
+
+
+async def read(
+    session: AsyncSession,
+    redis: Redis,
+    *,
+    period: str,
+    scope: str,
+    user_id: uuid.UUID,
+    now: datetime,
+    top: int = 10,
+    around: int = 2,
+) -> s.LeaderboardRead:
+    """The top of one board, the caller's own rank and the neighbours around it."""
+    pkey = boards.period_key(period, now)
+    k = boards.key(pkey, scope)
+    me = str(user_id)
+    head = cast("list[tuple[bytes, float]]", await redis.zrevrange(k, 0, top - 1, withscores=True))
+    rank = cast("int | None", await redis.zrevrank(k, me))
+    near: list[tuple[bytes, float]] = []
+    start = 0
+    if rank is not None:
+        start = max(0, rank - around)
+        near = cast(
+            "list[tuple[bytes, float]]", await redis.zrevrange(k, start, rank + around, withscores=True)
+        )
+    members = {(m.decode() if isinstance(m, bytes) else str(m)) for m, _ in [*head, *near]}
+    names = await _names(session, members)
+
+    def standings(rows: list[tuple[bytes, float]], first: int) -> list[s.Standing]:
+        out = []
+        for i, (m, sc) in enumerate(rows):
+            uid = m.decode() if isinstance(m, bytes) else str(m)
+            out.append(
+                s.Standing(
+                    rank=first + i + 1, points=int(sc), name=rules.mask(names.get(uid, ""), uid), me=uid == me
+                )
+            )
+        return out
+
+    around_rows = standings(near, start)
+    mine = next((x for x in around_rows if x.me), None)
+    return s.LeaderboardRead(
+        period=cast("s.Period", period),
+        period_key=pkey,
+        scope=scope,
+        top=standings(head, 0),
+        me=mine,
+        around=around_rows,
+    )
+
+
+async def _names(session: AsyncSession, members: set[str]) -> dict[str, str]:
+    if not members:
+        return {}
+    ids = [uuid.UUID(m) for m in members]
+    rows = await session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {str(uid): name or "" for uid, name in rows}
