@@ -17,13 +17,14 @@ from kirana.api.db.base import utcnow
 from kirana.api.deps import DatabaseDep, RedisDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.inputs import Text
 from kirana.api.loyalty import boards, campaigns, flows, leaderboards, unlocking
 from kirana.api.loyalty import schemas as s
 from kirana.api.loyalty import service as loyalty
 
 router = APIRouter(prefix="/v1/loyalty", tags=["loyalty"])
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[Text | None, Query(max_length=200)]
 Adjuster = Annotated[Principal, Require("loyalty:adjust")]
 Reader = Annotated[Principal, Require("loyalty:read_all")]
 Manager = Annotated[Principal, Require("loyalty:manage")]
@@ -82,7 +83,7 @@ async def leaderboard(
     session: SessionDep,
     redis: RedisDep,
     principal: CurrentUser,
-    scope: Annotated[str, Query(max_length=110)] = "all",
+    scope: Annotated[Text, Query(max_length=110)] = "all",
     top: Annotated[int, Query(ge=1, le=100)] = 10,
     around: Annotated[int, Query(ge=0, le=10)] = 2,
 ) -> s.LeaderboardRead:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from kirana.api.inputs import Input
+
 Period = Literal["week", "month", "all"]
 Code = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
 
@@ -40,7 +42,7 @@ class EntryPage(BaseModel):
     next_cursor: str | None
 
 
-class RedemptionCreate(BaseModel):
+class RedemptionCreate(Input):
     order_id: uuid.UUID
     points: Annotated[int, Field(gt=0, le=10_000_000)]
 
@@ -53,7 +55,7 @@ class RedemptionRead(BaseModel):
     balance: int
 
 
-class AdjustmentCreate(BaseModel):
+class AdjustmentCreate(Input):
     points: Annotated[int, Field(ge=-10_000_000, le=10_000_000)]
     reason: Annotated[str, Field(min_length=3, max_length=500)]
 
@@ -76,7 +78,7 @@ class AchievementList(BaseModel):
     items: list[AchievementRead]
 
 
-class CampaignCreate(BaseModel):
+class CampaignCreate(Input):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     store_code: Code | None = None
     category: Code | None = None
@@ -87,7 +89,7 @@ class CampaignCreate(BaseModel):
     ends_at: datetime | None = Field(default=None, description="None: a standing earn rule.")
 
 
-class CampaignUpdate(BaseModel):
+class CampaignUpdate(Input):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     bonus_per_100_rupees: Annotated[int, Field(ge=0, le=10_000)] | None = None
     multiplier_percent: Annotated[int, Field(ge=100, le=1000)] | None = None
@@ -112,7 +114,7 @@ class CampaignList(BaseModel):
     items: list[CampaignRead]
 
 
-class PreferenceUpdate(BaseModel):
+class PreferenceUpdate(Input):
     leaderboard_opt_out: bool
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kirana.api import cursors
+from kirana.api import cursors, inputs
 from kirana.api.access.principal import Principal
 from kirana.api.audit import service as audit
 from kirana.api.errors import NotFound
@@ -135,7 +135,7 @@ async def history(
     if cursor:
         try:
             (after,) = cursors.decode(cursor)
-            after_id = int(after)
+            after_id = inputs.check_int(int(after))
         except (ValueError, TypeError):
             raise cursors.malformed() from None
         stmt = stmt.where(LedgerEntry.id < after_id)
