@@ -11,7 +11,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kirana.api.db.engine import Database
-from tests.integration.commerce.conftest import Catalog, Login, staff
+from kirana.api.search import scheduled as search_jobs
+from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 pytestmark = pytest.mark.asyncio
 
@@ -152,6 +153,49 @@ async def test_publish_unpublish_and_stock_are_seen_at_once(
         )
     r = await client.get("/v1/search", params={"q": "basmati"})
     assert r.json()["facets"]["in_stock"] == [{"in_stock": False, "count": 1}]
+
+
+
+async def _doc_version(db: Database, title: str) -> tuple[str, bool, int]:
+    """The row version (xmin) of a product's search document, its in_stock and popularity."""
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                text("SELECT xmin::text, in_stock, popularity FROM search_documents WHERE title = :t"),
+                {"t": title},
+            )
+        ).one()
+    return str(row[0]), bool(row[1]), int(row[2])
+
+
+async def test_orders_leave_documents_alone_until_stock_crosses_zero(
+    client: AsyncClient, shop: Catalog, db: Database, login: Login
+) -> None:
+    """An order's stock decrement rewrites no search document (the update trigger's WHEN clause
+    queues nothing); the order that takes the last unit flips in_stock at once; what sold
+    reaches popularity, and the ranking, through the search job rather than the order."""
+    skus = {"Chakki Atta Daily": "ATTA-A", "Chakki Atta Select": "ATTA-B"}
+    for title, sku in skus.items():
+        await shop.product(title=title, sku=sku, stock=3)
+    # Equal in every respect but their ids; the one ranked second is the one that will sell.
+    first, second = await _titles(client, q="chakki atta")
+    before = await _doc_version(db, second)
+    await login(customer())
+    order = {"lines": [{"sku": skus[second], "quantity": 2}]}
+    assert (await client.post("/v1/orders", json=order, headers=idem())).status_code == 201
+    assert await _doc_version(db, second) == before  # same row version: not rewritten
+    order = {"lines": [{"sku": skus[second], "quantity": 1}]}
+    assert (await client.post("/v1/orders", json=order, headers=idem())).status_code == 201
+    version, in_stock, popularity = await _doc_version(db, second)
+    assert version != before[0] and in_stock is False and popularity == 0
+    async with db.session() as s:
+        await s.execute(text("UPDATE catalog_variants SET stock = 5 WHERE sku IN ('ATTA-A', 'ATTA-B')"))
+    assert (await _doc_version(db, second))[1] is True
+    assert await _titles(client, q="chakki atta") == [first, second]  # sales not seen yet
+    assert await search_jobs.rebuild_terms(db) >= 1
+    assert (await _doc_version(db, second))[2] == 3 and (await _doc_version(db, first))[2] == 0
+    assert await _titles(client, q="chakki atta") == [second, first]
+    assert await search_jobs.rebuild_terms(db) == 0  # nothing moved: nothing written
 
 
 @pytest.mark.parametrize(

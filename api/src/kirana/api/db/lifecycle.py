@@ -181,6 +181,9 @@ class Lifecycle:
                 )
             for step in pending:
                 self.progress(f"applying {step.revision}: {(step.doc or '').strip()}")
+            # Alembic opens one transaction per revision (and leaves them for a revision's
+            # `autocommit_block`) only on a connection outside a transaction.
+            conn.commit()
             command.upgrade(self.config(conn), target)
             conn.commit()
             after = MigrationContext.configure(conn).get_current_revision()
@@ -228,6 +231,7 @@ class Lifecycle:
                     "pass --allow-base if that is really what you want"
                 )
             self.progress(f"rolling back {before} -> {target}")
+            conn.commit()
             command.downgrade(self.config(conn), target)
             conn.commit()
             after = MigrationContext.configure(conn).get_current_revision()

@@ -1,7 +1,8 @@
-"""Periodic job of search: suggestion weights recomputed from what sold.
+"""Periodic job of search: popularity and suggestion weights recomputed from what sold.
 
 Registered in `kirana.workers.main.JOBS`. Documents and the word list are fresh at every commit
-(database triggers); suggestion weights, which sum sales over titles, are rebuilt here.
+(database triggers); popularity (units ordered, a ranking boost) and suggestion weights, which
+sum sales, are kept out of the order path and brought up to date here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from kirana.api.search import service as search
 
 
 async def rebuild_terms(db: Database) -> int:
-    """Recompute the suggestion table in one transaction; returns 1."""
+    """Popularity and the suggestion table in one transaction; returns the documents whose
+    popularity moved."""
     async with db.session() as session:
-        await search.rebuild_terms(session)
-    return 1
+        return await search.rebuild_terms(session)

@@ -13,7 +13,6 @@ import functools
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -221,28 +220,13 @@ def _statement(shape: _Shape) -> Any:
     return text(sql)
 
 
-def _encode_cursor(sort: s.Sort, key: Any, last_id: str) -> str:
-    return cursors.encode({"s": sort.value, "k": key, "i": last_id})
-
-
-def _decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
-    data = cursors.decode(cursor)
-    try:
-        key, last_id, cursor_sort = data["k"], uuid.UUID(data["i"]), data["s"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise cursors.malformed() from None
-    if cursor_sort != sort.value:
-        raise InvalidInput(f"this cursor belongs to sort={cursor_sort}; keep the sort while paging")
-    try:
-        if sort is s.Sort.newest:
-            key = datetime.fromisoformat(key)
-        elif sort is s.Sort.relevance:
-            key = float(key)
-        elif isinstance(key, bool) or not isinstance(key, int) or not 0 <= key < 2**63:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise cursors.malformed() from None
-    return key, last_id
+_KEY_KINDS: dict[s.Sort, cursors.KeyKind] = {
+    s.Sort.relevance: "float",
+    s.Sort.newest: "datetime",
+    s.Sort.price_asc: "int",
+    s.Sort.price_desc: "int",
+    s.Sort.discount: "int",
+}
 
 
 def _price_buckets(rows: list[dict[str, Any]]) -> list[s.PriceBucket]:
@@ -311,13 +295,15 @@ async def _run(
         params[f"attr_name_{i}"] = name
         params[f"attr_values_{i}"] = [f"{name}:{v}" for v in values]
     if req.cursor is not None:
-        params["cursor_key"], params["cursor_id"] = _decode_cursor(req.cursor, req.sort)
+        params["cursor_key"], params["cursor_id"] = cursors.decode_keyset(
+            req.cursor, req.sort.value, _KEY_KINDS[req.sort]
+        )
     row = (await conn.execute(_statement(shape), params)).one()
     hits = row.hits[: req.limit]
     next_cursor = None
     if len(row.hits) > req.limit:
         last = hits[-1]
-        next_cursor = _encode_cursor(req.sort, last["sort_key"], last["id"])
+        next_cursor = cursors.encode_keyset(req.sort.value, last["sort_key"], last["id"])
     return s.SearchPage(
         items=[s.Hit.model_validate({k: v for k, v in h.items() if k != "sort_key"}) for h in hits],
         total=row.total,
@@ -378,9 +364,13 @@ async def suggest(conn: AsyncConnection | AsyncSession, q: str, *, limit: int = 
     return s.SuggestPage(items=[s.Suggestion(kind=r.kind, text=r.term) for r in rows])
 
 
-async def rebuild_terms(session: AsyncSession) -> None:
-    """Suggestion weights from scratch (titles sold since, products gone); a periodic job."""
+async def rebuild_terms(session: AsyncSession) -> int:
+    """Popularity (units ordered per product) brought up to date, then suggestion weights from
+    scratch (titles sold since, products gone); a periodic job. Returns the documents whose
+    popularity moved. Catalog writes keep the documents themselves current (triggers)."""
+    moved = (await session.execute(text("SELECT search_popularity()"))).scalar_one()
     await session.execute(text("SELECT search_rebuild_terms()"))
+    return int(moved)
 
 
 # ---- synonyms (staff) -------------------------------------------------------------------
