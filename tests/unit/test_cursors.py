@@ -98,3 +98,32 @@ def test_a_listing_cursor_of_another_sort_says_so() -> None:
     cursor = listing.encode_cursor(Sort.price_asc, 100, ID)
     with pytest.raises(InvalidInput, match="sort=price_asc"):
         listing.decode_cursor(cursor, Sort.title_asc)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "decoded"),
+    [
+        ("float", 2.25, 2.25),
+        ("float", 3, 3.0),
+        ("int", 7, 7),
+        ("text", "", ""),
+        ("datetime", AT.isoformat(), AT),
+    ],
+)
+def test_a_keyset_cursor_reads_its_key_as_the_listing_says(
+    kind: cursors.KeyKind, key: Any, decoded: Any
+) -> None:
+    """The codec search and the catalog share: search's relevance keys are floats."""
+    assert cursors.decode_keyset(cursors.encode_keyset("relevance", key, ID), "relevance", kind) == (
+        decoded,
+        ID,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("float", True), ("float", "1.0"), ("float", None), ("int", 1.0), ("text", 1), ("datetime", None)],
+)
+def test_a_keyset_cursor_with_a_key_of_another_kind_is_a_422(kind: cursors.KeyKind, key: Any) -> None:
+    with pytest.raises(InvalidInput, match="malformed"):
+        cursors.decode_keyset(cursors.encode_keyset("relevance", key, ID), "relevance", kind)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, exists, func, or_, select, true, tuple_
@@ -24,35 +23,23 @@ from kirana.api.catalog import schemas as s
 from kirana.api.catalog.models import Brand, Category, Product, Variant
 from kirana.api.errors import InvalidInput, NotFound
 
+_KEY_KINDS: dict[s.Sort, cursors.KeyKind] = {
+    s.Sort.newest: "datetime",
+    s.Sort.price_asc: "int",
+    s.Sort.price_desc: "int",
+    s.Sort.title_asc: "text",
+}
+
 
 def encode_cursor(sort: s.Sort, key: Any, last_id: uuid.UUID) -> str:
     """The cursor after the product `last_id`, whose sort key under `sort` is `key`."""
-    return cursors.encode({"s": sort.value, "k": key, "i": str(last_id)})
+    return cursors.encode_keyset(sort.value, key, last_id)
 
 
 def decode_cursor(cursor: str, sort: s.Sort) -> tuple[Any, uuid.UUID]:
     """The (sort key, id) an `encode_cursor` cursor of this sort holds; InvalidInput (422) for
     anything else, with its own message for a cursor of another sort."""
-    data = cursors.decode(cursor)
-    try:
-        key, last_id, cursor_sort = data["k"], uuid.UUID(data["i"]), data["s"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise cursors.malformed() from None
-    if cursor_sort != sort.value:
-        raise InvalidInput(f"this cursor belongs to sort={cursor_sort}; keep the sort while paging")
-    if sort is s.Sort.newest:
-        try:
-            key = datetime.fromisoformat(key)
-        except (TypeError, ValueError):
-            raise cursors.malformed() from None
-    elif (
-        sort in (s.Sort.price_asc, s.Sort.price_desc)
-        and not (isinstance(key, int) and not isinstance(key, bool) and 0 <= key < 2**63)
-        or sort is s.Sort.title_asc
-        and not isinstance(key, str)
-    ):
-        raise cursors.malformed()
-    return key, last_id
+    return cursors.decode_keyset(cursor, sort.value, _KEY_KINDS[sort])
 
 
 @dataclass(frozen=True)
