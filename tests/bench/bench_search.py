@@ -69,9 +69,19 @@ def search_queries(rng: random.Random, n: int = 1200) -> list[dict[str, Any]]:
 
 
 def suggest_prefixes(rng: random.Random, n: int = 1000) -> list[str]:
-    """Distinct prefixes as typed: every prefix of every judged query (one letter upwards)."""
+    """`n` distinct prefixes as typed: every prefix of every judged query (one letter upwards),
+    then a judged query followed by the first letters of another (a shopper typing a second
+    word), until there are `n`."""
     every = sorted({q.q[:i] for q in QUERIES for i in range(1, len(q.q) + 1) if q.q[:i].strip()})
     rng.shuffle(every)
+    seen = set(every)
+    words = sorted({w for q in QUERIES for w in q.q.split()})
+    while len(every) < n:
+        first, second = rng.choice(words), rng.choice(words)
+        typed = f"{first} {second[: rng.randint(1, len(second))]}"
+        if typed not in seen:
+            seen.add(typed)
+            every.append(typed)
     return every[:n]
 
 
