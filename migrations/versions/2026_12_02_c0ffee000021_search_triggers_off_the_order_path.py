@@ -1,7 +1,7 @@
 """search: triggers off the order path, popularity by a job, the first fill in batches
 
 Revision ID: c0ffee000021
-Revises: c0ffee000020
+Revises: c0ffee000030
 Create Date: 2026-12-02 01:40:00
 
 Three costs of c0ffee000020 fall on writers that have nothing to do with search:
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "c0ffee000021"
-down_revision = "c0ffee000020"
+down_revision = "c0ffee000030"
 branch_labels = None
 depends_on = None
 
