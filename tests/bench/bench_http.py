@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from tests.bench.harness import (
     wait_http,
     wrk,
 )
+from tests.localrun import start_run
 
 SECONDS = int(os.environ.get("KIRANA_BENCH_SECONDS", "10"))
 CONNECTIONS = 50
@@ -44,23 +44,14 @@ def _make_run_ready(tmp: Path) -> list[Result]:
     out = []
     data = tmp / "run-state"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
-    env |= {"KIRANA_DATA_DIR": str(data), "KIRANA_LOG_LEVEL": "WARNING"}
     for label in ("first start (empty data dir)", "later start (data reused)"):
         t0 = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kirana.api", "run", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        run = start_run(data, port=port)
         try:
-            wait_http(f"http://127.0.0.1:{port}/readyz", proc, timeout=120)
+            run.wait_ready()
             elapsed = time.monotonic() - t0
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
+            run.stop()
         out.append(
             Result(
                 "make run",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import shutil
+import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,31 +13,14 @@ import psutil
 import pytest
 
 from kirana.api.devstack import free_port
+from tests.localrun import running, scratch_dir, start_run
 
 
-def _start(data: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
-    env |= {"KIRANA_DATA_DIR": str(data), "KIRANA_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "kirana.api", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("kirana run never became ready")
+@pytest.fixture
+def data() -> Iterator[Path]:
+    path = scratch_dir("run")
+    yield path / "state"
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _processes_using(data: Path) -> list[psutil.Process]:
@@ -51,24 +33,28 @@ def _processes_using(data: Path) -> list[psutil.Process]:
 
 
 @pytest.mark.xdist_group("run")
-def test_run_starts_everything_and_ctrl_c_leaves_no_orphans(tmp_path: Path) -> None:
-    data = tmp_path / "state"
+def test_run_starts_everything_and_ctrl_c_leaves_no_orphans(data: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     for attempt in range(2):  # the second start reuses the data
-        proc = _start(data, port)
+        run = start_run(data, port=port)
         try:
-            _wait_ready(base, proc)
+            run.wait_ready()
             ready = httpx.get(base + "/readyz").json()
             assert ready["checks"] == {"postgres": "ok", "redis": "ok"}
             assert (data / "postgres" / "pgdata" / "PG_VERSION").exists()
             assert _processes_using(data), "embedded servers should be running"
-            children = psutil.Process(proc.pid).children(recursive=True)
+            children = psutil.Process(run.pid).children(recursive=True)
             assert len(children) >= 3  # API, worker, Redis (PostgreSQL runs as another user)
+            state = run.state()
+            assert stat.S_IMODE(run.state_path.stat().st_mode) == 0o600
+            assert state["pid"] == run.pid and state["status"] == "ready"
+            assert state["api_url"] == base and state["database"] == state["redis"] == "embedded"
+            assert set(state["children"]) == {"postgres", "redis", "api", "worker"}
         finally:
-            proc.send_signal(signal.SIGINT)
-            output, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, output
+            output = run.stop()
+        assert run.proc.returncode == 0, output
+        assert not run.state_path.exists(), "a clean stop removes the run record"
         assert "Kirana is ready" in output
         if attempt == 1:
             assert "applied" not in output  # schema already at head: nothing re-migrated
@@ -83,31 +69,15 @@ def test_run_starts_everything_and_ctrl_c_leaves_no_orphans(tmp_path: Path) -> N
 
 @pytest.mark.xdist_group("run")
 def test_run_uses_configured_servers_and_starts_nothing_embedded(
-    tmp_path: Path, database_url: str, redis_url: str
+    data: Path, database_url: str, redis_url: str
 ) -> None:
-    data = tmp_path / "state"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
-    env |= {
-        "KIRANA_DATA_DIR": str(data),
-        "KIRANA_LOG_LEVEL": "WARNING",
-        "KIRANA_DATABASE_URL": database_url,
-        "KIRANA_REDIS_URL": redis_url,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kirana.api", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc)
+    env = {"KIRANA_DATABASE_URL": database_url, "KIRANA_REDIS_URL": redis_url}
+    with running(data, env=env) as run:
         assert not (data / "postgres").exists() and not (data / "redis").exists()
-        names = {c.name() for c in psutil.Process(proc.pid).children(recursive=True)}
+        names = {c.name() for c in psutil.Process(run.pid).children(recursive=True)}
         assert not any("postgres" in n or "redis" in n for n in names)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, output
-    assert "embedded" not in output
+        state = run.state()
+        assert state["database"] == state["redis"] == "configured"
+        assert state["database_url"] == database_url
+    assert run.proc.returncode == 0, run.output
+    assert "embedded" not in run.output

@@ -4,22 +4,15 @@ order through it (Checkout, signature, signed webhooks, the worker) until the sh
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from kirana.api.db.engine import Database
-from kirana.api.devstack import free_port
 from kirana.api.orders import placement
 from kirana.api.orders import schemas as os_
-from tests.integration.test_run import _wait_ready
+from tests.localrun import kirana, running, scratch_dir
 
 
 async def _an_order(db_url: str) -> uuid.UUID:
@@ -46,28 +39,21 @@ async def _an_order(db_url: str) -> uuid.UUID:
 
 
 @pytest.mark.xdist_group("run")
-def test_kirana_run_starts_the_fake_and_dev_pay_pays_an_order(tmp_path: Path) -> None:
-    data = tmp_path / "state"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
-    env |= {"KIRANA_DATA_DIR": str(data), "KIRANA_LOG_LEVEL": "WARNING", "KIRANA_SEED_CATALOG_PRODUCTS": "20"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kirana.api", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc)
-        found = json.loads((data / "devrazorpay.json").read_text())
+def test_kirana_run_starts_the_fake_and_dev_pay_pays_an_order() -> None:
+    data = scratch_dir("dev-pay")
+    with running(data, cleanup=data, env={"KIRANA_SEED_CATALOG_PRODUCTS": "20"}) as run:
+        found = run.state()
+        assert found["razorpay_base_url"].startswith("http://127.0.0.1:")
         order_id = asyncio.run(_an_order(found["database_url"]))
-        paid = subprocess.run(
-            [sys.executable, "-m", "kirana.api", "dev", "pay", str(order_id), "--method", "upi"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        # a second terminal: nothing configured, the fake and the database found through the record
+        paid = kirana(
+            "dev",
+            "pay",
+            str(order_id),
+            "--method",
+            "upi",
+            cwd=data.parent,
+            env={"KIRANA_DATA_DIR": str(data)},
         )
         assert paid.returncode == 0, paid.stdout + paid.stderr
         assert f"order {order_id} paid" in paid.stdout
@@ -79,7 +65,4 @@ def test_kirana_run_starts_the_fake_and_dev_pay_pays_an_order(tmp_path: Path) ->
                 "SELECT kind FROM payment_ledger WHERE order_id = %s ORDER BY id", (order_id,)
             )
             assert [k for (k,) in kinds] == ["captured", "fee"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
-    assert "Razorpay (local fake" in output, output
+    assert "Razorpay (local fake" in run.output, run.output

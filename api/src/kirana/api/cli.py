@@ -1,9 +1,10 @@
 """The `kirana` command line: run the shop locally, serve the API, and manage the database.
 
 Scriptable for the operator's Jobs: exit code 0 on success, 1 when a check or step fails (one
-line on stderr), 2 for bad usage; `--json` prints machine-readable results on stdout.
-Past 400 lines because it is only the command table: each command parses, calls one function
-(`db.lifecycle`, `runner`, `catalog.generate`) and prints.
+line on stderr), 2 for bad usage (kirana.api.clikit); `--json` prints machine-readable results on
+stdout. Commands that need the database or Redis find the shop `kirana run` started when no URL
+is configured (kirana.api.localshop). Past 400 lines because it is only the command table: each
+command parses, calls one function (`db.lifecycle`, `runner`, `catalog.generate`) and prints.
 """
 
 from __future__ import annotations
@@ -11,21 +12,43 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from kirana.api.settings import Settings, SettingsError, load_settings
+from kirana.api import clikit
+from kirana.api.clikit import JsonOpt, VerboseOpt, emit, err, fail, out, settings_or_exit, shop_settings
+from kirana.api.settings import Settings
 
 app = typer.Typer(
-    help="Kirana: an e-commerce platform for the Indian market.",
+    help="Kirana: an e-commerce platform for the Indian market. With no URL configured, commands "
+    "that need the database or Redis use the shop `kirana run` started (its record is "
+    "<data dir>/run.json).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def root(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Say on stderr where the database and Redis URLs came from."),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where `kirana run` keeps its data and run record (KIRANA_DATA_DIR; default .local)."
+        ),
+    ] = None,
+) -> None:
+    """Options that apply to every command (read by kirana.api.clikit)."""
+
+
 db_app = typer.Typer(
     help="Database schema and backups (used by people and the operator's Jobs).", no_args_is_help=True
 )
@@ -35,36 +58,10 @@ app.add_typer(audit_app, name="audit")
 catalog_app = typer.Typer(help="Catalog data tools (demo and benchmark data).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-err = Console(stderr=True)
-out = Console()
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        fail(str(exc), 2)
-
-
-def emit(result: Any, as_json: bool, human: str | None = None) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(result, default=str, indent=2) + "\n")
-    elif human is not None:
-        out.print(human, highlight=False)
-
 
 def lifecycle(settings: Settings, as_json: bool) -> Any:
     from kirana.api.db.lifecycle import Lifecycle, LifecycleError, migrations_dir
 
-    if not settings.database_url:
-        fail("KIRANA_DATABASE_URL is not set", 2)
     try:
         return Lifecycle(
             settings.database_url,
@@ -87,10 +84,12 @@ def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 @db_app.command("migrate")
 def db_migrate(
-    to: Annotated[str, typer.Option(help="Target revision.")] = "head", as_json: JsonOpt = False
+    to: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Upgrade the schema (holding an advisory lock, so concurrent runs wait and then no-op)."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     r = guarded(lc.migrate, to)
     emit(r, as_json, f"schema at {r['to']}" + ("" if r["changed"] else " (no change)"))
 
@@ -103,17 +102,18 @@ def db_rollback(
         bool, typer.Option(help="Allow rolling back to base, which drops every table and its data.")
     ] = False,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Downgrade the schema by --steps N or --to REV."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     r = guarded(lc.rollback, steps=steps, to=to, allow_base=allow_base)
     emit(r, as_json, f"schema at {r['to'] or 'base'} (was {r['from']})")
 
 
 @db_app.command("current")
-def db_current(as_json: JsonOpt = False) -> None:
+def db_current(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Print the database's schema revision."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     rev = guarded(lc.current)
     head = guarded(lc.head)
     emit(
@@ -124,9 +124,9 @@ def db_current(as_json: JsonOpt = False) -> None:
 
 
 @db_app.command("history")
-def db_history(as_json: JsonOpt = False) -> None:
+def db_history(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """List every revision, oldest first, marking which are applied."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     rows = guarded(lc.history)
     if as_json:
         emit(rows, True)
@@ -144,9 +144,10 @@ def db_check(
         bool, typer.Option("--no-drift", help="Skip the model/database drift check.")
     ] = False,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Fail on drift between models and migrations, and on operations unsafe in a rolling deploy."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     report = guarded(lc.check, drift=not no_drift)
     if as_json:
         emit(report, True)
@@ -172,9 +173,10 @@ def db_backup(
         Path | None, typer.Option("--out", help="Archive path (a .json manifest goes beside it).")
     ] = None,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """pg_dump (custom format) plus a manifest: revision, server version, size, sha256, row counts."""
-    settings = settings_or_exit()
+    settings = shop_settings("database", verbose=verbose)
     lc = lifecycle(settings, as_json)
     m = guarded(lc.backup, out_path, backup_dir=settings.resolved_backup_dir)
     emit(
@@ -186,9 +188,13 @@ def db_backup(
 
 
 @db_app.command("verify")
-def db_verify(path: Path, as_json: JsonOpt = False) -> None:
+def db_verify(
+    path: Annotated[Path, typer.Argument(help="The archive `kirana db backup` wrote.")],
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
     """Restore an archive into a scratch database and check it; the live database is untouched."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     r = guarded(lc.verify, path)
     if as_json:
         emit(r, True)
@@ -203,26 +209,31 @@ def db_verify(path: Path, as_json: JsonOpt = False) -> None:
 
 @db_app.command("restore")
 def db_restore(
-    path: Path,
+    path: Annotated[Path, typer.Argument(help="The archive to restore (its manifest beside it).")],
     drop_previous: Annotated[bool, typer.Option(help="Drop the replaced database after the swap.")] = False,
     allow_other_database: Annotated[
         bool, typer.Option(help="Restore an archive taken from a differently named database.")
     ] = False,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Restore an archive beside the live database, check it, then swap it in (old data kept)."""
-    lc = lifecycle(settings_or_exit(), as_json)
+    lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
     r = guarded(lc.restore, path, keep_previous=not drop_previous, allow_other_database=allow_other_database)
     kept = f"; previous data kept as database {r['previous_database']}" if r["previous_database"] else ""
     emit(r, as_json, f"restored {path} into {r['database']} (revision {r['schema_revision']}){kept}")
 
 
 @db_app.command("revision")
-def db_revision(message: Annotated[str, typer.Option("-m", "--message")], empty: bool = False) -> None:
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+    empty: Annotated[bool, typer.Option(help="Start from an empty revision, not from the models.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
     """Create a new migration, autogenerated from the models unless --empty (for developers)."""
     from alembic import command
 
-    settings = settings_or_exit()
+    settings = shop_settings("database", verbose=verbose)
     lc = lifecycle(settings, False)
     with lc.locked() as conn:
         cfg = lc.config(conn)
@@ -230,13 +241,11 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message")], empty:
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
+def audit_verify(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Walk the audit log's hash chain; exit 1 if any entry was edited, inserted or deleted."""
     from kirana.api.audit.service import verify_database
 
-    settings = settings_or_exit()
-    if not settings.database_url:
-        fail("KIRANA_DATABASE_URL is not set", 2)
+    settings = shop_settings("database", verbose=verbose)
     report = verify_database(settings.database_url)
     result = {
         "ok": report.ok,
@@ -263,6 +272,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
 @audit_app.command("export")
 def audit_export(
     action: Annotated[str | None, typer.Option(help="Only this action (or prefix like `auth.*`).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Print the audit log as JSON lines, oldest first (hashes included for offline checks)."""
     import asyncio
@@ -270,9 +280,7 @@ def audit_export(
     from kirana.api.audit import service as audit
     from kirana.api.db.engine import Database
 
-    settings = settings_or_exit()
-    if not settings.database_url:
-        fail("KIRANA_DATABASE_URL is not set", 2)
+    settings = shop_settings("database", verbose=verbose)
 
     async def dump() -> None:
         db = Database(settings.database_url, pool_size=1, max_overflow=0)
@@ -292,6 +300,7 @@ def catalog_generate(
     ] = 100_000,
     seed: Annotated[int | None, typer.Option(help="Random seed (repeatable data).")] = None,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Bulk-create realistic products with variants (PostgreSQL COPY; 100k in seconds)."""
     import time
@@ -301,9 +310,7 @@ def catalog_generate(
     from kirana.api.catalog import generate
     from kirana.api.db.urls import sync_url
 
-    settings = settings_or_exit()
-    if not settings.database_url:
-        fail("KIRANA_DATABASE_URL is not set", 2)
+    settings = shop_settings("database", verbose=verbose)
     engine = create_engine(sync_url(settings.database_url))
     t0 = time.monotonic()
     try:
@@ -342,6 +349,7 @@ def accounts_create_owner(
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     phone: Annotated[str | None, typer.Option(help="Indian mobile number, for SMS 2FA.")] = None,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Create the shop's first owner; refused once an owner exists.
 
@@ -354,9 +362,7 @@ def accounts_create_owner(
     from kirana.api.db.engine import Database
     from kirana.api.errors import KiranaError
 
-    settings = settings_or_exit()
-    if not settings.database_url:
-        fail("KIRANA_DATABASE_URL is not set", 2)
+    settings = shop_settings("database", verbose=verbose)
     password = os.environ.get("KIRANA_OWNER_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True, err=True
     )
@@ -382,13 +388,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (KIRANA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (KIRANA_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (KIRANA_WORKERS).")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Serve the API with uvicorn (what the container runs)."""
+    """Serve the API with uvicorn (what the container runs); without URLs, on `kirana run`'s servers."""
     from kirana.api import server
 
-    settings = settings_or_exit()
-    if not settings.database_url or not settings.redis_url:
-        fail("KIRANA_DATABASE_URL and KIRANA_REDIS_URL must be set (or use `kirana run`)", 2)
+    settings = shop_settings("database", "redis", verbose=verbose)
     server.serve(settings, host=host, port=port, workers=workers)
 
 
@@ -414,6 +419,68 @@ def version() -> None:
     out.print(__version__)
 
 
+@app.command("status")
+def status(as_json: JsonOpt = False) -> None:
+    """Show the shop `kirana run` is running here: its URLs and pid (exit 1 when none is)."""
+    from kirana.api import localshop
+
+    path, state = localshop.locate(settings_or_exit())
+    if state is None:
+        fail(f"no `kirana run` is running here (no {path})")
+    if not localshop.is_alive(state):
+        fail(f"the `kirana run` recorded in {path} (pid {state.pid}) is no longer running (stale record)")
+    if as_json:
+        sys.stdout.write(localshop.dump_public(state) + "\n")
+        return
+    rows = [
+        ("kirana run", f"pid {state.pid}, {state.status}, record {path}"),
+        ("API", state.api_url or "(starting)"),
+        ("PostgreSQL", f"{localshop.redact(state.database_url)} ({state.database})"),
+        ("Redis", f"{localshop.redact(state.redis_url)} ({state.redis})"),
+        ("Razorpay", f"{state.razorpay_base_url} (fake)" if state.razorpay_base_url else "configured keys"),
+    ]
+    for name, value in rows:
+        out.print(f"{name:<11} {value}")
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command("completion")
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="The shell: bash, zsh or fish.")],
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install", help="Install it for this user (the shell's usual place) instead of printing it."
+        ),
+    ] = False,
+) -> None:
+    """Print the shell completion script: `eval "$(kirana completion bash)"` in ~/.bashrc, or
+    `kirana completion fish > ~/.config/fish/completions/kirana.fish`; --install does that."""
+    from typer import _completion_shared as shell_completion  # typer's own scripts and installer
+
+    if install:
+        path = shell_completion.install(
+            shell=shell.value, prog_name="kirana", complete_var="_KIRANA_COMPLETE"
+        )[1]
+        out.print(f"{shell} completion installed in {path}; open a new shell to use it")
+        return
+    sys.stdout.write(
+        shell_completion.get_completion_script(
+            prog_name="kirana", complete_var="_KIRANA_COMPLETE", shell=shell.value
+        )
+    )
+    sys.stdout.write("\n")
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    if "_KIRANA_COMPLETE" in os.environ:  # a shell asking for completions (`kirana completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    raise SystemExit(clikit.run(typer.main.get_command(app)))

@@ -2,8 +2,11 @@
 
 Starts real PostgreSQL and Redis (embedded wheels) unless URLs are configured, migrates, seeds
 demo data, starts the fake Razorpay when no Razorpay keys are set, then runs the API and a
-worker as child processes. Ctrl-C (or SIGTERM) stops the API
-and worker first, then Redis and PostgreSQL, leaving no process behind.
+worker as child processes. What it runs is recorded in `<data dir>/run.json` (kirana.api.localshop),
+which is how `kirana db backup` and the other commands in a second terminal find this shop.
+Ctrl-C (or SIGTERM, SIGHUP) stops the API and worker first, then Redis and PostgreSQL, leaving no
+process behind, and removes the record. A second run on the same data dir is refused while the
+first is alive; the children of a killed run are stopped before a new one starts.
 """
 
 from __future__ import annotations
@@ -20,26 +23,38 @@ from pathlib import Path
 
 from rich.console import Console
 
-from kirana.api import devstack
+from kirana.api import devstack, localshop
 from kirana.api.devrazorpay.server import FakeServer
 from kirana.api.settings import Settings
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DEFAULT_FAKE_RAZORPAY_PORT = 8010
 
 
-def _port(preferred: int) -> int:
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     import socket
 
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
+            s.bind((host, port))
+            return True
         except OSError:
-            return devstack.free_port()
+            return False
+
+
+def _port(preferred: int) -> int:
+    return preferred if _port_free(preferred) else devstack.free_port()
+
+
+def _where(url: str, preferred: int) -> None:
+    from urllib.parse import urlsplit
+
+    port = urlsplit(url).port
+    moved = f" (port {preferred} was taken)" if port != preferred else ""
+    console.print(f"  [dim]{localshop.redact(url)}{moved}[/]")
 
 
 @contextlib.contextmanager
@@ -76,23 +91,14 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
         proc.wait()
 
 
-def _start_fake_razorpay(settings: Settings, data: Path, db_url: str, api_port: int) -> FakeServer:
+def _start_fake_razorpay(settings: Settings, api_port: int) -> FakeServer:
     """No Razorpay keys: the fake Razorpay (kirana.api.devrazorpay) stands in, posting its
-    webhooks to this shop; `kirana dev pay` finds it through `<data>/devrazorpay.json`."""
-    from kirana.api.payments.cli import write_dev_file
-
+    webhooks to this shop; `kirana dev pay` finds it through the run record."""
     with step("Razorpay (local fake, no keys set) starting"):
         fake = FakeServer(
             port=_port(DEFAULT_FAKE_RAZORPAY_PORT),
             webhook_url=f"http://{settings.host}:{api_port}/v1/webhooks/razorpay",
         ).start()
-        write_dev_file(
-            data,
-            database_url=db_url,
-            base_url=fake.base_url,
-            key_id=fake.account.key_id,
-            key_secret=fake.account.key_secret,
-        )
     console.print(f"  [dim]{fake.base_url}; pay an order with `kirana dev pay ORDER_ID --method upi`[/]")
     return fake
 
@@ -106,6 +112,23 @@ def fake_env(fake: FakeServer) -> dict[str, str]:
     }
 
 
+def _claim(data: Path) -> localshop.RunState:
+    """Record this run in the data dir, refusing if another live run holds it."""
+    previous = localshop.read(localshop.state_path(data))
+    if previous is not None and localshop.is_alive(previous):
+        raise devstack.DevStackError(
+            f"a shop is already running from {data} ({localshop.describe(previous)}); "
+            "stop it first, or use another KIRANA_DATA_DIR"
+        )
+    if previous is not None:
+        stopped = localshop.reap(previous)
+        if stopped:
+            console.print(f"[dim]stopped the {' and '.join(stopped)} a killed run left behind[/]")
+    state = localshop.this_process()
+    localshop.write(data, state)
+    return state
+
+
 def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> int:
     started = time.monotonic()
     data = settings.data_dir.resolve()
@@ -114,24 +137,47 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
     fake: FakeServer | None = None
+    state: localshop.RunState | None = None
 
     def on_signal(_sig: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
+        state = _claim(data)
+        api_port = port or settings.port
+        if not _port_free(api_port, settings.host):
+            raise devstack.DevStackError(
+                f"port {api_port} on {settings.host} is taken; stop what uses it or pass --port"
+            )
         db_url = settings.database_url
         if not db_url:
             with step("PostgreSQL (embedded) starting"):
                 pg = devstack.EmbeddedPostgres(data / "postgres", port=_port(DEFAULT_PG_PORT))
                 db_url = pg.start()
+            _where(db_url, DEFAULT_PG_PORT)
         redis_url = settings.redis_url
         if not redis_url:
             with step("Redis (embedded) starting"):
                 redis = devstack.EmbeddedRedis(data / "redis", port=_port(DEFAULT_REDIS_PORT))
                 redis_url = redis.start()
+            _where(redis_url, DEFAULT_REDIS_PORT)
+        state = state.model_copy(
+            update={
+                "database_url": db_url,
+                "database": "embedded" if pg else "configured",
+                "redis_url": redis_url,
+                "redis": "embedded" if redis else "configured",
+                "children": {
+                    name: localshop.child(server.proc.pid)
+                    for name, server in (("postgres", pg), ("redis", redis))
+                    if server is not None and server.proc is not None
+                },
+            }
+        )
+        localshop.write(data, state)
 
         from kirana.api.db.lifecycle import Lifecycle, migrations_dir
 
@@ -156,18 +202,26 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
                 if n:
                     console.print(f"  [dim]{ref}: {n} rows[/]")
 
-        api_port = port or settings.port
         env = os.environ | {
             "KIRANA_DATABASE_URL": db_url,
             "KIRANA_REDIS_URL": redis_url,
             "KIRANA_DATA_DIR": str(data),
         }
         if not settings.razorpay_key_id:
-            fake = _start_fake_razorpay(settings, data, db_url, api_port)
+            fake = _start_fake_razorpay(settings, api_port)
             env |= fake_env(fake)
+            state = state.model_copy(
+                update={
+                    "razorpay_base_url": fake.base_url,
+                    "razorpay_key_id": fake.account.key_id,
+                    "razorpay_key_secret": fake.account.key_secret,
+                    "razorpay_webhook_secret": fake.account.webhook_secret,
+                }
+            )
         env.setdefault("KIRANA_DRAIN_SECONDS", "0")  # nobody routes traffic to a laptop
         env.setdefault("KIRANA_LOG_JSON", "false" if sys.stderr.isatty() else "true")
-        with step(f"API serving on http://{settings.host}:{api_port}"):
+        api_url = f"http://{settings.host}:{api_port}"
+        with step(f"API serving on {api_url}"):
             api = subprocess.Popen(
                 [
                     sys.executable,
@@ -187,15 +241,29 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
                 [sys.executable, "-m", "kirana.workers"], env=env, start_new_session=True
             )
             children.append(worker)
-            _wait_ready(f"http://{settings.host}:{api_port}/readyz", api, 60)
+            state = state.model_copy(
+                update={
+                    "api_url": api_url,
+                    "children": state.children
+                    | {"api": localshop.child(api.pid), "worker": localshop.child(worker.pid)},
+                }
+            )
+            localshop.write(data, state)
+            _wait_ready(f"{api_url}/readyz", api, 60)
+        state = state.model_copy(update={"status": "ready"})
+        localshop.write(data, state)
         console.print(
             f"[bold green]Kirana is ready[/] in {time.monotonic() - started:.1f}s: "
-            f"http://{settings.host}:{api_port}/docs   (Ctrl-C stops everything)"
+            f"{api_url}/docs   (Ctrl-C stops everything)"
+        )
+        console.print(
+            f"  [dim]other terminals find this shop through {localshop.state_path(data)}: "
+            "try `kirana db current`, `kirana db backup`, `kirana status`[/]"
         )
         while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    console.print(f"[red]a child process exited with code {child.returncode}; stopping[/]")
+            for proc in children:
+                if proc.poll() is not None:
+                    console.print(f"[red]a child process exited with code {proc.returncode}; stopping[/]")
                     return 1
             time.sleep(0.2)
         return 0
@@ -203,13 +271,15 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
         console.print(f"[bold red]error:[/] {exc}")
         return 1
     finally:
-        console.print("[dim]stopping…[/]")
-        for child in children:
-            _stop(child)
-        if fake is not None:
-            fake.stop()
-        if redis is not None:
-            redis.stop()
-        if pg is not None:
-            pg.stop()
-        console.print("[dim]stopped[/]")
+        if state is not None:  # None: refused before anything started
+            console.print("[dim]stopping…[/]")
+            for proc in children:
+                _stop(proc)
+            if fake is not None:
+                fake.stop()
+            if redis is not None:
+                redis.stop()
+            if pg is not None:
+                pg.stop()
+            localshop.remove(data, state)
+            console.print("[dim]stopped[/]")

@@ -1,7 +1,7 @@
 """`kirana payments ...` and `kirana dev pay`: ledger checks, reconciliation, paying in development.
 
-Added to the `kirana` command by `kirana.api.cli`. `dev pay` finds the fake Razorpay and the
-embedded database that `kirana run` started through `<data_dir>/devrazorpay.json`.
+Added to the `kirana` command by `kirana.api.cli`. With no URL or keys configured, they use the
+database and the fake Razorpay of the shop `kirana run` started (kirana.api.localshop).
 """
 
 from __future__ import annotations
@@ -11,43 +11,21 @@ import json
 import time
 import uuid
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from kirana.api.settings import Settings, SettingsError, load_settings
+from kirana.api.clikit import JsonOpt, VerboseOpt, shop_settings
+from kirana.api.settings import Settings
 
 payments_app = typer.Typer(help="Payments: the ledger and Razorpay.", no_args_is_help=True)
 dev_app = typer.Typer(help="Development helpers (the fake Razorpay).", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-DEV_FILE = "devrazorpay.json"
 
 
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    dev = settings.data_dir / DEV_FILE
-    if not settings.database_url and dev.exists():
-        found = json.loads(dev.read_text())
-        settings = settings.model_copy(
-            update={
-                "database_url": found["database_url"],
-                "razorpay_key_id": found["key_id"],
-                "razorpay_key_secret": SecretStr(found["key_secret"]),
-                "razorpay_base_url": found["base_url"],
-            }
-        )
-    if not settings.database_url:
-        typer.echo("error: KIRANA_DATABASE_URL is not set (and no `kirana run` is up)", err=True)
-        raise typer.Exit(2)
-    return settings
+def _settings(verbose: bool) -> Settings:
+    return shop_settings("database", "razorpay", verbose=verbose)
 
 
 def _report(rows: list[dict[str, Any]], as_json: bool, ok: str) -> None:
@@ -63,12 +41,12 @@ def _report(rows: list[dict[str, Any]], as_json: bool, ok: str) -> None:
 
 
 @payments_app.command("verify-ledger")
-def verify_ledger(as_json: JsonOpt = False) -> None:
+def verify_ledger(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Check that every order's ledger sums match its status; exit 1 on any difference."""
     from kirana.api.db.engine import Database
     from kirana.api.payments import ledger_check
 
-    settings = _settings()
+    settings = _settings(verbose)
 
     async def check() -> list[dict[str, Any]]:
         db = Database(settings.database_url, pool_size=1, max_overflow=0)
@@ -85,6 +63,7 @@ def verify_ledger(as_json: JsonOpt = False) -> None:
 def reconcile(
     day: Annotated[str, typer.Option("--date", help="The day (UTC), YYYY-MM-DD.")],
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Every difference between the shop's ledger and Razorpay's payments and refunds of a day."""
     from kirana.api.db.engine import Database
@@ -96,7 +75,7 @@ def reconcile(
     except ValueError:
         typer.echo("error: --date must be YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
-    settings = _settings()
+    settings = _settings(verbose)
 
     async def check() -> list[dict[str, Any]]:
         db = Database(settings.database_url, pool_size=1, max_overflow=0)
@@ -118,9 +97,10 @@ def reconcile(
 
 @dev_app.command("pay")
 def dev_pay(
-    order_id: uuid.UUID,
+    order_id: Annotated[uuid.UUID, typer.Argument(help="The order to pay (its id).")],
     method: Annotated[str, typer.Option(help="upi or card.")] = "upi",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the shop.")] = 30.0,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Pay an order through the fake Razorpay as the customer's app would (Checkout, signature,
     signed webhooks) and return once the shop has it paid."""
@@ -132,7 +112,7 @@ def dev_pay(
     if method not in ("upi", "card"):
         typer.echo("error: --method is upi or card", err=True)
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _settings(verbose)
     if "razorpay.com" in settings.razorpay_base_url:
         typer.echo(
             "error: `dev pay` pays only through the fake Razorpay (no keys set, `kirana run`)", err=True
@@ -182,11 +162,3 @@ def dev_pay(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"order {order_id} paid ({payment_id})")
-
-
-def write_dev_file(data_dir: Path, **values: str) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)  # with configured servers nothing else made it
-    path = data_dir / DEV_FILE
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return path

@@ -1,0 +1,152 @@
+"""`kirana run` as a real subprocess, the way a developer starts it, for any test that needs one.
+
+Used by tests/integration (the run itself, the second terminal, `dev pay`), tests/monitoring
+(a whole shop that Prometheus scrapes) and the `make run` benchmark. The environment holds no
+`KIRANA_*` variable from the caller, only what the test passes. Data lives under the repository's
+`.local/tests/` by default: the embedded PostgreSQL runs as its own user when tests run as root,
+and that user cannot enter pytest's private temporary directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kirana.api.devstack import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """This process's environment without any `KIRANA_*` variable, plus `variables`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")} | variables
+
+
+def scratch_dir(name: str) -> Path:
+    """A fresh directory under `.local/tests/` (see the module docstring for why not tmp_path)."""
+    path = REPO / ".local" / "tests" / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    return path
+
+
+def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until `url` answers 200; fails with the process's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never answered 200")
+
+
+@dataclass
+class Run:
+    """One `kirana run` process: where it keeps its data and how to reach its API."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    data: Path
+    cwd: Path
+    output: str = field(default="", init=False)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def state_path(self) -> Path:
+        return self.data / "run.json"
+
+    def state(self) -> dict[str, Any]:
+        """The run record `kirana run` keeps for other commands."""
+        data: dict[str, Any] = json.loads(self.state_path.read_text())
+        return data
+
+    def wait_ready(self, timeout: float = 120) -> Run:
+        wait_http(self.base + "/readyz", self.proc, timeout)
+        return self
+
+    def wait(self, timeout: float = 60) -> str:
+        """Until it exits by itself; its whole output."""
+        self.output, _ = self.proc.communicate(timeout=timeout)
+        return self.output
+
+    def stop(self, timeout: float = 60) -> str:
+        """Ctrl-C, as a developer stops it; its whole output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        self.output, _ = self.proc.communicate(timeout=timeout)
+        return self.output
+
+
+def start_run(
+    data: Path | None = None,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    args: Sequence[str] = (),
+) -> Run:
+    """Start `kirana run --port PORT` with output captured; `data=None` leaves KIRANA_DATA_DIR
+    unset so the run uses `<cwd>/.local`, exactly as `make run` in a checkout does."""
+    port = port or free_port()
+    full_env = clean_env(KIRANA_LOG_LEVEL="WARNING") | (env or {})
+    if data is not None:
+        full_env["KIRANA_DATA_DIR"] = str(data)
+    workdir = cwd or REPO
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kirana.api", "run", "--port", str(port), *args],
+        env=full_env,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return Run(proc, port, (data or workdir / ".local").resolve(), workdir)
+
+
+@contextmanager
+def running(data: Path | None = None, *, cleanup: Path | None = None, **kwargs: Any) -> Iterator[Run]:
+    """A ready `kirana run`, stopped with Ctrl-C afterwards; `cleanup` is removed at the end."""
+    run = start_run(data, **kwargs)
+    try:
+        yield run.wait_ready()
+    finally:
+        run.stop()
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def kirana(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """One `kirana` command as a second terminal runs it: no `KIRANA_*` variable unless given."""
+    return subprocess.run(
+        [sys.executable, "-m", "kirana.api", *args],
+        cwd=cwd,
+        env=clean_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
