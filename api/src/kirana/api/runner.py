@@ -38,6 +38,8 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     import socket
 
     with socket.socket() as s:
+        # as the servers bind: a port held only by closed connections (TIME_WAIT) counts as free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
