@@ -42,8 +42,9 @@ def scratch_dir(name: str) -> Path:
     return path
 
 
-def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> None:
-    """Until `url` answers 200; fails with the process's output if it exits first."""
+def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    """Until `url` answers 200 (a first start seeds data: minutes on a busy machine); fails with
+    the process's output if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -83,7 +84,7 @@ class Run:
         data: dict[str, Any] = json.loads(self.state_path.read_text())
         return data
 
-    def wait_ready(self, timeout: float = 120) -> Run:
+    def wait_ready(self, timeout: float = 300) -> Run:
         wait_http(self.base + "/readyz", self.proc, timeout)
         return self
 

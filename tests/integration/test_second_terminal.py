@@ -142,6 +142,7 @@ def test_second_terminal_finds_the_shop_make_run_started(project: Path) -> None:
         ("accounts", "create-owner", "--email", "a@example.com"),
         ("payments", "verify-ledger"),
         ("serve",),
+        ("leaderboards", "check"),
         ("db", "backup", "--bogus"),
         ("db", "rollback", "--steps", "many"),
         ("db", "verify"),

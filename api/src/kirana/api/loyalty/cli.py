@@ -16,7 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from kirana.api.settings import Settings, SettingsError, load_settings
+from kirana.api.clikit import VerboseOpt, shop_settings
+from kirana.api.settings import Settings
 
 loyalty_app = typer.Typer(
     help="Loyalty points: the ledger and the accounts it sums to.", no_args_is_help=True
@@ -27,19 +28,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 T = TypeVar("T")
 
 
-def _settings(redis: bool = False) -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not settings.database_url or (redis and not settings.redis_url):
-        typer.echo(
-            "error: KIRANA_DATABASE_URL" + (" and KIRANA_REDIS_URL" if redis else "") + " must be set",
-            err=True,
-        )
-        raise typer.Exit(2)
-    return settings
+def _settings(redis: bool = False, verbose: bool = False) -> Settings:
+    """Configured URLs, else the running `kirana run`'s (exit 2 with one line when neither)."""
+    return shop_settings("database", *(("redis",) if redis else ()), verbose=verbose)
 
 
 def _run(settings: Settings, work: Callable[[Any, Any], Awaitable[T]], *, redis: bool = False) -> T:
@@ -72,7 +63,7 @@ def _report(rows: list[dict[str, Any]], as_json: bool, ok: str) -> None:
 
 
 @loyalty_app.command("verify")
-def verify(as_json: JsonOpt = False) -> None:
+def verify(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Check every account against its ledger; exit 1 on any difference."""
     from kirana.api.loyalty import service
 
@@ -80,11 +71,11 @@ def verify(as_json: JsonOpt = False) -> None:
         async with db.session() as session:
             return await service.verify(session)
 
-    _report(_run(_settings(), work), as_json, "every loyalty account matches its ledger")
+    _report(_run(_settings(verbose=verbose), work), as_json, "every loyalty account matches its ledger")
 
 
 @loyalty_app.command("rebuild")
-def rebuild(as_json: JsonOpt = False) -> None:
+def rebuild(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Set every account's balance, debt and pending points from the ledger."""
     from kirana.api.loyalty import service
 
@@ -92,18 +83,18 @@ def rebuild(as_json: JsonOpt = False) -> None:
         async with db.session() as session:
             return await service.rebuild(session)
 
-    changed = _run(_settings(), work)
+    changed = _run(_settings(verbose=verbose), work)
     typer.echo(
         json.dumps({"changed": changed}) if as_json else f"{changed} accounts rewritten from the ledger"
     )
 
 
 @loyalty_app.command("expire")
-def expire(as_json: JsonOpt = False) -> None:
+def expire(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Expire earnings older than KIRANA_LOYALTY_EXPIRY_MONTHS now (the worker does it hourly)."""
     from kirana.api.loyalty import scheduled
 
-    settings = _settings()
+    settings = _settings(verbose=verbose)
 
     async def work(db: Any, _redis: Any) -> int:
         return await scheduled.expire_points(db, months=settings.loyalty.expiry_months)
@@ -114,7 +105,9 @@ def expire(as_json: JsonOpt = False) -> None:
 
 @achievements_app.command("backfill")
 def backfill(
-    rule: Annotated[str, typer.Argument(help="The rule's key, e.g. orders_5")], as_json: JsonOpt = False
+    rule: Annotated[str, typer.Argument(help="The rule's key, e.g. orders_5")],
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Evaluate one rule over every customer's history (unlock times from the history)."""
     from kirana.api.loyalty import achievements, unlocking
@@ -128,7 +121,7 @@ def backfill(
         async with db.session() as session:
             return await unlocking.backfill(session, rule=found)
 
-    customers, unlocked = _run(_settings(), work)
+    customers, unlocked = _run(_settings(verbose=verbose), work)
     out = {"rule": rule, "customers": customers, "unlocked": unlocked}
     typer.echo(
         json.dumps(out) if as_json else f"{rule}: {customers} customers evaluated, {unlocked} unlocked"
@@ -136,7 +129,7 @@ def backfill(
 
 
 @leaderboards_app.command("rebuild")
-def lb_rebuild(as_json: JsonOpt = False) -> None:
+def lb_rebuild(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Recompute every leaderboard set from the ledger and swap it in."""
     from kirana.api.loyalty import leaderboards
 
@@ -144,14 +137,14 @@ def lb_rebuild(as_json: JsonOpt = False) -> None:
         async with db.session() as session:
             return await leaderboards.rebuild(session, redis)
 
-    out = _run(_settings(redis=True), work, redis=True)
+    out = _run(_settings(redis=True, verbose=verbose), work, redis=True)
     typer.echo(
         json.dumps(out) if as_json else f"{out['sets']} sets rebuilt, {out['removed']} stale sets removed"
     )
 
 
 @leaderboards_app.command("check")
-def lb_check(as_json: JsonOpt = False) -> None:
+def lb_check(as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Compare the live sets with the ledger; exit 1 on any difference."""
     from kirana.api.loyalty import leaderboards
 
@@ -159,4 +152,8 @@ def lb_check(as_json: JsonOpt = False) -> None:
         async with db.session() as session:
             return await leaderboards.check(session, redis)
 
-    _report(_run(_settings(redis=True), work, redis=True), as_json, "every leaderboard matches the ledger")
+    _report(
+        _run(_settings(redis=True, verbose=verbose), work, redis=True),
+        as_json,
+        "every leaderboard matches the ledger",
+    )
