@@ -175,3 +175,16 @@ def test_a_stale_record_is_named_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert "no longer running (stale record)" in line and f"pid {dead.pid}" in line
+
+
+def test_a_taken_api_port_is_refused_before_anything_starts(project: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        run = start_run(cwd=project, port=port)
+        output = run.wait()
+    assert run.proc.returncode == 1
+    assert f"error: port {port} on 127.0.0.1 is taken; stop what uses it or pass --port" in output
+    assert "PostgreSQL" not in output
+    assert not (project / ".local" / "run.json").exists()

@@ -155,7 +155,6 @@ async def test_publish_unpublish_and_stock_are_seen_at_once(
     assert r.json()["facets"]["in_stock"] == [{"in_stock": False, "count": 1}]
 
 
-
 async def _doc_version(db: Database, title: str) -> tuple[str, bool, int]:
     """The row version (xmin) of a product's search document, its in_stock and popularity."""
     async with db.session() as s:
