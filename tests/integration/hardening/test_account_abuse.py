@@ -9,6 +9,14 @@ from httpx import AsyncClient
 from tests.integration.access.helpers import PASSWORD, enrol_totp, make_user, signed_in
 
 
+async def _attempts(client: AsyncClient, identifier: str, passwords: list[str]) -> list[tuple[int, str, str]]:
+    seen = []
+    for password in passwords:
+        r = await client.post("/v1/auth/login", json={"identifier": identifier, "password": password})
+        seen.append((r.status_code, r.json().get("detail", ""), r.headers.get("retry-after", "")))
+    return seen
+
+
 async def test_a_locked_account_gets_no_fresh_guesses_through_its_other_identifier(
     client: AsyncClient, app: FastAPI
 ) -> None:
@@ -20,12 +28,27 @@ async def test_a_locked_account_gets_no_fresh_guesses_through_its_other_identifi
         assert r.status_code == 401
     r = await client.post("/v1/auth/login", json={"identifier": account.email, "password": "guess-guess-1"})
     assert r.status_code == 429
-    # The same account through its phone number, from the same address: still locked.
-    r = await client.post("/v1/auth/login", json={"identifier": "+919845099001", "password": "guess-guess-2"})
-    assert r.status_code == 429, r.text
-    assert r.headers["content-type"] == "application/problem+json"
+    # The same account through its phone number, from the same address: even the right
+    # password does not sign in while the account is locked.
     r = await client.post("/v1/auth/login", json={"identifier": "+919845099001", "password": PASSWORD})
-    assert r.status_code == 429
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "access_token" not in r.json()
+
+
+async def test_a_locked_account_does_not_reveal_which_identifiers_belong_to_it(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    """A guesser who locked an account through its email, then tries phone numbers, must not
+    learn which number is the same account's: it is answered exactly as another account's."""
+    account = await make_user(app, phone="+919845099002")
+    await make_user(app, phone="+919845099003")  # someone else
+    await _attempts(client, account.email, ["guess-guess-1"] * 6)  # locks the account
+    guesses = ["guess-guess-2"] * 7
+    linked = await _attempts(client, "+919845099002", guesses)
+    unrelated = await _attempts(client, "+919845099003", guesses)
+    assert [status for status, _, _ in linked] == [401] * 5 + [429] * 2  # the number's own lock
+    assert linked == unrelated
 
 
 async def test_a_replayed_completed_challenge_is_refused_before_the_code_is_spent(

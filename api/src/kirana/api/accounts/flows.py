@@ -26,7 +26,7 @@ from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
 from kirana.api.cart import service as carts
 from kirana.api.db.base import utcnow
-from kirana.api.errors import Conflict, InvalidInput, Unauthorized
+from kirana.api.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from kirana.api.ratelimit import limiter
 from kirana.api.twofactor import flows as twofactor
 
@@ -34,7 +34,9 @@ from kirana.api.twofactor import flows as twofactor
 # elsewhere cannot lock the owner out. A much higher per-identifier cap still stops guessing
 # spread over many addresses. Once the identifier names an account, failures also count
 # against the account itself (`account_subject`), so its other identifiers (email and phone) get
-# no fresh guesses.
+# no fresh guesses. Only an identifier's own lock answers 429: a locked *account* answers every
+# attempt as a wrong password (401, same hashing cost), so no answer and no Retry-After can
+# tell a guesser that an email and a phone number belong to one account.
 LOGIN_LOCK = limiter.Lockout("login", free=5, base_s=30, cap_s=3600)  # (identifier, ip)
 LOGIN_IDENTIFIER_LOCK = limiter.Lockout("login-identifier", free=100, base_s=60, cap_s=3600)
 LOGIN_IP = limiter.Limit("login-ip", 100, 900)
@@ -167,9 +169,8 @@ async def login(
         passwords.verify_dummy(password)
         ok = False
     else:
-        await limiter.ensure_unlocked(rt.redis, LOGIN_LOCK, account_subject(user.id), ip)
-        await limiter.ensure_unlocked(rt.redis, LOGIN_IDENTIFIER_LOCK, account_subject(user.id))
         ok = passwords.verify(user.password_hash, password) and user.is_active
+        ok = ok and not await _account_locked(rt, account_subject(user.id), ip)
     if not ok or user is None:
         locked_ms = await limiter.record_failure(rt.redis, LOGIN_LOCK, value, ip)
         locked_ms = max(locked_ms, await limiter.record_failure(rt.redis, LOGIN_IDENTIFIER_LOCK, value))
@@ -202,6 +203,16 @@ async def login(
         token = await rt.keys.issue_purpose(purpose="mfa", subject=str(user.id), ttl_s=MFA_CHALLENGE_TTL_S)
         return Challenge(challenge=token, methods=methods)
     return await open_session(rt, ctx, user=user, second_factor=None, guest_cart_token=guest_cart_token)
+
+
+async def _account_locked(rt: AccessRuntime, subject: str, ip: str) -> bool:
+    """Whether the account is locked (from this address, or everywhere); never raised as 429."""
+    for lock, parts in ((LOGIN_LOCK, (subject, ip)), (LOGIN_IDENTIFIER_LOCK, (subject,))):
+        try:
+            await limiter.ensure_unlocked(rt.redis, lock, *parts)
+        except RateLimited:
+            return True
+    return False
 
 
 async def _challenge_user(rt: AccessRuntime, challenge: str) -> tuple[User, str]:
