@@ -138,7 +138,7 @@ async def merge(
 
     async def work(session: AsyncSession) -> s.CartRead:
         cart = await carts.merge_guest_cart(
-            session, guest_token=data.guest_token, user_id=user_id, max_line_quantity=lim.max_line_quantity
+            session, guest_token=data.guest_token, user_id=user_id, limits=lim
         )
         return await carts.view(session, cart=cart, limits=lim)
 

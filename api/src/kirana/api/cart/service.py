@@ -291,15 +291,18 @@ async def merge_guest_cart(
     *,
     guest_token: str,
     user_id: uuid.UUID,
-    max_line_quantity: int = DEFAULT_LIMITS.max_line_quantity,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Cart | None:
     """Fold a guest cart into the user's cart at sign-in; returns the user's cart.
 
     Called by the accounts login flow inside its transaction. Quantities of the same item add up
-    (capped at `max_line_quantity`); the guest cart is marked merged, so calling this again with
-    the same token changes nothing. An unknown or already merged token is not an error: sign-in
+    (capped at `limits.max_line_quantity`); items new to the user's cart are added, oldest
+    first, only while it holds fewer than `limits.max_lines` different items (the rest stay in
+    the closed guest cart). The guest cart is marked merged, so calling this again with the
+    same token changes nothing. An unknown or already merged token is not an error: sign-in
     must not fail because of a stale cart token on the device.
     """
+    max_line_quantity = limits.max_line_quantity
     h = hash_token(guest_token)
     both: Sequence[Cart] = (
         await session.scalars(
@@ -321,8 +324,17 @@ async def merge_guest_cart(
         await session.flush()
         await _touch(session, guest)
         return guest
-    guest_lines = (await session.scalars(select(CartLine).where(CartLine.cart_id == guest.id))).all()
+    guest_lines = (
+        await session.scalars(
+            select(CartLine).where(CartLine.cart_id == guest.id).order_by(CartLine.added_at, CartLine.id)
+        )
+    ).all()
+    held = set(await session.scalars(select(CartLine.variant_id).where(CartLine.cart_id == mine.id)))
     for gl in guest_lines:
+        if gl.variant_id not in held:
+            if len(held) >= limits.max_lines:
+                continue  # no room for another item: the shopper sees it missing and may swap
+            held.add(gl.variant_id)
         stmt = insert(CartLine).values(
             id=uuid.uuid4(),
             cart_id=mine.id,

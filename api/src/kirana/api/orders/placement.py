@@ -129,6 +129,11 @@ def _wanted(lines: Sequence[carts.Line], policy: Policy) -> dict[str, int]:
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
     if not wanted:
         raise InvalidInput("an order needs at least one line")
+    if len(wanted) > policy.limits.max_lines:
+        raise InvalidInput(
+            f"an order holds at most {policy.limits.max_lines} different items",
+            extra={"max_lines": policy.limits.max_lines, "lines": len(wanted)},
+        )
     for sku, qty in wanted.items():
         if qty <= 0:
             raise InvalidInput(f"quantity of {sku} must be at least 1")
