@@ -1,7 +1,8 @@
 """RFC 9457 problem+json: the HTTP face of `kirana.api.errors`.
 
-`install_handlers` (called by `create_app`) maps domain errors, Starlette's HTTP errors and
-request-validation errors to `application/problem+json`; `problem`/`problem_of` render one answer
+`install_handlers` (called by `create_app`) maps domain errors, Starlette's HTTP errors,
+request-validation errors and database data exceptions (SQLSTATE class 22, 422) to
+`application/problem+json`; `problem`/`problem_of` render one answer
 for the middleware and the fast edges that answer outside FastAPI's routing. `Problem` is the
 pydantic model of that body, referenced by every error response in the OpenAPI document.
 """
@@ -12,12 +13,15 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from kirana.api.db import errors as db_errors
 from kirana.api.errors import KiranaError
 
 PROBLEM_JSON = "application/problem+json"
@@ -137,7 +141,15 @@ def install_handlers(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail=detail, instance=request.url.path, headers=headers)
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        refused = db_errors.as_invalid_input(exc)
+        if refused is None:
+            raise exc  # the last line of defence (kirana.api.middleware) logs it and answers 500
+        return problem_of(refused, instance=request.url.path)
+
     app.add_exception_handler(KiranaError, domain_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(PostgresError, database_error)  # raised by `db.raw` statements
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 

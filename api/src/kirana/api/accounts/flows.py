@@ -121,10 +121,11 @@ async def open_session(
         if guest_cart_token:
             # The cart the shopper filled before signing in becomes theirs, in the same
             # transaction as the session: both happen or neither does.
-            limits = carts.Limits(
-                max_line_quantity=rt.settings.cart_max_line_quantity, max_lines=rt.settings.cart_max_lines
+            settings = rt.settings
+            limits = carts.Limits(settings.cart_max_line_quantity, settings.cart_max_lines)
+            await carts.merge_guest_cart(
+                session, guest_token=guest_cart_token, user_id=user.id, limits=limits
             )
-            await carts.merge_guest_cart(session, guest_token=guest_cart_token, user_id=user.id, limits=limits)
         auth, refresh = await accounts.start_session(
             session,
             user_id=user.id,

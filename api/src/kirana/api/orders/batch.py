@@ -21,7 +21,11 @@ transaction of two statements, whatever the number of orders (`_OPEN`, `_PLACE`)
    problem+json) included;
 4. commit, then answer each request.
 
-If the transaction fails for any other reason, none of it stays and each of its orders is
+If the database refuses the values of one order in step 3 (a data exception, SQLSTATE class
+22, or an integrity violation, class 23), the write is redone order by order inside the same
+transaction, each in a savepoint: that order alone is answered (422 for a data exception; an
+integrity violation sends it to be placed alone) and the others are placed in the batch as
+before. If the transaction fails for any other reason, none of it stays and each of its orders is
 placed alone, exactly as with batching off (`KIRANA_ORDER_BATCH_MAX=0`), so a batch can never
 cost an order its answer. A request waits at most for the batch running when it arrived, then
 its own; alone, with no batch running, it starts at once. Checkout of a cart and sync push
@@ -41,9 +45,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from kirana.api import errors, metrics, problems
+from kirana.api.db import errors as db_errors
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as idempotency
@@ -166,27 +172,34 @@ class OrderBatcher:
                 else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
             decided = placement.allocate([t.order for t, _ in mine], found)
-            accepted: list[placement.Accepted] = []
-            taken: list[int] = []
-            answers: list[idempotency.Answer] = []
+            writes: list[_Write] = []
+            refusals: list[idempotency.Answer] = []
             for (ticket, claim), verdict in zip(mine, decided, strict=True):
                 if isinstance(verdict, errors.KiranaError):
                     if not idempotency.is_verdict(verdict):
                         raise BatchFailed(f"an order was refused with {verdict.status}")
                     problem = problems.problem_of(verdict, instance=ticket.request.path)
-                    answers.append(problem_answer(claim.id, verdict, problem))
+                    refusals.append(problem_answer(claim.id, verdict, problem))
                     outcomes[ticket] = problem
                 else:
                     number = next(numbers)
                     body = placement.answer(verdict, number=number, at=at).model_dump_json().encode()
-                    accepted.append(verdict)
-                    taken.append(number)
-                    answers.append(success_answer(claim.id, 201, body, {}))
+                    writes.append(_Write(ticket, verdict, number, success_answer(claim.id, 201, body, {})))
                     outcomes[ticket] = Response(body, 201, media_type=JSON)
-            if answers:
-                await _PLACE.fetch(
-                    session, placement.write_params(accepted, taken) | idempotency.answer_params(answers)
-                )
+            if len(writes) > 1:
+                try:  # the whole batch in one statement; a savepoint keeps the rest if it fails
+                    async with session.begin_nested():
+                        await _write(session, writes, refusals)
+                except Exception as exc:
+                    if not db_errors.refuses_the_data(exc):
+                        raise
+                    log.warning(
+                        "an order batch's write was refused (%s); writing its orders one by one",
+                        db_errors.sqlstate(exc),
+                    )
+                    await _write_each(session, writes, refusals, outcomes)
+            elif writes or refusals:
+                await _write(session, writes, refusals)
         self.batches += 1
         if mine:
             self.largest = max(self.largest, len(mine))
@@ -194,7 +207,53 @@ class OrderBatcher:
         return outcomes
 
 
-# The batch's two statements. The first claims every key, locks the variants of every order (in
+@dataclass(eq=False)
+class _Write:
+    """An accepted order of the batch: what to write, and the answer to store under its key."""
+
+    ticket: _Ticket
+    order: placement.Accepted
+    number: int
+    answer: idempotency.Answer
+
+
+async def _write(session: AsyncSession, writes: list[_Write], refusals: list[idempotency.Answer]) -> None:
+    await _PLACE.fetch(
+        session,
+        placement.write_params([w.order for w in writes], [w.number for w in writes])
+        | idempotency.answer_params([w.answer for w in writes] + refusals),
+    )
+
+
+async def _write_each(
+    session: AsyncSession,
+    writes: list[_Write],
+    refusals: list[idempotency.Answer],
+    outcomes: dict[_Ticket, Response | errors.KiranaError | None],
+) -> None:
+    """Write the orders one by one, each in a savepoint: an order the database refuses gets its
+    own answer (422 for a data exception, stored under its key like any verdict; otherwise it
+    is placed alone after the batch, its key released), and the others are placed as they were."""
+    for w in writes:
+        try:
+            async with session.begin_nested():
+                await _write(session, [w], [])
+        except Exception as exc:
+            if not db_errors.refuses_the_data(exc):
+                raise
+            refused = db_errors.as_invalid_input(exc)
+            if refused is None:
+                await _RELEASE.fetch(session, {"id": w.answer.claim_id})
+                outcomes[w.ticket] = None
+            else:
+                problem = problems.problem_of(refused, instance=w.ticket.request.path)
+                refusals.append(problem_answer(w.answer.claim_id, refused, problem))
+                outcomes[w.ticket] = problem
+    if refusals:
+        await _write(session, [], refusals)
+
+
+# The batch's statements. The first claims every key, locks the variants of every order (in
 # id order), takes an order number for each request and reads the transaction's time, which
 # becomes each order's creation time; so every answer is known before the second writes the
 # accepted orders and stores all the answers.
@@ -211,6 +270,7 @@ _OPEN = Statement(
     )
 )
 _PLACE = Statement(text(f"WITH {sql.WRITE_CTES}, {idempotency.COMPLETE_CTE} SELECT count(*) FROM placed"))
+_RELEASE = Statement(text("DELETE FROM idempotency_keys WHERE id = :id"))
 
 
 def _json(value: Any) -> Any:
