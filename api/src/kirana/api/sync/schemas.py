@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from kirana.api.cart.schemas import Quantity, SkuRef
 from kirana.api.inputs import Input
@@ -60,9 +70,48 @@ class Mutation(Input):
         return self
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A queued mutation that failed validation. It is rejected on its own (reason
+    `validation-error`) and the others of the push still apply: a client that resends its
+    queue must never be stuck behind one bad entry."""
+
+    client_mutation_id: uuid.UUID
+    errors: list[dict[str, Any]]
+
+
+_MUTATION: TypeAdapter[Mutation] = TypeAdapter(Mutation)
+
+
+def _mutation_or_unreadable(value: Any) -> Mutation | Unreadable:
+    try:
+        return _MUTATION.validate_python(value)
+    except ValidationError as exc:
+        raw = value.get("client_mutation_id") if isinstance(value, dict) else None
+        try:
+            mutation_id = uuid.UUID(raw) if isinstance(raw, str) else None
+        except ValueError:
+            mutation_id = None
+        if mutation_id is None:  # no answer could name it: the whole push is refused
+            raise ValueError(
+                f"a mutation without a valid client_mutation_id: {exc.errors()[0]['msg']}"
+            ) from None
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return Unreadable(mutation_id, errors)
+
+
+QueuedMutation = Annotated[
+    Mutation | SkipJsonSchema[Unreadable],
+    PlainValidator(_mutation_or_unreadable, json_schema_input_type=Mutation),
+]
+
+
 class PushRequest(Input):
     model_config = ConfigDict(extra="forbid")
-    mutations: Annotated[list[Mutation], Field(min_length=1, max_length=100)]
+    mutations: Annotated[list[QueuedMutation], Field(min_length=1, max_length=100)]
 
     @model_validator(mode="after")
     def _distinct_ids(self) -> PushRequest:

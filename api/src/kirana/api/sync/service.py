@@ -4,7 +4,8 @@ Called by the sync router (the mobile app). The protocol is documented in docs/s
 Pull walks `sync_changes` by its sequence number and returns the *current* state of each changed
 entity (or a tombstone when it is gone, unpublished or no longer the user's). Push applies each
 mutation once (keyed by the user and its client mutation id) inside a savepoint, so one rejected
-mutation never undoes the others. The server stays authoritative for price and stock.
+mutation never undoes the others; one that fails validation, or whose values the database
+refuses (SQLSTATE class 22), is rejected alone too. The server stays authoritative for price and stock.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kirana.api.catalog import schemas as catalog_schemas
 from kirana.api.catalog import service as catalog
 from kirana.api.catalog.errors import PriceChanged
 from kirana.api.catalog.models import Brand, Category, Variant
+from kirana.api.db import errors as db_errors
 from kirana.api.errors import InvalidInput, KiranaError, PermissionDenied
 from kirana.api.orders import placement
 from kirana.api.orders import service as orders
@@ -182,14 +184,26 @@ async def push(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
-    mutations: Sequence[s.Mutation],
+    mutations: Sequence[s.Mutation | s.Unreadable],
     policy: placement.Policy,
     may_place: bool = True,
 ) -> s.PushResponse:
     """Apply the device's queued mutations in order, each answered on its own (applied or
-    rejected; a mutation id seen before gets its first answer again, marked replayed)."""
+    rejected; a mutation id seen before gets its first answer again, marked replayed). One that
+    failed validation is rejected alone (`validation-error`, never stored: nothing was applied)."""
     results = []
     for m in mutations:
+        if isinstance(m, s.Unreadable):
+            results.append(
+                s.MutationResult(
+                    client_mutation_id=m.client_mutation_id,
+                    status="rejected",
+                    reason="validation-error",
+                    detail=f"{len(m.errors)} field(s) failed validation",
+                    data={"errors": m.errors},
+                )
+            )
+            continue
         results.append(await _push_one(session, user_id=user_id, m=m, policy=policy, may_place=may_place))
     return s.PushResponse(results=results)
 
@@ -226,8 +240,14 @@ async def _push_one(
     try:
         if m.type == "order.place" and not may_place:
             raise PermissionDenied("requires orders:create")
-        async with session.begin_nested():
-            data = await _apply(session, user_id=user_id, m=m, policy=policy)
+        try:
+            async with session.begin_nested():
+                data = await _apply(session, user_id=user_id, m=m, policy=policy)
+        except Exception as exc:  # a value the database refuses is this mutation's fault alone
+            refused = db_errors.as_invalid_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
         result = s.MutationResult(client_mutation_id=m.client_mutation_id, status="applied", data=data)
     except KiranaError as exc:
         result = s.MutationResult(
