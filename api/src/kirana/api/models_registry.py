@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.payments.models",
     "kirana.api.search.models",
     "kirana.api.loyalty.models",
+    "kirana.api.stores.models",
 )
 
 

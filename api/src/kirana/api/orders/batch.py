@@ -55,6 +55,7 @@ from kirana.api.db.raw import Statement
 from kirana.api.idempotency import service as idempotency
 from kirana.api.idempotency.deps import JSON, problem_answer, success_answer
 from kirana.api.orders import placement, sql
+from kirana.api.stores import service as stores
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,11 @@ class OrderBatcher:
             (opened,) = await _OPEN.fetch(
                 session,
                 idempotency.claim_params([t.request for t in first], ttl=self.key_ttl)
-                | {"skus": placement.skus_of(placements), "count": len(first)},
+                | {
+                    "skus": placement.skus_of(placements),
+                    "count": len(first),
+                    "requested_stores": placement.requested_stores(placements),
+                },
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
             found = {row["sku"]: sql.locked_variant(row) for row in _json(opened["variants"]) or ()}
@@ -171,7 +176,7 @@ class OrderBatcher:
                     mine.append((ticket, claim))
                 else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
-            decided = placement.allocate([t.order for t, _ in mine], found)
+            decided = placement.allocate([t.order for t, _ in mine], found, frozenset(opened["stores"]))
             writes: list[_Write] = []
             refusals: list[idempotency.Answer] = []
             for (ticket, claim), verdict in zip(mine, decided, strict=True):
@@ -254,7 +259,8 @@ async def _write_each(
 
 
 # The batch's statements. The first claims every key, locks the variants of every order (in
-# id order), takes an order number for each request and reads the transaction's time, which
+# id order), takes an order number for each request, reads which of the stores they name are
+# open and reads the transaction's time, which
 # becomes each order's creation time; so every answer is known before the second writes the
 # accepted orders and stores all the answers.
 _OPEN = Statement(
@@ -265,6 +271,7 @@ _OPEN = Statement(
             FROM claims) AS claims,
            (SELECT json_agg(locked) FROM locked) AS variants,
            ARRAY(SELECT nextval('order_number_seq') FROM generate_series(1, :count)) AS numbers,
+           ARRAY({stores.ACTIVE_SELECT}) AS stores,
            now() AS at
     """
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -33,6 +33,7 @@ from kirana.api.orders import sql
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
 from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
+from kirana.api.stores import service as stores
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,17 @@ async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str,
     return {row["sku"]: sql.locked_variant(row) for row in rows}
 
 
-def _accept(placement: Placement, found: Mapping[str, sql.LockedVariant], left: dict[str, int]) -> Accepted:
+def requested_stores(placements: Sequence[Placement]) -> list[str]:
+    """The store codes the customers named (the shop's default store is configuration, not input)."""
+    return sorted({p.store_code for p in placements if p.store_code is not None})
+
+
+def _accept(
+    placement: Placement, found: Mapping[str, sql.LockedVariant], left: dict[str, int], open_stores: Set[str]
+) -> Accepted:
     wanted = _wanted(placement.lines, placement.policy)
+    if placement.store_code is not None and placement.store_code not in open_stores:
+        raise stores.unknown(placement.store_code)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
@@ -203,16 +213,19 @@ def _accept(placement: Placement, found: Mapping[str, sql.LockedVariant], left: 
 
 
 def allocate(
-    placements: Sequence[Placement], found: Mapping[str, sql.LockedVariant]
+    placements: Sequence[Placement],
+    found: Mapping[str, sql.LockedVariant],
+    open_stores: Set[str] = frozenset(),
 ) -> list[Accepted | KiranaError]:
-    """Decide each placement in turn against the locked variants: accepted (its stock counted
-    as taken for the ones after it), or the domain error that refuses it (UnknownSku 422,
-    InvalidInput 422, NotSellable 409, OutOfStock 409, PriceChanged 409)."""
+    """Decide each placement in turn against the locked variants and the open stores among the
+    ones they name: accepted (its stock counted as taken for the ones after it), or the domain
+    error that refuses it (UnknownSku 422, InvalidInput 422, UnknownStore 422, NotSellable 409,
+    OutOfStock 409, PriceChanged 409)."""
     left = {sku: int(row["stock"]) for sku, row in found.items()}
     out: list[Accepted | KiranaError] = []
     for placement in placements:
         try:
-            out.append(_accept(placement, found, left))
+            out.append(_accept(placement, found, left, open_stores))
         except KiranaError as exc:
             out.append(exc)
     return out
@@ -317,10 +330,11 @@ def answer(a: Accepted, *, number: int, at: datetime) -> s.OrderRead:
 async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRead:
     """Re-validate prices and stock, reserve stock and create the order, all in the caller's
     transaction; returns the new order as the API shows it. Raises InvalidInput (422),
-    UnknownSku (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+    UnknownSku (422), UnknownStore (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
     _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
     found = await lock_variants(session, skus_of([placement]))
-    (decided,) = allocate([placement], found)
+    open_stores = await stores.active_codes(session, requested_stores([placement]))
+    (decided,) = allocate([placement], found, open_stores)
     if isinstance(decided, KiranaError):
         raise decided
     (placed,) = await write_orders(session, [decided])

@@ -1,0 +1,1 @@
+"""Stores the shop sells from: the codes orders and staff scopes (`store:<code>`) refer to."""
