@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.bench.harness import uncap_orders
+
+uncap_orders()  # many tests place many unpaid orders per account; the caps have their own test
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -25,6 +25,24 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Benchmarks and the test suite place many unpaid orders per account; the per-customer caps on
+# unpaid orders (kirana.api.orders.unpaid) are tested with their defaults on their own
+# (tests/integration/commerce/test_commerce_unpaid_caps.py).
+UNCAPPED_ORDERS = {
+    "KIRANA_ORDER_MAX_UNPAID": "1000",
+    "KIRANA_ORDER_MAX_UNPAID_UNITS": "1000000",
+    "KIRANA_ORDER_MAX_UNPAID_UNITS_PER_ITEM": "1000000",
+}
+
+
+def uncap_orders() -> None:
+    """Lift the unpaid-order caps for this process and every server it starts (unless set)."""
+    for name, value in UNCAPPED_ORDERS.items():
+        os.environ.setdefault(name, value)
+
+
+uncap_orders()
+
 
 @dataclass
 class Result:

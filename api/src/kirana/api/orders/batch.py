@@ -164,6 +164,7 @@ class OrderBatcher:
                     "skus": placement.skus_of(placements),
                     "count": len(first),
                     "requested_stores": placement.requested_stores(placements),
+                    "unpaid_users": sorted({p.user_id for p in placements}),
                 },
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
@@ -176,7 +177,12 @@ class OrderBatcher:
                     mine.append((ticket, claim))
                 else:
                     outcomes[ticket] = claim  # KeyInUse, or None: a known key, handled alone
-            decided = placement.allocate([t.order for t, _ in mine], found, frozenset(opened["stores"]))
+            decided = placement.allocate(
+                [t.order for t, _ in mine],
+                found,
+                open_stores=frozenset(opened["stores"]),
+                unpaid_rows=_json(opened["unpaid"]) or (),
+            )
             writes: list[_Write] = []
             refusals: list[idempotency.Answer] = []
             for (ticket, claim), verdict in zip(mine, decided, strict=True):
@@ -260,7 +266,7 @@ async def _write_each(
 
 # The batch's statements. The first claims every key, locks the variants of every order (in
 # id order), takes an order number for each request, reads which of the stores they name are
-# open and reads the transaction's time, which
+# open and what their customers' unpaid orders hold, and reads the transaction's time, which
 # becomes each order's creation time; so every answer is known before the second writes the
 # accepted orders and stores all the answers.
 _OPEN = Statement(
@@ -272,6 +278,7 @@ _OPEN = Statement(
            (SELECT json_agg(locked) FROM locked) AS variants,
            ARRAY(SELECT nextval('order_number_seq') FROM generate_series(1, :count)) AS numbers,
            ARRAY({stores.ACTIVE_SELECT}) AS stores,
+           (SELECT json_agg(u) FROM ({sql.UNPAID_SELECT}) u) AS unpaid,
            now() AS at
     """
     )

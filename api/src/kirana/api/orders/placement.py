@@ -29,7 +29,7 @@ from kirana.api.catalog.errors import NotSellable, OutOfStock, PriceChanged, Unk
 from kirana.api.errors import InvalidInput, InvalidState, KiranaError
 from kirana.api.idempotency import service as idempotency
 from kirana.api.orders import schemas as s
-from kirana.api.orders import sql
+from kirana.api.orders import sql, unpaid
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
 from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
@@ -41,6 +41,7 @@ class Policy:
     reservation: timedelta = timedelta(minutes=15)
     store_code: str = "main"
     limits: carts.Limits = carts.DEFAULT_LIMITS
+    unpaid: unpaid.Caps = unpaid.Caps()
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -49,6 +50,11 @@ def policy_from(settings: Settings) -> Policy:
         store_code=settings.default_store_code,
         limits=carts.Limits(
             max_line_quantity=settings.cart_max_line_quantity, max_lines=settings.cart_max_lines
+        ),
+        unpaid=unpaid.Caps(
+            orders=settings.order_max_unpaid,
+            units=settings.order_max_unpaid_units,
+            units_per_item=settings.order_max_unpaid_units_per_item,
         ),
     )
 
@@ -164,11 +170,16 @@ def requested_stores(placements: Sequence[Placement]) -> list[str]:
 
 
 def _accept(
-    placement: Placement, found: Mapping[str, sql.LockedVariant], left: dict[str, int], open_stores: Set[str]
+    placement: Placement,
+    found: Mapping[str, sql.LockedVariant],
+    left: dict[str, int],
+    open_stores: Set[str],
+    held: unpaid.Held,
 ) -> Accepted:
     wanted = _wanted(placement.lines, placement.policy)
     if placement.store_code is not None and placement.store_code not in open_stores:
         raise stores.unknown(placement.store_code)
+    unpaid.check(held, wanted, placement.policy.unpaid)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
@@ -202,8 +213,10 @@ def _accept(
         )
     for sku, qty in wanted.items():
         left[sku] -= qty
+    order_id = uuid.uuid4()
+    unpaid.take(held, order_id, wanted)
     return Accepted(
-        order_id=uuid.uuid4(),
+        order_id=order_id,
         placement=placement,
         store_code=placement.store_code or placement.policy.store_code,
         priced=priced,
@@ -215,17 +228,22 @@ def _accept(
 def allocate(
     placements: Sequence[Placement],
     found: Mapping[str, sql.LockedVariant],
+    *,
     open_stores: Set[str] = frozenset(),
+    unpaid_rows: Sequence[Mapping[str, Any]] = (),
 ) -> list[Accepted | KiranaError]:
-    """Decide each placement in turn against the locked variants and the open stores among the
-    ones they name: accepted (its stock counted as taken for the ones after it), or the domain
-    error that refuses it (UnknownSku 422, InvalidInput 422, UnknownStore 422, NotSellable 409,
-    OutOfStock 409, PriceChanged 409)."""
+    """Decide each placement in turn against the locked variants, the open stores among the
+    ones they name and what their customers' unpaid orders hold (`sql.UNPAID_SELECT` rows):
+    accepted (its stock and holding counted for the ones after it), or the domain error that
+    refuses it (UnknownSku 422, InvalidInput 422, UnknownStore 422, NotSellable 409,
+    OutOfStock 409, PriceChanged 409, TooManyUnpaid 409)."""
     left = {sku: int(row["stock"]) for sku, row in found.items()}
+    held = unpaid.held_of(unpaid_rows)
     out: list[Accepted | KiranaError] = []
     for placement in placements:
+        mine = held.setdefault(placement.user_id, unpaid.Held())
         try:
-            out.append(_accept(placement, found, left, open_stores))
+            out.append(_accept(placement, found, left, open_stores, mine))
         except KiranaError as exc:
             out.append(exc)
     return out
@@ -330,11 +348,13 @@ def answer(a: Accepted, *, number: int, at: datetime) -> s.OrderRead:
 async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRead:
     """Re-validate prices and stock, reserve stock and create the order, all in the caller's
     transaction; returns the new order as the API shows it. Raises InvalidInput (422),
-    UnknownSku (422), UnknownStore (422), NotSellable (409), OutOfStock (409), PriceChanged (409)."""
+    UnknownSku (422), UnknownStore (422), NotSellable (409), OutOfStock (409), PriceChanged (409),
+    TooManyUnpaid (409)."""
     _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
     found = await lock_variants(session, skus_of([placement]))
     open_stores = await stores.active_codes(session, requested_stores([placement]))
-    (decided,) = allocate([placement], found, open_stores)
+    held = await sql.UNPAID.fetch(session, {"unpaid_users": [placement.user_id]})
+    (decided,) = allocate([placement], found, open_stores=open_stores, unpaid_rows=held)
     if isinstance(decided, KiranaError):
         raise decided
     (placed,) = await write_orders(session, [decided])

@@ -21,6 +21,7 @@ from kirana.api.access.principal import Principal
 from kirana.api.catalog.models import Variant
 from kirana.api.db.base import utcnow
 from kirana.api.errors import InvalidState, NotFound, PermissionDenied
+from kirana.api.orders import metrics as order_metrics
 from kirana.api.orders import placement, states
 from kirana.api.orders import schemas as s
 from kirana.api.orders.models import Order, OrderEvent, OrderLine
@@ -179,7 +180,11 @@ async def _apply(
     now = utcnow()
     order.status = target.value
     if target is Status.paid:
+        if order.paid_at is None:
+            order_metrics.PLACED_TO_PAID.observe(max(0.0, (now - order.created_at).total_seconds()))
         order.paid_at = now
+    elif current is Status.pending_payment and target in (Status.expired, Status.cancelled):
+        order_metrics.CLOSED_UNPAID.labels(target.value).inc()
     if target in states.TERMINAL or target is Status.delivered or target is Status.cancelled:
         order.closed_at = now
     session.add(

@@ -83,7 +83,14 @@ WRITE_CTES = """
         FROM placed ORDER BY number
     )"""
 
+# What the customers' unpaid orders reserve (`orders.unpaid`); few rows: the caps bound them.
+UNPAID_SELECT = """
+    SELECT o.user_id, o.id AS order_id, l.sku, l.quantity
+    FROM orders o JOIN order_lines l ON l.order_id = o.id
+    WHERE o.status = 'pending_payment' AND o.user_id = ANY(CAST(:unpaid_users AS uuid[]))"""
+
 LOCK_VARIANTS = Statement(text(LOCK_SELECT))
+UNPAID = Statement(text(UNPAID_SELECT))
 
 
 class LockedVariant(TypedDict):

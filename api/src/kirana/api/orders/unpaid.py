@@ -1,0 +1,94 @@
+"""Caps on what one customer may hold unpaid: orders, reserved units, and units of one item.
+
+An unpaid order reserves its stock until it is paid or its reservation expires, so without a cap
+one account could take a product out of stock for every other shopper (two unpaid orders of 50
+and 26 units did, in a review), and repeat that on every product. Placement
+(`orders.placement.allocate`, for single orders and group-commit batches alike) refuses an order
+that would take the customer past any of the caps of its `Policy`, with `409
+too-many-unpaid-orders`, counting the orders accepted before it in the same batch. The
+rows come from `orders.sql.UNPAID_SELECT`; no I/O (refusals are counted in `orders.metrics`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kirana.api.errors import Conflict
+from kirana.api.orders import metrics
+
+
+class TooManyUnpaid(Conflict):
+    status, code, title = 409, "too-many-unpaid-orders", "Too many unpaid orders"
+
+
+@dataclass(frozen=True)
+class Caps:
+    orders: int = 3  # unpaid orders at once
+    units: int = 200  # units reserved by them, all items together
+    units_per_item: int = 50  # units of one item reserved by them
+
+
+@dataclass
+class Held:
+    """What a customer's unpaid orders reserve now."""
+
+    orders: set[uuid.UUID] = field(default_factory=set)
+    by_sku: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def units(self) -> int:
+        return sum(self.by_sku.values())
+
+
+def held_of(rows: Iterable[Mapping[str, Any]]) -> dict[uuid.UUID, Held]:
+    """Each customer's holdings from UNPAID_SELECT rows (user_id, order_id, sku, quantity)."""
+    out: dict[uuid.UUID, Held] = {}
+    for row in rows:
+        held = out.setdefault(_uuid(row["user_id"]), Held())
+        held.orders.add(_uuid(row["order_id"]))
+        held.by_sku[row["sku"]] = held.by_sku.get(row["sku"], 0) + int(row["quantity"])
+    return out
+
+
+def check(held: Held, wanted: Mapping[str, int], caps: Caps) -> None:
+    """Refuse (TooManyUnpaid) an order of `wanted` units per SKU on top of `held`."""
+    try:
+        _check(held, wanted, caps)
+    except TooManyUnpaid:
+        metrics.UNPAID_CAP_REFUSALS.inc()
+        raise
+
+
+def _check(held: Held, wanted: Mapping[str, int], caps: Caps) -> None:
+    extra = {
+        "max_unpaid_orders": caps.orders,
+        "max_unpaid_units": caps.units,
+        "max_unpaid_units_per_item": caps.units_per_item,
+        "unpaid_orders": len(held.orders),
+    }
+    hint = "pay for or cancel an unpaid order first"
+    if len(held.orders) + 1 > caps.orders:
+        raise TooManyUnpaid(f"at most {caps.orders} unpaid orders at once; {hint}", extra=extra)
+    if held.units + sum(wanted.values()) > caps.units:
+        raise TooManyUnpaid(f"unpaid orders may reserve at most {caps.units} units; {hint}", extra=extra)
+    over = sorted(sku for sku, qty in wanted.items() if held.by_sku.get(sku, 0) + qty > caps.units_per_item)
+    if over:
+        raise TooManyUnpaid(
+            f"unpaid orders may reserve at most {caps.units_per_item} of one item "
+            f"({', '.join(over)}); {hint}",
+            extra={**extra, "skus": over},
+        )
+
+
+def take(held: Held, order_id: uuid.UUID, wanted: Mapping[str, int]) -> None:
+    """Count an accepted order in the customer's holdings (for the orders after it)."""
+    held.orders.add(order_id)
+    for sku, qty in wanted.items():
+        held.by_sku[sku] = held.by_sku.get(sku, 0) + qty
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

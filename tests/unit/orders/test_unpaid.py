@@ -1,0 +1,51 @@
+"""`orders.unpaid`: what one customer may hold unpaid, decided without a database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from kirana.api.orders import unpaid
+
+CAPS = unpaid.Caps(orders=2, units=30, units_per_item=20)
+USER = uuid.uuid4()
+
+
+def _held(*orders: dict[str, int]) -> unpaid.Held:
+    rows = [
+        {"user_id": str(USER), "order_id": str(order_id), "sku": sku, "quantity": qty}
+        for order_id, lines in ((uuid.uuid4(), o) for o in orders)
+        for sku, qty in lines.items()
+    ]
+    return unpaid.held_of(rows).get(USER, unpaid.Held())
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted", "refused"),
+    [
+        ((), {"A": 20}, False),
+        ((), {"A": 21}, True),  # one item
+        (({"A": 15},), {"A": 5}, False),
+        (({"A": 15},), {"A": 6}, True),  # the review: 50 then 26 of one product
+        (({"A": 10},), {"B": 20}, False),
+        (({"A": 10},), {"B": 15, "C": 6}, True),  # all items together
+        (({"A": 1}, {"B": 1}), {"C": 1}, True),  # unpaid orders
+    ],
+)
+def test_caps(held: tuple[dict[str, int], ...], wanted: dict[str, int], refused: bool) -> None:
+    holding = _held(*held)
+    if refused:
+        with pytest.raises(unpaid.TooManyUnpaid):
+            unpaid.check(holding, wanted, CAPS)
+    else:
+        unpaid.check(holding, wanted, CAPS)
+
+
+def test_an_accepted_order_counts_for_the_next() -> None:
+    holding = _held()
+    unpaid.check(holding, {"A": 12}, CAPS)
+    unpaid.take(holding, uuid.uuid4(), {"A": 12})
+    with pytest.raises(unpaid.TooManyUnpaid):
+        unpaid.check(holding, {"A": 9}, CAPS)
+    assert holding.units == 12 and len(holding.orders) == 1
