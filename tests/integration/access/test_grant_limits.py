@@ -171,11 +171,15 @@ async def test_an_email_change_racing_another_answers_409_not_500(client: AsyncC
     await step_up_with_password(client, me)
     someone = await make_user(app)
     email = f"same{uuid.uuid4().hex[:8]}@example.com"
+    r = await client.patch("/v1/auth/me", headers=me.headers, json={"email": email})
+    assert r.status_code == 202, r.text
+    code = app.state.access.notifier.email.sent[-1].text.split(": ")[1][:6]
     async with app.state.db.session() as other:
         await other.execute(
             text("UPDATE users SET email = :e WHERE id = :u"), {"e": email, "u": someone.user_id}
         )
-        racing = asyncio.create_task(client.patch("/v1/auth/me", headers=me.headers, json={"email": email}))
+        confirm = {"kind": "email", "code": code}
+        racing = asyncio.create_task(client.post("/v1/auth/me/verify", headers=me.headers, json=confirm))
         await _wait_until_blocked(app)
     r = await racing
     assert r.status_code == 409, r.text

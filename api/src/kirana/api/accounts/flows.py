@@ -15,8 +15,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
@@ -26,7 +24,7 @@ from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
 from kirana.api.cart import service as carts
 from kirana.api.db.base import utcnow
-from kirana.api.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from kirana.api.errors import InvalidInput, RateLimited, Unauthorized
 from kirana.api.ratelimit import limiter
 from kirana.api.twofactor import flows as twofactor
 
@@ -396,43 +394,3 @@ async def reset_password(
     await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, identifier)
     await limiter.record_success(rt.redis, LOGIN_LOCK, account_subject(user_id), ctx.ip or "-")
     await limiter.record_success(rt.redis, LOGIN_IDENTIFIER_LOCK, account_subject(user_id))
-
-
-async def update_contact(
-    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
-) -> User:
-    """Change email and/or phone (the route requires a recent step-up)."""
-    try:
-        return await _update_contact(rt, ctx, principal, email=email, phone=phone)
-    except IntegrityError as exc:  # another account took it between our check and commit
-        if getattr(exc.orig, "sqlstate", None) == "23505":
-            raise Conflict("that email address or number cannot be used") from None
-        raise
-
-
-async def _update_contact(
-    rt: AccessRuntime, ctx: audit.AuditContext, principal: Principal, *, email: str | None, phone: str | None
-) -> User:
-    async with rt.db.session() as session:
-        user = await session.get(User, principal.user_id)
-        assert user is not None
-        before = {"email": user.email, "phone": user.phone}
-        if email is not None:
-            user.email = email
-        if phone is not None:
-            user.phone = phone
-            user.sms_2fa_enabled = False  # a new number has to be enrolled again
-        if await accounts.find_conflict(session, user=user):
-            raise Conflict("that email address or number cannot be used")
-        await access.bump_version(session, user.id)
-        await audit.record(
-            session,
-            ctx.as_actor(user.id),
-            action="account.contact_changed",
-            target_type="user",
-            target_id=user.id,
-            before=before,
-            after={"email": user.email, "phone": user.phone},
-        )
-    await rt.invalidate(user.id)
-    return user

@@ -86,3 +86,16 @@ class SigningKey(Base):
     verify_until: Mapped[datetime]
 
     __table_args__ = (Index("ix_signing_keys_verify_until", "verify_until"),)
+
+
+class ContactChange(Base):
+    """A new email or phone waiting for proof: the code sent to it (hashed), one per kind."""
+
+    __tablename__ = "contact_changes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # email | phone
+    value: Mapped[str] = mapped_column(String(320))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response, status
 
 from kirana.api.access.deps import CurrentUser, Public, RuntimeDep, StepUp
-from kirana.api.accounts import flows
+from kirana.api.accounts import contacts, flows
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.accounts.schemas import (
     Accepted,
     ChallengeIn,
     ContactUpdateIn,
+    ContactVerifyIn,
     LoginIn,
     LoginTwoFactorIn,
     MeRead,
@@ -126,12 +127,22 @@ async def me(me: CurrentUser, session: SessionDep) -> MeRead:
     )
 
 
-@router.patch("/me", dependencies=[StepUp])
+@router.patch("/me", dependencies=[StepUp], status_code=status.HTTP_202_ACCEPTED)
 async def update_contact(
     body: ContactUpdateIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx
 ) -> dict[str, Any]:
-    """Change email or mobile number (needs a recent step-up)."""
-    user = await flows.update_contact(rt, ctx, me, email=body.email, phone=body.phone)
+    """Ask to change email or mobile number (needs a recent step-up): a code goes to each new
+    address, and nothing changes until it comes back (`POST /v1/auth/me/verify`)."""
+    pending = await contacts.request_change(rt, ctx, me, email=body.email, phone=body.phone)
+    return {"pending": pending, "expires_in": int(contacts.CODE_TTL.total_seconds())}
+
+
+@router.post("/me/verify")
+async def verify_contact(
+    body: ContactVerifyIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx
+) -> dict[str, Any]:
+    """Confirm a new email or number with the code sent to it; the old one is told."""
+    user = await contacts.confirm_change(rt, ctx, me, kind=body.kind, code=body.code)
     return {"id": str(user.id), "email": user.email, "phone": user.phone}
 
 

@@ -87,6 +87,11 @@ class ResetIn(Input):
     new_password: str = Field(max_length=256)
 
 
+class ContactVerifyIn(Input):
+    kind: Literal["email", "phone"]
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
 class ContactUpdateIn(Input):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=20)
