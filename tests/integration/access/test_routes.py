@@ -102,6 +102,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/auth/sessions"): ALL_USERS,
     ("GET", "/v1/auth/2fa"): ALL_USERS,
     ("PATCH", "/v1/auth/me"): ALL_USERS,
+    ("POST", "/v1/auth/me/verify"): ALL_USERS,
     ("POST", "/v1/auth/2fa/disable"): ALL_USERS,
     ("GET", "/v1/access/roles"): READERS,
     ("GET", "/v1/access/users/{user_id}"): READERS,
