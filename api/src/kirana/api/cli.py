@@ -393,6 +393,8 @@ def serve(
     from kirana.api import server
 
     settings = shop_settings("database", "redis", verbose=verbose)
+    if problem := settings.payments_problem():
+        fail(problem, 2)
     server.serve(settings, host=host, port=port, workers=workers)
 
 

@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     loyalty_point_value_paise: Annotated[int, Field(ge=1, le=10_000)] = 10
     loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 20
     loyalty_expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
+    # Cash on delivery: offered up to this order total (₹10,000), at these pincodes or pincode
+    # prefixes (comma-separated; empty: everywhere the shop delivers).
+    payments_cod_enabled: bool = True
+    payments_cod_limit_paise: Annotated[int, Field(ge=0)] = 10_000_00
+    payments_cod_pincodes: str = ""
 
     @field_validator("log_level")
     @classmethod
@@ -270,6 +275,30 @@ class Settings(BaseSettings):
             redeem_max_percent=self.loyalty_redeem_max_percent,
             expiry_months=self.loyalty_expiry_months,
         )
+
+    @property
+    def cod_pincodes(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.payments_cod_pincodes.split(",") if p.strip())
+
+    def payments_problem(self) -> str | None:
+        """Why the API or a worker must not start with these Razorpay settings (one line), or
+        None. Outside development and test, empty keys or webhook secret would let `kirana run`'s
+        fake stand in or accept webhooks signed with an empty secret, so they are refused."""
+        if self.is_development:
+            return None
+        empty = [
+            name
+            for name, value in (
+                ("KIRANA_RAZORPAY_KEY_ID", self.razorpay_key_id),
+                ("KIRANA_RAZORPAY_KEY_SECRET", self.razorpay_key_secret.get_secret_value()),
+                ("KIRANA_RAZORPAY_WEBHOOK_SECRET", self.razorpay_webhook_secret.get_secret_value()),
+            )
+            if not value.strip()
+        ]
+        if empty:
+            where = self.environment.value
+            return f"{', '.join(empty)} empty in {where}: set Razorpay's keys and webhook secret"
+        return None
 
     @property
     def is_development(self) -> bool:

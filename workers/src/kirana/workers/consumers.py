@@ -23,6 +23,7 @@ from kirana.api.accounts import resets
 from kirana.api.db.engine import Database
 from kirana.api.loyalty import flows as loyalty
 from kirana.api.notify.providers import Notifier
+from kirana.api.payments import notices
 from kirana.api.settings import Settings
 from kirana.workers import relay
 
@@ -48,9 +49,14 @@ async def _order_status(deps: Deps, payload: dict[str, Any]) -> None:
     await loyalty.on_order_event(deps.db, deps.redis, payload=payload, settings=deps.settings.loyalty)
 
 
+async def _auto_refunded(deps: Deps, payload: dict[str, Any]) -> None:
+    await notices.auto_refunded(deps.db, deps.notifier, payload=payload)
+
+
 HANDLERS: dict[str, Callable[[Deps, dict[str, Any]], Awaitable[None]]] = {
     resets.TOPIC: _password_reset,
     loyalty.TOPIC: _order_status,
+    notices.TOPIC: _auto_refunded,
 }
 
 

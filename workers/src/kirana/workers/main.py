@@ -149,6 +149,9 @@ def main() -> None:
     if not settings.database_url or not settings.redis_url:
         sys.stderr.write("error: KIRANA_DATABASE_URL and KIRANA_REDIS_URL must be set\n")
         raise SystemExit(2)
+    if problem := settings.payments_problem():
+        sys.stderr.write(f"error: {problem}\n")
+        raise SystemExit(2)
     kirana_logging.configure(settings.log_level, json=settings.log_json)
     port = int(os.environ.get("KIRANA_WORKER_METRICS_PORT", "0"))
     asyncio.run(run(settings, metrics_port=port or None))

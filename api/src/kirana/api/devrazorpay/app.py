@@ -113,9 +113,13 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-def _window(request: Request) -> tuple[int, int]:
+def _window(request: Request) -> tuple[int, int, int, int]:
+    """`from`, `to`, `count` (Razorpay's default 10) and `skip` of a list request."""
     q = request.query_params
-    return int(q.get("from", 0)), int(q.get("to", 2**62))
+    try:
+        return int(q.get("from", 0)), int(q.get("to", 2**62)), int(q.get("count", 10)), int(q.get("skip", 0))
+    except ValueError:
+        raise RazorpayError("from, to, count and skip must be integers") from None
 
 
 def create_app(fake: FakeRazorpay) -> Starlette:
@@ -236,6 +240,11 @@ def create_app(fake: FakeRazorpay) -> Starlette:
             "razorpay_signature": acct.checkout_signature(payment["order_id"], payment["id"]),
         }
 
+    async def dev_refund(r: Request) -> Any:
+        """The bank's answer to a pending refund (`processed`: true or false)."""
+        d = await _json(r)
+        return acct.settle_refund(str(d["refund_id"]), processed=bool(d.get("processed", True)))
+
     async def dev_faults(r: Request) -> Any:
         d = await _json(r)
         for k, v in d.items():
@@ -273,6 +282,7 @@ def create_app(fake: FakeRazorpay) -> Starlette:
         Route("/v1/customers/{id}/tokens/{token}", api(delete_token), methods=["DELETE"]),
         Route("/_dev/pay", dev(dev_pay), methods=["POST"]),
         Route("/_dev/intent", dev(dev_intent), methods=["POST"]),
+        Route("/_dev/refund", dev(dev_refund), methods=["POST"]),
         Route("/_dev/faults", dev(dev_faults), methods=["POST"]),
     ]
     return Starlette(routes=routes)

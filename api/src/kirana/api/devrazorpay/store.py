@@ -83,6 +83,8 @@ class Account:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # webhooks not yet sent
+    # "processed": a refund is processed at once; "pending": it waits for `settle_refund`.
+    refund_outcome: str = "processed"
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- orders -------------------------------------------------------------------------
@@ -135,10 +137,10 @@ class Account:
                 raise not_found()
             return self.payments[payment_id]
 
-    def list_payments(self, since: int, until: int) -> dict[str, Any]:
+    def list_payments(self, since: int, until: int, count: int = 10, skip: int = 0) -> dict[str, Any]:
         with self.lock:
             items = [p for p in self.payments.values() if since <= p["created_at"] <= until]
-        return collection(sorted(items, key=lambda p: p["created_at"], reverse=True))
+        return page(sorted(items, key=lambda p: p["created_at"], reverse=True), count, skip)
 
     def pay(
         self,
@@ -293,8 +295,27 @@ class Account:
             if p["refund_status"] == "full":
                 p["status"] = "refunded"
             self._event("refund.created", refund=r, payment=p)
-            r["status"] = "processed"
-            self._event("refund.processed", refund=r, payment=p)
+            if self.refund_outcome == "processed":
+                r["status"] = "processed"
+                self._event("refund.processed", refund=r, payment=p)
+            return r
+
+    def settle_refund(self, refund_id: str, *, processed: bool) -> dict[str, Any]:
+        """The bank's answer to a pending refund; a failed one gives the amount back."""
+        with self.lock:
+            r = self.refund_entity(refund_id)
+            if r["status"] != "pending":
+                raise RazorpayError("The refund is not pending")
+            p = self.payments[r["payment_id"]]
+            if processed:
+                r["status"] = "processed"
+                self._event("refund.processed", refund=r, payment=p)
+            else:
+                r["status"] = "failed"
+                p["amount_refunded"] -= r["amount"]
+                p["refund_status"] = "partial" if p["amount_refunded"] else None
+                p["status"] = "captured"
+                self._event("refund.failed", refund=r, payment=p)
             return r
 
     def payment_refunds(self, payment_id: str) -> dict[str, Any]:
@@ -302,10 +323,10 @@ class Account:
         with self.lock:
             return collection([r for r in self.refunds.values() if r["payment_id"] == payment_id])
 
-    def list_refunds(self, since: int, until: int) -> dict[str, Any]:
+    def list_refunds(self, since: int, until: int, count: int = 10, skip: int = 0) -> dict[str, Any]:
         with self.lock:
             items = [r for r in self.refunds.values() if since <= r["created_at"] <= until]
-        return collection(items)
+        return page(sorted(items, key=lambda r: r["created_at"], reverse=True), count, skip)
 
     def refund_entity(self, refund_id: str) -> dict[str, Any]:
         with self.lock:
@@ -474,3 +495,12 @@ class Account:
 
 def collection(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"entity": "collection", "count": len(items), "items": items}
+
+
+def page(items: list[dict[str, Any]], count: int, skip: int) -> dict[str, Any]:
+    """One page of a list, as Razorpay pages: `count` items (at most 100) after `skip`."""
+    if not 1 <= count <= 100:
+        raise RazorpayError("count must be between 1 and 100", field="count")
+    if skip < 0:
+        raise RazorpayError("skip must be at least 0", field="skip")
+    return collection(items[skip : skip + count])

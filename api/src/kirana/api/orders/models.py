@@ -21,6 +21,7 @@ ORDER_NUMBER_SEQ = Sequence("order_number_seq", start=100001)
 
 STATUSES = (
     "pending_payment",
+    "confirmed",
     "paid",
     "packed",
     "shipped",
@@ -57,8 +58,8 @@ class Order(Timestamps, Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending_payment', 'paid', 'packed', 'shipped', 'out_for_delivery', "
-            "'delivered', 'cancelled', 'expired', 'refunded')",
+            "status IN ('pending_payment', 'confirmed', 'paid', 'packed', 'shipped', "
+            "'out_for_delivery', 'delivered', 'cancelled', 'expired', 'refunded')",
             "status_known",
         ),
         CheckConstraint("total_paise >= 0", "total_not_negative"),

@@ -165,6 +165,11 @@ async def _restock(session: AsyncSession, *, order_ids: Sequence[uuid.UUID]) -> 
     await changes.record_many(session, entity=changes.PRODUCT, entity_ids=sorted(product_ids))
 
 
+async def return_stock(session: AsyncSession, *, order_id: uuid.UUID) -> None:
+    """Put an order's goods back on the shelf (payments, when a refunded delivery came back)."""
+    await _restock(session, order_ids=[order_id])
+
+
 async def _apply(
     session: AsyncSession,
     *,

@@ -2,7 +2,9 @@
 
 Used by the orders service before every status change and tested table-driven in
 tests/unit/commerce_order_states_test.py. Stock goes back on the shelf when an order that still
-holds it is cancelled or expires (`releases_stock`).
+holds it is cancelled or expires (`releases_stock`). An order paid in cash on delivery is
+`confirmed` instead of `paid` (only the payments flow confirms one, under its limits); it is
+packed and delivered like a paid one and settled by the cash taken at the door.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from enum import StrEnum
 
 class Status(StrEnum):
     pending_payment = "pending_payment"
+    confirmed = "confirmed"  # cash on delivery: to be paid at the door
     paid = "paid"
     packed = "packed"
     shipped = "shipped"
@@ -32,7 +35,8 @@ class Actor(StrEnum):
 S = Status
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.pending_payment: frozenset({S.paid, S.cancelled, S.expired}),
+    S.pending_payment: frozenset({S.paid, S.confirmed, S.cancelled, S.expired}),
+    S.confirmed: frozenset({S.packed, S.cancelled}),
     S.paid: frozenset({S.packed, S.cancelled}),
     S.packed: frozenset({S.shipped, S.cancelled}),
     S.shipped: frozenset({S.out_for_delivery}),
@@ -45,6 +49,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 # The permission a staff member needs to move an order into each status.
 STAFF_PERMISSION: dict[Status, str] = {
+    S.confirmed: "orders:update_status",  # never granted: see SYSTEM_ONLY
     S.paid: "orders:update_status",
     S.packed: "orders:update_status",
     S.shipped: "orders:update_status",
@@ -58,9 +63,16 @@ STAFF_PERMISSION: dict[Status, str] = {
 CUSTOMER_MAY: dict[Status, frozenset[Status]] = {
     S.pending_payment: frozenset({S.cancelled}),
     S.paid: frozenset({S.cancelled}),
+    S.confirmed: frozenset({S.cancelled}),
 }
 
-HOLDS_STOCK = frozenset({S.pending_payment, S.paid, S.packed})
+# Only the system makes these: the reservation timer, and the cash-on-delivery checks.
+SYSTEM_ONLY = {
+    S.expired: "only the reservation timer expires orders",
+    S.confirmed: ("only choosing cash on delivery confirms an order without payment"),
+}
+
+HOLDS_STOCK = frozenset({S.pending_payment, S.confirmed, S.paid, S.packed})
 TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 
@@ -87,8 +99,8 @@ def decide(
         return Decision(False, "nothing to refund: this order was never paid")
     if actor is Actor.system:
         return Decision(True)
-    if target is S.expired:
-        return Decision(False, "only the reservation timer expires orders")
+    if target in SYSTEM_ONLY:
+        return Decision(False, SYSTEM_ONLY[target])
     if actor is Actor.customer:
         if target in CUSTOMER_MAY.get(current, frozenset()):
             return Decision(True)

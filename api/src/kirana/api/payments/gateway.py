@@ -25,6 +25,7 @@ import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError, SignatureVerificationError  # type: ignore[import-untyped]
 
 T = TypeVar("T")
+PAGE = 100  # Razorpay's largest `count` for list calls
 
 
 class GatewayUnavailable(Exception):
@@ -121,18 +122,28 @@ class Gateway:
         data = {"amount": amount, "speed": "normal", "notes": notes}
         return dict(self.client.payment.refund(payment_id, data, headers={"X-Refund-Idempotency": key}))
 
-    def _payments_between(self, since: int, until: int) -> list[dict[str, Any]]:
+    @staticmethod
+    def _all_pages(
+        fetch: Callable[[dict[str, Any]], dict[str, Any]], since: int, until: int
+    ) -> list[dict[str, Any]]:
+        """Every item of a Razorpay list between two times, `PAGE` at a time (its maximum)."""
         out: list[dict[str, Any]] = []
         skip = 0
         while True:
-            page = self.client.payment.all({"from": since, "to": until, "count": 100, "skip": skip})
+            page = fetch({"from": since, "to": until, "count": PAGE, "skip": skip})
             out += page["items"]
-            if len(page["items"]) < 100:
+            if len(page["items"]) < PAGE:
                 return out
-            skip += 100
+            skip += PAGE
+
+    def _payments_between(self, since: int, until: int) -> list[dict[str, Any]]:
+        return self._all_pages(self.client.payment.all, since, until)
 
     def _refunds_between(self, since: int, until: int) -> list[dict[str, Any]]:
-        return list(self.client.refund.all({"from": since, "to": until, "count": 100})["items"])
+        return self._all_pages(self.client.refund.all, since, until)
+
+    def _fetch_refund(self, refund_id: str) -> dict[str, Any]:
+        return dict(self.client.refund.fetch(refund_id, {}))
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -162,6 +173,9 @@ class Gateway:
         self, payment_id: str, *, amount: int, key: str, notes: dict[str, str]
     ) -> dict[str, Any]:
         return await self.call(self._refund, payment_id, amount=amount, key=key, notes=notes)
+
+    async def fetch_refund(self, refund_id: str) -> dict[str, Any]:
+        return await self.call(self._fetch_refund, refund_id)
 
     async def payments_between(self, since: int, until: int) -> list[dict[str, Any]]:
         return await self.call(self._payments_between, since, until)

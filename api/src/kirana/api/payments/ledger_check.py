@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.orders.models import Order
 from kirana.api.payments.gateway import Gateway
-from kirana.api.payments.models import LedgerEntry, Payment
+from kirana.api.payments.models import CashOnDelivery, LedgerEntry, Payment
 from kirana.api.payments.service import PAID_STATUSES
 
 
@@ -38,16 +38,31 @@ async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
     )
     rows = await session.execute(
         select(
-            Order.id, Order.number, Order.status, Order.total_paise, sums.c.captured, sums.c.refunded
-        ).outerjoin(sums, sums.c.order_id == Order.id)
+            Order.id,
+            Order.number,
+            Order.status,
+            Order.total_paise,
+            sums.c.captured,
+            sums.c.refunded,
+            CashOnDelivery.collected_at,
+            CashOnDelivery.order_id.is_not(None),
+        )
+        .outerjoin(sums, sums.c.order_id == Order.id)
+        .outerjoin(CashOnDelivery, CashOnDelivery.order_id == Order.id)
     )
     problems: list[dict[str, Any]] = []
-    for oid, number, status, total, cap, ref in rows:
+    for oid, number, status, total, cap, ref, collected_at, is_cod in rows:
         cap, ref = int(cap or 0), int(ref or 0)
         net = cap - ref
         issue = None
         if ref > cap:
             issue = "refunded more than was received"
+        elif is_cod and collected_at is None:
+            # Cash on delivery: nothing is received before the door, the whole total after.
+            if status == "delivered":
+                issue = "delivered cash on delivery, but no cash is recorded"
+            elif net:
+                issue = f"cash on delivery not collected, but the ledger nets {net} paise"
         elif status in PAID_STATUSES and net != total:
             issue = f"{status} but the ledger nets {net} of {total} paise"
         elif status == "pending_payment" and net:

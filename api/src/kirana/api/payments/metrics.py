@@ -45,3 +45,16 @@ RECONCILED = Counter(
     "kirana_payment_reconciled_total",
     "Payments the reconciler applied that webhooks and verify had not.",
 )
+REFUNDS = Counter(
+    "kirana_payment_refunds_total",
+    "Refunds settled, by source (staff, auto, razorpay) and outcome (processed, failed).",
+    ["source", "outcome"],
+)
+COD = Counter(
+    "kirana_payment_cod_total",
+    "Cash-on-delivery orders, by step (confirmed, refused, collected).",
+    ["step"],
+)
+NOTICES = Counter(
+    "kirana_payment_notices_total", "Messages sent to customers about their payments, by kind.", ["kind"]
+)

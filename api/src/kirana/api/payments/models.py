@@ -6,6 +6,10 @@
   and the reconciler racing over one capture write one row between them.
 - `payment_webhook_events`: every signed webhook, keyed by `X-Razorpay-Event-Id` (duplicates
   are dropped by the key); the worker applies them and stamps `processed_at`.
+- `payment_refunds`: every refund, recorded `pending` before Razorpay is asked (its
+  `X-Refund-Idempotency` key is the row's), then `processed` or `failed` as Razorpay says; the
+  ledger's `refunded` row is written when it is processed.
+- `payment_cod`: orders confirmed as cash on delivery, and when and by whom the cash was taken.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +26,8 @@ from kirana.api.db.base import Base, Timestamps, new_id, utcnow
 
 LEDGER_KINDS = ("authorized", "captured", "refunded", "fee", "cod_collected")
 PAYMENT_STATUSES = ("created", "authorized", "captured", "refunded", "failed")
+REFUND_STATUSES = ("pending", "processed", "failed")
+REFUND_SOURCES = ("staff", "auto", "razorpay")
 
 
 class Checkout(Timestamps, Base):
@@ -108,3 +114,55 @@ class RazorpayCustomer(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True)
     razorpay_customer_id: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Refund(Timestamps, Base):
+    """One refund of one payment. `idempotency_key` travels as `X-Refund-Idempotency`, so asking
+    Razorpay again for a row (after a crash, by the reconciler) returns the same refund."""
+
+    __tablename__ = "payment_refunds"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    razorpay_payment_id: Mapped[str] = mapped_column(String(40), index=True)
+    # Null until Razorpay has answered for it.
+    razorpay_refund_id: Mapped[str | None] = mapped_column(String(40), unique=True, default=None)
+    idempotency_key: Mapped[str] = mapped_column(String(60), unique=True)
+    # The staff request (a hash of its Idempotency-Key) this row belongs to; null for others.
+    request_key: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    source: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Staff said the goods came back: the stock goes back when the order becomes refunded.
+    restock: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    failure_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'processed', 'failed')", "status_known"),
+        CheckConstraint("source IN ('staff', 'auto', 'razorpay')", "source_known"),
+        CheckConstraint("amount_paise > 0", "amount_positive"),
+        Index("ix_payment_refunds_pending", "created_at", postgresql_where=text("status = 'pending'")),
+    )
+
+
+class CashOnDelivery(Base):
+    """An order confirmed as cash on delivery; `collected_at` is set once the cash is taken."""
+
+    __tablename__ = "payment_cod"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="RESTRICT"), primary_key=True
+    )
+    amount_paise: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    pincode: Mapped[str] = mapped_column(String(10))
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    collected_at: Mapped[datetime | None] = mapped_column(default=None)
+    collected_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+    __table_args__ = (CheckConstraint("amount_paise > 0", "amount_positive"),)

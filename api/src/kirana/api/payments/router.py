@@ -23,11 +23,13 @@ from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
 from kirana.api.idempotency.deps import IdempotentDep
 from kirana.api.orders.models import Order
+from kirana.api.payments import cod, metrics, refunds, upi, webhooks
+from kirana.api.payments import flows as pay_flows
 from kirana.api.payments import methods as saved
-from kirana.api.payments import metrics, refunds, upi, webhooks
 from kirana.api.payments import schemas as s
 from kirana.api.payments import service as payments
 from kirana.api.payments.deps import GatewayDep
+from kirana.api.payments.models import CashOnDelivery
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 Payer = Annotated[Principal, Require("orders:create")]
@@ -126,6 +128,7 @@ async def webhook(
 async def refund(
     order_id: uuid.UUID,
     data: s.RefundCreate,
+    db: DatabaseDep,
     settings: SettingsDep,
     gateway: GatewayDep,
     ctx: AuditCtx,
@@ -134,29 +137,33 @@ async def refund(
     idem: IdempotentDep,
 ) -> Response:
     """Refund captured money, in full or in part (`amount_paise`), never above what was
-    captured minus what was refunded. Needs a two-factor step-up and an Idempotency-Key."""
+    captured minus what was refunded or is being refunded. Needs a two-factor step-up and an
+    Idempotency-Key. Razorpay may answer a refund `pending`; its webhooks settle it later."""
     key = idem.required_key()
+    await pay_flows.staff_refund(
+        db,
+        gateway=gateway,
+        order_id=order_id,
+        amount_paise=data.amount_paise,
+        reason=data.reason,
+        restock=data.restock,
+        idempotency_key=key,
+        actor=ctx.as_actor(principal.user_id),
+        principal=principal,
+        retry_after_s=settings.payments_retry_after_s,
+    )
 
     async def work(session: AsyncSession) -> s.RefundRead:
-        totals = await refunds.refund(
-            session,
-            gateway=gateway,
-            order_id=order_id,
-            amount_paise=data.amount_paise,
-            reason=data.reason,
-            idempotency_key=key,
-            actor=ctx.as_actor(principal.user_id),
-            principal=principal,
-            retry_after_s=settings.payments_retry_after_s,
-        )
-        order = await session.get(Order, order_id)
-        assert order is not None
+        found = await refunds.summary(session, order_id=order_id)
         return s.RefundRead(
             order_id=order_id,
-            order_status=order.status,
-            captured_paise=totals.captured_paise,
-            refunded_paise=totals.refunded_paise,
-            paid_paise=totals.paid_paise,
+            order_status=found.order_status,
+            captured_paise=found.captured_paise,
+            refunded_paise=found.refunded_paise,
+            pending_paise=found.pending_paise,
+            paid_paise=found.paid_paise,
+            refund_state=found.state,
+            refunds=[s.RefundItem.model_validate(r, from_attributes=True) for r in found.rows],
         )
 
     return await idem.run(work, body=data, required=True)
@@ -192,6 +199,53 @@ async def start_upi(
         razorpay_payment_id=started.razorpay_payment_id,
         intent_url=started.intent_url,
         qr_svg=started.qr_svg,
+    )
+
+
+@router.post("/orders/{order_id}/payments/cod", status_code=201, response_model=s.CodRead)
+async def pay_on_delivery(
+    order_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Payer
+) -> s.CodRead:
+    """Pay in cash at the door: the order is confirmed without payment if its total is within
+    the cash-on-delivery limit and its pincode is served; asked again, the same answer."""
+    policy = cod.policy_of(
+        enabled=settings.payments_cod_enabled,
+        limit_paise=settings.payments_cod_limit_paise,
+        pincodes=settings.cod_pincodes,
+    )
+    order, row = await cod.confirm(session, order_id=order_id, user_id=principal.user_id, policy=policy)
+    return await _cod_read(session, order, row)
+
+
+@router.post("/orders/{order_id}/payments/cod/collected", response_model=s.CodRead)
+async def cod_collected(
+    order_id: uuid.UUID,
+    data: s.CodCollect,
+    session: SessionDep,
+    ctx: AuditCtx,
+    principal: Annotated[Principal, Require("orders:update_status")],
+) -> s.CodRead:
+    """Staff record the cash taken at the door (the whole total); an order out for delivery
+    becomes delivered. Recorded once: asked again, the same answer."""
+    order, row = await cod.collect(
+        session,
+        order_id=order_id,
+        amount_paise=data.amount_paise,
+        principal=principal,
+        actor=ctx.as_actor(principal.user_id),
+    )
+    return await _cod_read(session, order, row)
+
+
+async def _cod_read(session: AsyncSession, order: Order, row: CashOnDelivery) -> s.CodRead:
+    totals = await payments.totals(session, order_id=order.id)
+    return s.CodRead(
+        order_id=order.id,
+        order_status=order.status,
+        amount_paise=row.amount_paise,
+        currency=row.currency,
+        collected=row.collected_at is not None,
+        paid_paise=totals.paid_paise,
     )
 
 

@@ -1,6 +1,8 @@
 """Periodic jobs of payments: applying stored webhooks and reconciling with Razorpay.
 
 Registered in `kirana.workers.main.JOBS`; also called by the `kirana payments` commands.
+Refunds left pending (Razorpay slow to process them, or a crash between asking and settling)
+are settled by `flows.settle_pending`.
 Each webhook event and each reconciled order is its own transaction, so one that Razorpay
 cannot answer for now is retried on the next run without holding back the others.
 """
@@ -16,7 +18,7 @@ from sqlalchemy import func, select
 from kirana.api.db.engine import Database
 from kirana.api.orders.models import Order
 from kirana.api.orders.states import Status
-from kirana.api.payments import metrics, webhooks
+from kirana.api.payments import flows, metrics, webhooks
 from kirana.api.payments import service as payments
 from kirana.api.payments.gateway import Gateway, GatewayRefused, GatewayUnavailable
 from kirana.api.payments.models import Checkout, LedgerEntry
@@ -95,4 +97,11 @@ def jobs(gateway_of: Callable[[], Gateway]) -> list[tuple[str, float, Callable[[
     async def run_reconcile(db: Database) -> int:
         return await reconcile_pending(db, gateway_of())
 
-    return [("payments.process_webhooks", 0.5, run_webhooks), ("payments.reconcile", 60.0, run_reconcile)]
+    async def run_refunds(db: Database) -> int:
+        return await flows.settle_pending(db, gateway_of())
+
+    return [
+        ("payments.process_webhooks", 0.5, run_webhooks),
+        ("payments.reconcile", 60.0, run_reconcile),
+        ("payments.settle_refunds", 30.0, run_refunds),
+    ]

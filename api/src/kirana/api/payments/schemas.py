@@ -57,17 +57,51 @@ class WebhookAck(BaseModel):
 
 
 class RefundCreate(Input):
-    """Omit `amount_paise` to refund everything still refundable."""
+    """Omit `amount_paise` to refund everything still refundable. `restock`: the goods came
+    back, so their stock is put back once a delivered order is refunded in full."""
 
     amount_paise: Annotated[int, Field(ge=100, le=10**12)] | None = None
     reason: Annotated[str, Field(max_length=200)] | None = None
+    restock: bool = False
+
+
+class RefundItem(BaseModel):
+    id: uuid.UUID
+    razorpay_refund_id: str | None
+    razorpay_payment_id: str
+    amount_paise: int
+    status: Literal["pending", "processed", "failed"]
+    source: str
 
 
 class RefundRead(BaseModel):
+    """`refunded_paise` counts processed refunds; `pending_paise` those Razorpay still works on.
+    `refund_state`: none, partial or full (of what was captured)."""
+
     order_id: uuid.UUID
     order_status: str
     captured_paise: int
     refunded_paise: int
+    pending_paise: int
+    paid_paise: int
+    refund_state: Literal["none", "partial", "full"]
+    refunds: list[RefundItem]
+
+
+class CodCollect(Input):
+    """The cash taken at the door, in paise: the order's whole total."""
+
+    amount_paise: Annotated[int, Field(ge=100, le=10**12)]
+
+
+class CodRead(BaseModel):
+    """A cash-on-delivery order: confirmed without payment, settled by the cash at the door."""
+
+    order_id: uuid.UUID
+    order_status: str
+    amount_paise: int
+    currency: str
+    collected: bool
     paid_paise: int
 
 

@@ -27,7 +27,8 @@ from kirana.api.orders import service as orders
 from kirana.api.orders.models import Order
 from kirana.api.orders.states import Status
 from kirana.api.outbox import service as outbox
-from kirana.api.payments import metrics
+from kirana.api.payments import metrics, refunds
+from kirana.api.payments.auditing import audit_later, discard_audits, write_audits
 from kirana.api.payments.gateway import Gateway, GatewayRefused, GatewayUnavailable
 from kirana.api.payments.models import Checkout, LedgerEntry, Payment
 
@@ -272,7 +273,20 @@ async def apply_payment(
     """Bring the shop in line with one Razorpay payment entity (fetched, or from a signed
     webhook). Captures authorized payments that match their order; a mismatch is flagged and
     left uncaptured (Razorpay releases it); a capture for an order already paid, or for an
-    order that lapsed and whose stock is gone, is refunded. Idempotent."""
+    order that lapsed and whose stock is gone, is refunded. Idempotent. Its audit entries are
+    written last (see `audit_later`)."""
+    try:
+        row = await _apply_payment(session, gateway=gateway, entity=entity, source=source)
+    except BaseException:
+        discard_audits(session)
+        raise
+    await write_audits(session)
+    return row
+
+
+async def _apply_payment(
+    session: AsyncSession, *, gateway: Gateway, entity: dict[str, Any], source: str
+) -> Payment:
     order = await _lock_order(session, str(entity.get("order_id") or ""))
     row = await _payment_row(session, entity, order)
     status = str(entity.get("status"))
@@ -286,6 +300,7 @@ async def apply_payment(
         if forward(row, "failed"):
             row.failure_reason = str(entity.get("error_reason") or "declined")[:60]
             metrics.FAILED.labels(row.failure_reason).inc()
+            emit_result(session, order=order, row=row, topic="payment.failed")
         return row
     if status not in ("authorized", "captured", "refunded"):
         return row
@@ -295,7 +310,7 @@ async def apply_payment(
         if row.flag != "amount_mismatch":
             row.flag = "amount_mismatch"
             metrics.MISMATCH.inc()
-            await audit.record(
+            audit_later(
                 session,
                 ctx,
                 action="payments.amount_mismatch",
@@ -361,7 +376,7 @@ async def _captured(
     metrics.CAPTURED.labels(row.method).inc()
     metrics.CAPTURED_PAISE.inc(row.amount_paise)
     ctx = audit.SYSTEM
-    await audit.record(
+    audit_later(
         session,
         ctx,
         action="payments.captured",
@@ -376,40 +391,37 @@ async def _captured(
     )
     if order.status == Status.pending_payment.value and not other_capture:
         await orders.mark_paid(session, order_id=order.id, reference=row.razorpay_payment_id)
+        emit_result(session, order=order, row=row, topic="payment.succeeded")
         return
     if order.status in (Status.expired.value, Status.cancelled.value) and not other_capture:
         if await orders.revive_paid(session, order=order, reference=row.razorpay_payment_id):
+            emit_result(session, order=order, row=row, topic="payment.succeeded")
             return
         await auto_refund(session, gateway=gateway, order=order, row=row, reason="unfulfillable")
         return
-    await auto_refund(session, gateway=gateway, order=order, row=row, reason="duplicate")
+    # Paid already, or confirmed as cash on delivery: this money is not needed.
+    why = "cash_on_delivery" if order.status == Status.confirmed.value else "duplicate"
+    await auto_refund(session, gateway=gateway, order=order, row=row, reason=why)
 
 
 async def auto_refund(
     session: AsyncSession, *, gateway: Gateway, order: Order, row: Payment, reason: str
 ) -> None:
     """Refund a captured payment in full; the idempotency key is the payment, so retries of
-    this (after a crash, by the webhook and the reconciler) never refund twice."""
-    key = f"auto-{row.razorpay_payment_id}"
-    refund = await gateway.refund(
-        row.razorpay_payment_id,
-        amount=row.amount_paise,
-        key=key,
-        notes={"shop_order_id": str(order.id), "reason": reason},
-    )
-    await ledger(
-        session,
-        kind="refunded",
-        reference=f"refund:{refund['id']}",
-        amount=int(refund["amount"]),
-        currency=row.currency,
-        order_id=order.id,
-        payment_id=row.razorpay_payment_id,
-    )
+    this (after a crash, by the webhook and the reconciler) never refund twice. The customer is
+    told by the `payment.auto_refunded` event (`notices.auto_refunded` sends the message)."""
+    refund = await refunds.auto_row(session, order_id=order.id, payment=row, reason=reason)
+    if refund.status == "pending" and refund.razorpay_refund_id is None:
+        entity = await gateway.refund(
+            row.razorpay_payment_id,
+            amount=refund.amount_paise,
+            key=refund.idempotency_key,
+            notes=refunds.notes_for(refund),
+        )
+        refund = await refunds.settle(session, refund_id=refund.id, entity=entity)
     row.flag = f"auto_refunded_{reason}"[:40]
-    forward(row, "refunded")
     metrics.AUTO_REFUNDS.labels(reason).inc()
-    await audit.record(
+    audit_later(
         session,
         audit.SYSTEM,
         action="payments.auto_refunded",
@@ -417,8 +429,9 @@ async def auto_refund(
         target_id=order.id,
         after={
             "payment": row.razorpay_payment_id,
-            "refund": refund["id"],
-            "amount_paise": refund["amount"],
+            "refund": refund.razorpay_refund_id,
+            "refund_status": refund.status,
+            "amount_paise": refund.amount_paise,
             "reason": reason,
         },
     )
@@ -428,27 +441,29 @@ async def auto_refund(
         key=str(order.id),
         payload={
             "order_id": str(order.id),
+            "order_number": order.number,
             "user_id": str(order.user_id),
             "reason": reason,
             "payment_id": row.razorpay_payment_id,
-            "amount_paise": int(refund["amount"]),
+            "refund_id": str(refund.id),
+            "amount_paise": refund.amount_paise,
         },
     )
 
 
-async def apply_refund(session: AsyncSession, *, refund: dict[str, Any]) -> bool:
-    """A refund Razorpay reports processed (one the shop made, or one from the dashboard)."""
-    if refund.get("status") != "processed":
-        return False
-    row = await session.scalar(select(Payment).where(Payment.razorpay_payment_id == refund.get("payment_id")))
-    if row is None:
-        return False
-    return await ledger(
+def emit_result(session: AsyncSession, *, order: Order, row: Payment, topic: str) -> None:
+    """`payment.succeeded` / `payment.failed` for the customer's real-time channel."""
+    outbox.emit(
         session,
-        kind="refunded",
-        reference=f"refund:{refund['id']}",
-        amount=int(refund["amount"]),
-        currency=row.currency,
-        order_id=row.order_id,
-        payment_id=row.razorpay_payment_id,
+        topic=topic,
+        key=str(order.id),
+        payload={
+            "order_id": str(order.id),
+            "user_id": str(order.user_id),
+            "payment_id": row.razorpay_payment_id,
+            "method": row.method,
+            "amount_paise": row.amount_paise,
+            "status": row.status,
+            "reason": row.failure_reason,
+        },
     )

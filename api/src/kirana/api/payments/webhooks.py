@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kirana.api.db.base import utcnow
 from kirana.api.errors import InvalidInput
-from kirana.api.payments import metrics
+from kirana.api.payments import metrics, refunds
 from kirana.api.payments import service as payments
 from kirana.api.payments.gateway import Gateway, GatewayRefused
 from kirana.api.payments.models import Checkout, WebhookEvent
@@ -82,11 +82,10 @@ async def apply(session: AsyncSession, *, gateway: Gateway, ev: WebhookEvent) ->
         if refund is None or "id" not in refund:
             return "malformed"
         if name == "refund.failed":
-            # The ledger entered the refund when Razorpay accepted it; a failure is for staff.
-            ev.flag = "refund_failed"
-            return "refund failed"
-        entered = await payments.apply_refund(session, refund=refund)
-        return "refund entered" if entered else f"refund {refund.get('status')}"
+            ev.flag = "refund_failed"  # for staff: the customer has not got the money back
+            refund = {**refund, "status": "failed"}
+        settled = await refunds.follow(session, entity=refund)
+        return f"refund {settled.status}" if settled else "refund unknown_payment"
     return "ignored"
 
 

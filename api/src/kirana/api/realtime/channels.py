@@ -39,6 +39,7 @@ ROUTES: Mapping[str, Route] = {
     "payment.failed": Route("payment.result"),
     "payment.auto_refunded": Route("payment.refunded"),
     "loyalty.achievement_unlocked": Route("loyalty.achievement"),
+    "payment.refund_updated": Route("payment.refund"),  # pending, processed or failed
 }
 
 
