@@ -44,6 +44,13 @@ def test_nothing_outside_the_table_is_allowed_even_for_the_system(current: Statu
         (S.pending_payment, S.paid, Actor.staff, frozenset({"orders:update_status"}), False, True, None),
         (S.pending_payment, S.expired, Actor.staff, ALL_STAFF, False, False, None),
         (S.pending_payment, S.expired, Actor.system, frozenset(), False, True, None),
+        # Cash on delivery: only the payments flow confirms an order without payment.
+        (S.pending_payment, S.confirmed, Actor.staff, ALL_STAFF, False, False, None),
+        (S.pending_payment, S.confirmed, Actor.customer, frozenset(), False, False, None),
+        (S.pending_payment, S.confirmed, Actor.system, frozenset(), False, True, None),
+        (S.confirmed, S.cancelled, Actor.customer, frozenset(), False, True, None),
+        (S.confirmed, S.packed, Actor.staff, frozenset({"orders:update_status"}), False, True, None),
+        (S.confirmed, S.paid, Actor.system, frozenset(), False, False, None),
         (
             S.delivered,
             S.refunded,
