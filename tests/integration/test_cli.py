@@ -96,6 +96,31 @@ def test_production_refuses_placeholder_secret(database_url: str) -> None:
     assert "KIRANA_SECRET_KEY" in result.stderr
 
 
+def test_production_api_and_worker_refuse_empty_razorpay_secrets(database_url: str) -> None:
+    env = {
+        "KIRANA_DATABASE_URL": database_url,
+        "KIRANA_REDIS_URL": "redis://127.0.0.1:1/0",
+        "KIRANA_ENVIRONMENT": "production",
+        "KIRANA_SECRET_KEY": "a-real-production-secret-of-enough-length-123",
+        "KIRANA_RAZORPAY_KEY_ID": "rzp_live_abc",
+        "KIRANA_RAZORPAY_KEY_SECRET": " ",
+    }
+    api = kirana("serve", env=env)
+    assert api.returncode == 2
+    lines = [line for line in api.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, api.stderr
+    assert "KIRANA_RAZORPAY_KEY_SECRET, KIRANA_RAZORPAY_WEBHOOK_SECRET empty in production" in lines[0]
+    worker = subprocess.run(
+        [sys.executable, "-m", "kirana.workers"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")} | env,
+        timeout=120,
+    )
+    assert worker.returncode == 2 and worker.stderr.count("\n") == 1
+    assert "KIRANA_RAZORPAY_KEY_SECRET" in worker.stderr
+
+
 def test_unreachable_database_is_a_clear_error() -> None:
     result = kirana("db", "migrate", env={"KIRANA_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
     assert result.returncode == 1

@@ -61,3 +61,13 @@ def test_grouped_settings_read_the_same_flat_environment_variables(monkeypatch: 
     assert settings.db.pool_size == settings.db_pool_size
     assert (settings.sms.provider, settings.sms.gateway_url) == ("http", "http://127.0.0.1:9/sms")
     assert settings.sms.daily_cap == 3
+
+
+def test_razorpay_secrets_are_required_outside_development() -> None:
+    real = {"razorpay_key_id": "rzp_live_x", "razorpay_key_secret": "s3cret", "razorpay_webhook_secret": "wh"}
+    assert Settings(environment="development").payments_problem() is None  # the fake stands in
+    assert Settings(environment="production", secret_key="x" * 40, **real).payments_problem() is None
+    problem = Settings(environment="staging", secret_key="x" * 40, **real | {"razorpay_webhook_secret": ""})
+    assert problem.payments_problem() == (
+        "KIRANA_RAZORPAY_WEBHOOK_SECRET empty in staging: set Razorpay's keys and webhook secret"
+    )

@@ -90,3 +90,23 @@ async def test_razorpay_down_postpones_the_reconciler_without_writing(
     assert q(database_url, "SELECT count(*) FROM payments") == [(0,)]
     fake.fake.faults.fail_count = 0
     assert await flows.reconcile_pending(app.state.db, app.state.payments_gateway) == 1
+
+
+async def test_reconcile_date_reads_every_page_of_payments_and_refunds(
+    app: FastAPI, settings: Settings, fake: FakeServer
+) -> None:
+    """Razorpay answers lists 100 at most a page: a day with more refunds than that is read whole."""
+    many = 130
+    for i in range(many):  # made in Razorpay's dashboard: none of it is in the shop's ledger
+        order = fake.account.create_order({"amount": 10_000, "currency": "INR", "receipt": f"walk-in-{i}"})
+        p = fake.account.pay(order["id"], method="card")
+        fake.account.capture(p["id"], {"amount": 10_000})
+        fake.account.refund(p["id"], {"amount": 5_000}, None)
+    fake.fake.deliveries()  # their webhooks are lost
+    assert len(app.state.payments_gateway.client.refund.all({"count": 100})["items"]) == 100  # one page
+    day = datetime.now(UTC).date().isoformat()
+    code, out = await run_cli(settings, "payments", "reconcile", "--date", day, "--json")
+    assert code == 1
+    found = json.loads(out)["differences"]
+    assert sum(d["difference"] == "refund not in the ledger" for d in found) == many
+    assert sum(d["difference"] == "captured at Razorpay, not in the ledger" for d in found) == many

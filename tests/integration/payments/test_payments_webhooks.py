@@ -186,3 +186,33 @@ async def test_paying_twice_refunds_the_second(
     # The refunded payment's late `payment.authorized` is settled, not retried for ever: an event
     # left due would hold back every later webhook.
     assert q(database_url, "SELECT count(*) FROM payment_webhook_events WHERE processed_at IS NULL") == [(0,)]
+
+
+async def test_an_effect_razorpay_refuses_settles_its_event_flagged_and_holds_back_nothing(
+    client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
+) -> None:
+    await shop.product(sku="SALT", price=2_000, stock=5)
+    await login(customer())
+    order = await place(client, "SALT")
+    co = await start(client, order["id"])
+    lapsed = pay(fake, co["razorpay_order_id"])["razorpay_payment_id"]
+    authorized = fake.fake.deliveries()
+    # Razorpay let the authorization lapse before the shop captured it: capture is refused for good.
+    fake.account.payments[lapsed]["status"] = "failed"
+    pay(fake, co["razorpay_order_id"])  # the customer pays again; this one can be captured
+    later = fake.fake.deliveries()
+    await deliver(client, authorized + later)
+    await flows.process_webhooks(app.state.db, app.state.payments_gateway)
+    rows = q(
+        database_url,
+        "SELECT flag, outcome LIKE 'refused %%', processed_at IS NOT NULL FROM payment_webhook_events"
+        " ORDER BY received_at",
+    )
+    assert rows[0] == ("gateway_refused", True, True)
+    assert all(done for *_, done in rows)  # nothing left due behind it
+    assert q(database_url, "SELECT status FROM orders") == [("paid",)]
+    # The refused effect was rolled back whole: no ledger row, no audit entry for it.
+    assert q(database_url, "SELECT count(*) FROM payment_ledger WHERE razorpay_payment_id = %s", lapsed) == [
+        (0,)
+    ]
+    assert q(database_url, "SELECT count(*) FROM audit_log WHERE action = 'payments.captured'") == [(1,)]
