@@ -1,7 +1,7 @@
 """payments: refunds with their status, cash on delivery, and the order status `confirmed`
 
 Revision ID: c0ffee000014
-Revises: c0ffee000021
+Revises: c0ffee000041
 Create Date: 2026-12-02 02:00:00
 
 Two new tables, and the orders' status check widened by one value (`confirmed`, an order to be
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c0ffee000014"
-down_revision = "c0ffee000021"
+down_revision = "c0ffee000041"
 branch_labels = None
 depends_on = None
 
