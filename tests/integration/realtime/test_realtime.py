@@ -291,3 +291,5 @@ def test_asyncapi_document_is_served(two_servers: Servers) -> None:
     assert doc["asyncapi"].startswith("3.")
     messages = doc["channels"]["socket"]["messages"]
     assert {"order_status", "payment_result", "resync", "subscribed", "error", "subscribe"} <= set(messages)
+    assert {"delivery_position", "delivery_status", "order_eta"} <= set(messages)
+    assert "delivery:<order id>" in doc["info"]["description"]

@@ -30,6 +30,8 @@ OWNER = Principal(user_id=OTHER, permissions=frozenset({"*:*"}))
         (OWNER, f"user:{ME}:orders", "another customer"),
         (CUSTOMER, "user:*:orders", "unknown channel"),
         (CUSTOMER, "kirana:rt:fanout", "unknown channel"),
+        (CUSTOMER, f"delivery:{ME}", channels.LOOKUP),  # the hub asks the delivery authorizer
+        (CUSTOMER, "delivery:not-an-order", "unknown channel"),
     ],
 )
 def test_may_subscribe(principal: Principal, channel: str, refused: str | None) -> None:
@@ -55,6 +57,22 @@ def test_may_subscribe(principal: Principal, channel: str, refused: str | None) 
         ),
         ("order.status_changed", {"user_id": "x:y", "store_code": "BAD CODE"}, ("order.status", [])),
         ("user.password_reset", {"user_id": str(ME)}, ("", [])),
+        (
+            "delivery.position",
+            {"user_id": str(ME), "store_code": "blr-1", "order_id": str(OTHER)},
+            ("delivery.position", [f"delivery:{OTHER}"]),
+        ),
+        (
+            "delivery.status_changed",
+            {"user_id": str(ME), "store_code": "blr-1", "order_id": str(OTHER)},
+            ("delivery.status", [f"user:{ME}:orders", "store:blr-1:orders", f"delivery:{OTHER}"]),
+        ),
+        (
+            "order.eta",
+            {"user_id": str(ME), "store_code": "blr-1", "order_id": str(OTHER)},
+            ("order.eta", [f"user:{ME}:orders", f"delivery:{OTHER}"]),
+        ),
+        ("delivery.position", {"order_id": "../x"}, ("delivery.position", [])),
     ],
 )
 def test_route(topic: str, payload: dict[str, str], expected: tuple[str, list[str]]) -> None:

@@ -27,6 +27,8 @@ from kirana.api.catalog.invalidation import CatalogListener
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
+from kirana.api.delivery import flows as delivery_flows
+from kirana.api.delivery import router as delivery
 from kirana.api.health import router as health
 from kirana.api.loyalty import router as loyalty
 from kirana.api.middleware import RequestContextMiddleware
@@ -90,7 +92,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             batcher = OrderBatcher(app.state.db, max_batch=settings.order_batch_max, key_ttl=ttl)
         app.state.order_batcher = batcher
         await app.state.access.start()
-        app.state.realtime_runtime = RealtimeRuntime(settings, app.state)
+        authorizers = {"delivery": delivery_flows.channel_authorizer(app.state.db)}
+        app.state.realtime_runtime = RealtimeRuntime(settings, app.state, authorizers=authorizers)
         await app.state.realtime_runtime.start()
         listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
         app.state.catalog_listener = listener
@@ -135,7 +138,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(twofactor.router)
     app.include_router(access.router)
     app.include_router(audit.router)
-    for domain in (catalog, cart, orders, payments, search, sync, loyalty):
+    for domain in (catalog, cart, orders, payments, search, sync, loyalty, delivery):
         app.include_router(domain.router)
     app.include_router(realtime.router)
     app.include_router(realtime.docs)

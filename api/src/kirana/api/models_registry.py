@@ -19,6 +19,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "kirana.api.search.models",
     "kirana.api.loyalty.models",
     "kirana.api.stores.models",
+    "kirana.api.delivery.models",
 )
 
 

@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     ws_per_message_deflate: bool = False  # about 300 KiB per socket with uvicorn's zlib defaults
     realtime_history_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     realtime_history_ttl_s: Annotated[int, Field(ge=10, le=86_400)] = 600
+    # The workers' outbox relay wakes on the outbox's NOTIFY (sent at commit); this poll only
+    # catches what a lost listening connection missed.
+    outbox_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    # Delivery tracking (`kirana.api.delivery`, docs/delivery.md).
+    delivery_position_interval_s: Annotated[float, Field(ge=0.1, le=60)] = 0.9  # per delivery
+    delivery_position_retention_s: Annotated[int, Field(ge=60)] = 24 * 3600
+    delivery_speed_kmh: Annotated[float, Field(gt=1, le=120)] = 18.0  # city two-wheeler average
 
     # Secrets
     secret_key: SecretStr = SecretStr(DEV_SECRET)

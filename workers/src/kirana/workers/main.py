@@ -22,6 +22,8 @@ from prometheus_client import Counter, Gauge, start_http_server
 from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
 from kirana.api.db.engine import Database
+from kirana.api.db.urls import libpq_url
+from kirana.api.delivery import scheduled as delivery_jobs
 from kirana.api.idempotency import scheduled as idempotency_jobs
 from kirana.api.loyalty import scheduled as loyalty_jobs
 from kirana.api.notify import providers
@@ -33,6 +35,7 @@ from kirana.api.search import scheduled as search_jobs
 from kirana.api.settings import Settings, SettingsError, load_settings
 from kirana.api.sync import scheduled as sync_jobs
 from kirana.workers import consumers, probes, relay
+from kirana.workers.wakeup import OutboxWakeup
 
 log = logging.getLogger("kirana.workers")
 
@@ -60,23 +63,31 @@ JOBS: list[Job] = [
 ]
 
 
-async def _relay_loop(db: Database, redis: object, stop: asyncio.Event, history: broker.Limits) -> None:
+async def _relay_loop(
+    db: Database,
+    redis: object,
+    stop: asyncio.Event,
+    history: broker.Limits,
+    wake: OutboxWakeup,
+    poll_s: float,
+) -> None:
+    """Relay until `stop`: batch after batch while there are events, then sleep until a commit
+    is notified (`wake`) or `poll_s` passes (the fallback when notifications are lost)."""
     from redis.asyncio import Redis
 
     assert isinstance(redis, Redis)
-    idle = 0.05
     while not stop.is_set():
+        wake.wake.clear()  # before claiming: a commit notified from here on wakes the next wait
         try:
             sent = await relay.relay_once(db, redis, history=history)
             RELAYED.inc(sent)
-            idle = 0.05 if sent else min(idle * 2, 1.0)
             if sent:
                 continue
+            await wake.wait(poll_s, stop)
         except Exception:
             log.exception("outbox relay failed; retrying")
-            idle = 1.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def _consumer_loop(deps: consumers.Deps, stop: asyncio.Event) -> None:
@@ -117,13 +128,24 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     jobs = JOBS + [Job(name, every, run) for name, every, run in payment_jobs.jobs(lambda: gateway)]
     jobs += [Job(name, every, run) for name, every, run in loyalty_jobs.jobs(settings.loyalty)]
+    retention = settings.delivery_position_retention_s
+    jobs.append(
+        Job(
+            "delivery.prune_positions",
+            60.0,
+            lambda db: delivery_jobs.prune_positions(db, retention_s=retention),
+        )
+    )
     notifier = providers.build(settings)
     deps = consumers.Deps(db=db, redis=redis, notifier=notifier, settings=settings)
     # The relay appends to each channel's history, so it is what KIRANA_REALTIME_HISTORY_* bound.
     history = broker.Limits(
         history_size=settings.realtime_history_size, history_ttl_s=settings.realtime_history_ttl_s
     )
-    tasks = [asyncio.create_task(_relay_loop(db, redis, stop, history))]
+    wakeup = OutboxWakeup(libpq_url(settings.database_url))
+    await wakeup.start()
+    relay_task = _relay_loop(db, redis, stop, history, wakeup, settings.outbox_poll_s)
+    tasks = [asyncio.create_task(relay_task)]
     tasks.append(asyncio.create_task(_consumer_loop(deps, stop)))
     tasks.append(asyncio.create_task(probes.probe_loop(db, redis, stop)))
     tasks += [asyncio.create_task(_job_loop(j, db, stop)) for j in jobs]
@@ -132,6 +154,7 @@ async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
         log.info("worker stopping")
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        await wakeup.stop()
         await notifier.aclose()
         await redis.aclose()
         await db.dispose()

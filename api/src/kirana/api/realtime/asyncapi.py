@@ -40,6 +40,22 @@ _ORDER = {
         "to": {"type": "string"},
     },
 }
+_DELIVERY = {
+    "type": "object",
+    "description": "a delivery's change (see docs/delivery.md)",
+    "properties": {
+        "order_id": {"type": "string", "format": "uuid"},
+        "delivery_id": {"type": "string", "format": "uuid"},
+        "agent_id": {"type": "string", "format": "uuid"},
+        "status": {"enum": ["assigned", "en_route", "delivered", "failed", "cancelled"]},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+        "accuracy_m": {"type": ["number", "null"]},
+        "at": {"type": "string", "format": "date-time"},
+        "eta_at": {"type": ["string", "null"], "format": "date-time"},
+        "eta_s": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def _control(kind: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +67,10 @@ def _control(kind: str, props: dict[str, Any]) -> dict[str, Any]:
 
 def document(version: str) -> dict[str, Any]:
     kinds = sorted({r.type for r in channels.ROUTES.values()})
-    events = {k.replace(".", "_"): _event(k, _ORDER) for k in kinds}
+    events = {
+        k.replace(".", "_"): _event(k, _DELIVERY if k.startswith("delivery.") or k == "order.eta" else _ORDER)
+        for k in kinds
+    }
     sub_state = {"channel": {"type": "string"}, "epoch": {"type": "string"}, "seq": {"type": "integer"}}
     server_frames = {
         "subscribed": _control("subscribed", {**sub_state, "recovered": {"type": "boolean"}}),
@@ -97,8 +116,10 @@ def document(version: str) -> dict[str, Any]:
             "version": version,
             "description": (
                 "One socket at /v1/ws carries many channels: `user:<user id>:orders` (your own "
-                "orders: status, payment results, ETA) and `store:<code>:orders` (staff with "
-                "orders:read_all in that store's scope). Connect with `?ticket=` from POST "
+                "orders: status, payment results, delivery status, ETA), `store:<code>:orders` "
+                "(staff with orders:read_all in that store's scope) and `delivery:<order id>` "
+                "(the order's customer, its delivery agent, staff with deliveries:read_all in "
+                "its store's scope: live position, delivery status, ETA). Connect with `?ticket=` from POST "
                 "/v1/ws/ticket, or offer subprotocols `kirana.v1, bearer.<access token>`. Close "
                 "codes: 1008 bad credentials, origin or revoked session; 1009 frame too large; "
                 "1012 server restarting (reconnect, resume with `since`); 1013 slow consumer or "

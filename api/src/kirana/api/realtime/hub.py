@@ -9,6 +9,8 @@ queue overflows (a slow consumer) is closed rather than allowed to grow memory. 
 process drains, new sockets are refused and open ones are asked to reconnect elsewhere (1012),
 spread over the drain period so the other replicas are not hit by all of them at once.
 Created by the app's lifespan (`app.state.realtime`); the router hands it each socket.
+Channels whose permission needs the database (`delivery:<order id>`) are checked by the
+authorizer the app registered for their kind (`authorizers`), so this module imports no domain.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 POLICY = 1008  # bad credentials, forbidden origin, revoked session
 TRY_AGAIN = 1013  # slow consumer, too many sockets
 RESTART = 1012  # draining: reconnect to another replica
+
+# (principal, channel) -> None when allowed, else the reason; registered per channel kind.
+Authorizer = Callable[[Principal, str], Awaitable[str | None]]
 
 
 @dataclass
@@ -91,12 +97,14 @@ class Hub:
         limits: broker.Limits,
         queue_size: int,
         max_per_user: int,
+        authorizers: Mapping[str, Authorizer] | None = None,
     ) -> None:
         self.redis = redis
         self.access = access
         self.limits = limits
         self.queue_size = queue_size
         self.max_per_user = max_per_user
+        self.authorizers = dict(authorizers or {})
         self.by_channel: dict[str, set[Connection]] = defaultdict(set)
         self.by_user: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self.draining = False
@@ -162,6 +170,20 @@ class Hub:
             if not members:
                 del self.by_channel[channel]
 
+    async def authorize(self, principal: Principal, channel: str) -> str | None:
+        """None when `principal` may follow `channel`, else the reason (for the error frame)."""
+        refusal = channels.may_subscribe(principal, channel)
+        if refusal != channels.LOOKUP:
+            return refusal
+        check = self.authorizers.get(channels.kind(channel))
+        if check is None:
+            return "unknown channel"
+        try:
+            return await check(principal, channel)
+        except Exception:
+            log.exception("channel authorizer failed", extra={"channel": channel})
+            return "could not check this channel now; try again"
+
     # -- the writer's items ----------------------------------------------------------------
     async def handle(self, conn: Connection, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -182,7 +204,7 @@ class Hub:
         metrics.SENT.inc()
 
     async def _subscribe(self, conn: Connection, channel: str, epoch: str | None, since: int | None) -> None:
-        refusal = channels.may_subscribe(conn.principal, channel)
+        refusal = await self.authorize(conn.principal, channel)
         if refusal is not None:
             await self._send(
                 conn, {"type": "error", "code": "forbidden", "channel": channel, "detail": refusal}
@@ -297,8 +319,7 @@ class Hub:
                 continue
             conn.principal = principal_from(snap, sid)
             for channel in list(conn.subs):
-                refusal = channels.may_subscribe(conn.principal, channel)
-                if refusal is not None:
+                if await self.authorize(conn.principal, channel) is not None:
                     conn.offer(("unsubscribe", channel))
 
 

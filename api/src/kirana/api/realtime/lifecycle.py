@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from kirana.api.realtime import broker
-from kirana.api.realtime.hub import Hub
+from kirana.api.realtime.hub import Authorizer, Hub
 from kirana.api.settings import Settings
 
 
@@ -22,7 +23,9 @@ def limits_from(settings: Settings) -> broker.Limits:
 
 
 class RealtimeRuntime:
-    def __init__(self, settings: Settings, state: Any) -> None:
+    def __init__(
+        self, settings: Settings, state: Any, *, authorizers: Mapping[str, Authorizer] | None = None
+    ) -> None:
         self.settings = settings
         self.state = state
         self.hub = Hub(
@@ -31,6 +34,7 @@ class RealtimeRuntime:
             limits=limits_from(settings),
             queue_size=settings.ws_send_queue,
             max_per_user=settings.ws_max_per_user,
+            authorizers=authorizers,
         )
         state.realtime = self.hub
         self._watch: asyncio.Task[None] | None = None

@@ -1,0 +1,1 @@
+"""Delivery tracking: agents, assignments, live positions, ETA and proof of delivery (docs/delivery.md)."""
