@@ -1,7 +1,7 @@
 """delivery: agents, assignments, positions; the outbox wakes its relay with NOTIFY
 
 Revision ID: c0ffee00de11
-Revises: c0ffee000041
+Revises: c0ffee000014
 Create Date: 2026-12-02 01:55:00
 
 New tables `deliveries` and `delivery_positions`. A new system role `delivery_agent`
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c0ffee00de11"
-down_revision = "c0ffee000041"
+down_revision = "c0ffee000014"
 branch_labels = None
 depends_on = None
 
