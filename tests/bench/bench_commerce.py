@@ -358,8 +358,9 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
             "KIRANA_DATA_DIR": str(tmp / "data"),
             "KIRANA_DRAIN_SECONDS": "0",
         }
-        port = free_port()
-        server = kirana_serve(port, base_env)
+        port, metrics_port = free_port(), free_port()
+        metrics_base = f"http://127.0.0.1:{metrics_port}"  # /metrics is apart from the API's port
+        server = kirana_serve(port, base_env | {"KIRANA_METRICS_PORT": str(metrics_port)})
         procs.append(server)
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/readyz", server, timeout=120, listeners=2)
@@ -393,11 +394,11 @@ def run(products: int = 100_000, seconds: float | None = None) -> list[Result]:
         listing, listing_paced, think_listing = closed_then_paced(base, listing_lua, listing_args, seconds)
         signed_in = closed(base, listing_lua, signed_in_listing_args, seconds)
         wrk(base, orders_lua, *order_args("warm", 0), seconds=3)
-        batched_before = order_batches(base)
+        batched_before = order_batches(metrics_base)
         orders = _clean(wrk(base, orders_lua, *order_args("closed", 0), seconds=seconds), base)
-        batched_closed = order_batches(base)
+        batched_closed = order_batches(metrics_base)
         orders_paced, think_orders = paced(base, orders_lua, order_args, seconds, orders)
-        batched_paced = order_batches(base)
+        batched_paced = order_batches(metrics_base)
         placed = _count(
             url,
             "SELECT count(*) FROM idempotency_keys WHERE response_status = 201 "

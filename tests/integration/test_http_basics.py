@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import BaseModel, Field
 
+from kirana.api import metrics
 from kirana.api.app import create_app
 from kirana.api.settings import Settings
 
@@ -131,7 +132,7 @@ async def test_metrics_label_route_template_method_and_status(app: FastAPI, clie
     for i in range(3):
         assert (await client.get(f"/items/{i}")).status_code == 200
     await client.get("/items/not-a-number")
-    text = (await client.get("/metrics")).text
+    text = metrics.text()
     assert 'kirana_http_requests_total{method="GET",route="/items/{item_id}",status="200"}' in text
     assert 'route="/items/{item_id}",status="422"' in text
     assert "kirana_http_request_duration_seconds_bucket" in text

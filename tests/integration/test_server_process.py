@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from kirana.api.devstack import free_port
 from tests.integration.servers import server_process, start_server
 
 
@@ -59,7 +60,10 @@ async def test_sigterm_drains_without_failing_in_flight_requests(
 async def test_metrics_add_up_across_worker_processes(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    proc, base = start_server(_env(database_url, redis_url, tmp_path, KIRANA_DRAIN_SECONDS="0"), workers=2)
+    metrics_port = free_port()
+    extra = {"KIRANA_DRAIN_SECONDS": "0", "KIRANA_METRICS_PORT": str(metrics_port)}
+    env = _env(database_url, redis_url, tmp_path, **extra)
+    proc, base = start_server(env, workers=2)
     try:
         n = 120
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -68,7 +72,9 @@ async def test_metrics_add_up_across_worker_processes(
                 *[httpx.AsyncClient(base_url=base).get("/slow", params={"ms": 20}) for _ in range(n)]
             )
             assert all(r.status_code == 200 for r in results)
-            text = (await client.get("/metrics")).text
+            # /metrics is on its own port, not the API's.
+            assert (await client.get("/metrics")).status_code == 404
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         count = re.search(
             r'kirana_http_requests_total\{method="GET",route="/slow",status="200"\} (\S+)', text
         )

@@ -6,6 +6,7 @@ a missing tool fails the test with that instruction instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import subprocess
 from collections.abc import Iterator
@@ -71,6 +72,12 @@ class Shop:
     api_port: int
     worker_port: int
     pid: int
+    api_metrics_port: int = 0
+
+    @property
+    def api_metrics(self) -> str:
+        """The API's /metrics base URL (its own port, not the API's)."""
+        return f"http://127.0.0.1:{self.api_metrics_port}"
 
     def redis_pid(self) -> int:
         """The embedded Redis server `kirana run` started."""
@@ -82,12 +89,23 @@ class Shop:
         raise AssertionError("kirana run has no redis-server child")
 
 
-@pytest.fixture(scope="session")
-def shop() -> Iterator[Shop]:
-    """A real `kirana run` (API, worker, embedded PostgreSQL and Redis); the worker serves /metrics."""
-    worker_port = free_port()
-    data = scratch_dir("monitoring-shop")
-    env = {"KIRANA_WORKER_METRICS_PORT": str(worker_port)}
+@contextlib.contextmanager
+def start_shop(name: str = "monitoring") -> Iterator[Shop]:
+    """A real `kirana run` (API, worker, embedded PostgreSQL and Redis); the API and the worker
+    serve /metrics, each on a port of its own. Stopped (and its data removed) on exit."""
+    worker_port, api_metrics_port = free_port(), free_port()
+    data = scratch_dir(f"{name}-shop")
+    env = {"KIRANA_WORKER_METRICS_PORT": str(worker_port), "KIRANA_METRICS_PORT": str(api_metrics_port)}
     with running(data, cleanup=data, env=env) as run:
         wait_http(f"http://127.0.0.1:{worker_port}/metrics", run.proc)
-        yield Shop(run.base, f"http://127.0.0.1:{worker_port}", data, run.port, worker_port, run.pid)
+        wait_http(f"http://127.0.0.1:{api_metrics_port}/metrics", run.proc)
+        yield Shop(
+            run.base, f"http://127.0.0.1:{worker_port}", data, run.port, worker_port, run.pid, api_metrics_port
+        )
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[Shop]:
+    """A real `kirana run` for the session (see `start_shop`)."""
+    with start_shop() as running_shop:
+        yield running_shop

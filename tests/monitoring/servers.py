@@ -96,7 +96,7 @@ class Webhooks:
 class Servers:
     """Alertmanager, then Prometheus sending to it, both on free loopback ports."""
 
-    def __init__(self, work: Path, webhook: str, targets: dict[str, str]) -> None:
+    def __init__(self, work: Path, webhook: str, targets: dict[str, str], namespace: str = "shop") -> None:
         self.am_port, self.prom_port = free_port(), free_port()
         (work / "am").mkdir()
         (work / "alertmanager.yaml").write_text(yaml.safe_dump(local_alertmanager_config(webhook)))
@@ -106,7 +106,7 @@ class Servers:
             {
                 "job_name": job,
                 "scrape_interval": "1s",
-                "static_configs": [{"targets": [target], "labels": {"namespace": "shop"}}],
+                "static_configs": [{"targets": [target], "labels": {"namespace": namespace}}],
             }
             for job, target in targets.items()
         ]

@@ -52,7 +52,9 @@ def test_every_metric_named_by_a_rule_is_exported(shop: Shop) -> None:
         text=True,
         check=True,
     ).stdout
-    found = exported(httpx.get(api + "/metrics").text) | exported(httpx.get(worker + "/metrics").text)
+    assert httpx.get(api + "/metrics").status_code == 404  # not on the API's (public) port
+    found = exported(httpx.get(shop.api_metrics + "/metrics").text)
+    found |= exported(httpx.get(worker + "/metrics").text)
     found |= exported(operator)
     named = named_metrics()
     assert len(named) >= 19

@@ -26,7 +26,10 @@ def alerting(shop: Shop, tmp_path: Path) -> Iterator[tuple[Servers, Webhooks]]:
     servers = Servers(
         tmp_path,
         hooks.url,
-        {"kirana-api": f"127.0.0.1:{shop.api_port}", "kirana-workers": f"127.0.0.1:{shop.worker_port}"},
+        {
+            "kirana-api": f"127.0.0.1:{shop.api_metrics_port}",
+            "kirana-workers": f"127.0.0.1:{shop.worker_port}",
+        },
     )
     try:
         yield servers, hooks

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from kirana.api import metrics
 from kirana.api.app import create_app
 from kirana.api.settings import Settings
 from tests.integration.access.helpers import Account, signed_in
@@ -125,8 +126,8 @@ async def test_an_order_through_the_edge_is_answered_and_recorded_as_by_the_rout
     when = {"created_at": None}
     assert [{**x, **when} for x in a["history"]] == [{**x, **when} for x in b["history"]]
     # Metrics and the access log name the route, as for any routed request.
-    metrics = (await client.get("/metrics")).text
-    assert 'route="/v1/orders",status="201"' in metrics.replace('method="POST",', "")
+    exposed = metrics.text()
+    assert 'route="/v1/orders",status="201"' in exposed.replace('method="POST",', "")
 
 
 async def test_every_json_media_type_the_route_parses_is_placed_by_the_edge(

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from kirana.api import metrics
 from kirana.api.db.engine import Database
 from kirana.api.db.raw import Statement
 from kirana.api.orders.batch import OrderBatcher
@@ -51,7 +52,7 @@ async def test_60_valid_orders_with_10_poison_ones_mixed_in_are_still_batched(
         headers = {**buyer.headers, "Idempotency-Key": str(uuid.uuid4()), "content-type": "application/json"}
         return client.post("/v1/orders", content=json.dumps(body).encode(), headers=headers)
 
-    before = (await client.get("/metrics")).text
+    before = metrics.text()
     async with batcher.paused():
         tasks = [asyncio.create_task(call(b)) for b in bodies]
         for _ in range(2000):
@@ -59,7 +60,7 @@ async def test_60_valid_orders_with_10_poison_ones_mixed_in_are_still_batched(
                 break
             await asyncio.sleep(0.005)
     answers = await asyncio.gather(*tasks)
-    after = (await client.get("/metrics")).text
+    after = metrics.text()
 
     refused = [r for r, b in zip(answers, bodies, strict=True) if b]
     placed = [r for r, b in zip(answers, bodies, strict=True) if not b]

@@ -8,6 +8,7 @@ import json
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from kirana.api import metrics
 from kirana.api.devrazorpay.app import Delivery
 from kirana.api.devrazorpay.server import FakeServer
 from kirana.api.devrazorpay.store import sign
@@ -44,8 +45,8 @@ async def test_bad_signature_is_400_audited_counted_and_changes_nothing(
     assert q(database_url, "SELECT count(*) FROM audit_log WHERE action = 'payments.webhook_rejected'") == [
         (2,)
     ]
-    metrics = (await client.get("/metrics")).text
-    assert 'kirana_webhook_received_total{outcome="bad_signature"}' in metrics
+    exposed = metrics.text()
+    assert 'kirana_webhook_received_total{outcome="bad_signature"}' in exposed
     # During a rotation the previous secret still verifies.
     old = resigned(good[0], OLD_WEBHOOK_SECRET)
     assert (
@@ -163,7 +164,7 @@ async def test_amount_mismatch_is_flagged_not_paid(
     assert r.json()["order_status"] == "pending_payment" and r.json()["paid_paise"] == 0
     assert q(database_url, "SELECT flag FROM payments") == [("amount_mismatch",)]
     assert fake.account.payments[answer["razorpay_payment_id"]]["status"] == "authorized"  # never captured
-    assert "kirana_payment_mismatch_total 1.0" in (await client.get("/metrics")).text
+    assert "kirana_payment_mismatch_total 1.0" in metrics.text()
 
 
 async def test_paying_twice_refunds_the_second(

@@ -47,7 +47,7 @@ from kirana.api.twofactor import router as twofactor
 
 log = logging.getLogger("kirana.api")
 
-QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
+QUIET_ROUTES = frozenset({"/livez", "/readyz"})
 
 
 def freeze_startup_objects() -> None:

@@ -387,6 +387,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (KIRANA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (KIRANA_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (KIRANA_WORKERS).")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Port of /metrics, apart from the API (KIRANA_METRICS_PORT; 0: none).")
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Serve the API with uvicorn (what the container runs); without URLs, on `kirana run`'s servers."""
@@ -395,7 +398,7 @@ def serve(
     settings = shop_settings("database", "redis", verbose=verbose)
     if problem := settings.payments_problem():
         fail(problem, 2)
-    server.serve(settings, host=host, port=port, workers=workers)
+    server.serve(settings, host=host, port=port, workers=workers, metrics_port=metrics_port)
 
 
 @app.command("run")

@@ -2,6 +2,7 @@
 
 When `PROMETHEUS_MULTIPROC_DIR` is set (`kirana serve` sets it before forking workers),
 prometheus-client keeps each process's samples in shared files and `/metrics` aggregates them.
+`/metrics` is served on `KIRANA_METRICS_PORT`, apart from the API's port (kirana.api.server).
 """
 
 from __future__ import annotations
@@ -96,3 +97,8 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def text() -> str:
+    """`render()`'s exposition as text (what a scrape of `/metrics` returns)."""
+    return render()[0].decode()

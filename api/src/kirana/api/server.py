@@ -55,6 +55,24 @@ def prepare_metrics_dir(settings: Settings) -> Path:
 APP_FACTORY = "kirana.api.asgi:factory"
 
 
+def serve_metrics(host: str, port: int) -> Any:
+    """`/metrics` on a port of its own, from this (the supervising) process: the samples of every
+    worker process, read from the multiprocess directory. Returns the HTTP server (daemon thread).
+
+    Apart from the API's port, so that the Service and the ingress in front of it never route to
+    it; Prometheus scrapes the pods' `metrics` port (charts/kirana's PodMonitor)."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%s: %s", host, port, exc)
+        raise SystemExit(STARTUP_FAILURE) from exc
+    return server
+
+
 log = logging.getLogger("kirana.api.server")
 
 
@@ -110,10 +128,13 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
+    metrics_port: int | None = None,
     app_factory: str = APP_FACTORY,
 ) -> None:
     kirana_logging.configure(settings.log_level, json=settings.log_json)
     metrics_dir = prepare_metrics_dir(settings)
+    metrics_port = settings.metrics_port if metrics_port is None else metrics_port
+    metrics_server = serve_metrics(host or settings.host, metrics_port) if metrics_port else None
     # uvicorn re-raises the shutdown signal once it has drained; exit cleanly (status 0) then.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
@@ -145,6 +166,8 @@ def serve(
     try:
         run(config)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    # Prometheus `/metrics` on a port of its own (0: not served), so that the public port, and the
+    # ingress in front of it, never expose it. Same bind address as the API.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the ingress or load
     # balancer): comma-separated IPs or CIDRs, or "*" when only the proxy can reach the pods.

@@ -1,4 +1,4 @@
-"""`/livez`, `/readyz` and `/metrics`."""
+"""`/livez` and `/readyz` (Prometheus metrics are served on their own port, see kirana.api.server)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
-from kirana.api import metrics
 from kirana.api.access.deps import Public
 from kirana.api.deps import DatabaseDep, RedisDep
 
@@ -45,9 +44,3 @@ async def readyz(request: Request, db: DatabaseDep, redis: RedisDep) -> JSONResp
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
     )
-
-
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def prometheus_metrics() -> Response:
-    body, content_type = metrics.render()
-    return Response(body, media_type=content_type)

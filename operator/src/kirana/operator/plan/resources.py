@@ -18,6 +18,9 @@ STEP_LABEL = "kirana.dev/step"
 BACKUP_PATH_ANNOTATION = "kirana.dev/backup-path"
 TEMPLATE_ANNOTATION = "kirana.dev/pod-template"  # digest of the PodTemplate a Deployment runs
 UID = 10001
+# Prometheus `/metrics` of the api and workers pods, on a port of their own (named `metrics`):
+# not behind the api Service, so the ingress never reaches it; charts/kirana's PodMonitors scrape it.
+METRICS_PORT = 9100
 
 # Backup, then retention: the script of the scheduled backup CronJob and of on-demand ShopBackup
 # Jobs (which set BACKUP_OUT). Backups live in one directory per origin (scheduled/, pre-upgrade/,
@@ -195,8 +198,11 @@ def api_deployment(
     ro = spec.rollout
     container = {
         "command": ["kirana"],
-        "args": ["serve", "--port", str(port)],
-        "ports": [{"name": "http", "containerPort": port}],
+        "args": ["serve", "--port", str(port), "--metrics-port", str(METRICS_PORT)],
+        "ports": [
+            {"name": "http", "containerPort": port},
+            {"name": "metrics", "containerPort": METRICS_PORT},
+        ],
         "resources": _resources(spec.api.resources),
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "http"},
@@ -225,10 +231,14 @@ def workers_deployment(
 ) -> dict[str, Any]:
     container = {
         "command": ["python", "-m", "kirana.workers"],
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
         "resources": _resources(spec.workers.resources),
     }
     count = spec.workers.replicas if replicas is None else replicas
-    return _deployment(owner, spec, workers_name(owner), "workers", image, version, count, container)
+    deployment = _deployment(owner, spec, workers_name(owner), "workers", image, version, count, container)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append({"name": "KIRANA_WORKER_METRICS_PORT", "value": str(METRICS_PORT)})
+    return deployment
 
 
 def _deployment(
