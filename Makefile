@@ -35,7 +35,7 @@ run: install ## The shop on http://127.0.0.1:8000 with embedded PostgreSQL and R
 .PHONY: test
 test: install tools ## Run every test (unit, integration on real PostgreSQL/Redis, e2e on the testbed)
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
-	$(RUN) pytest tests/monitoring  # promtool/amtool, and real Prometheus + Alertmanager on one shop (serial)
+	$(RUN) pytest tests/monitoring tests/charts  # promtool/amtool, real Prometheus + Alertmanager on one shop (serial); charts rendered
 	$(MAKE) test-e2e
 
 .PHONY: test-unit

@@ -34,6 +34,14 @@ DRAFT = "http://json-schema.org/draft-07/schema#"
 DROP_KEYS = {"description", "example", "externalDocs"}
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads a bare `=` as the string it is (YAML 1.1 calls it the `value` tag;
+    the AlertmanagerConfig CRD's matchType enum has one)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def _clean(node: Any, strict: bool) -> Any:
     """Turn an OpenAPI v3 schema fragment into JSON Schema draft-07."""
     if isinstance(node, list):
@@ -121,7 +129,7 @@ def from_crds(crd_files: list[Path], out_dir: Path) -> int:
     """Schemas for every served version of every CustomResourceDefinition given."""
     written = 0
     for crd_file in crd_files:
-        for doc in yaml.safe_load_all(crd_file.read_text()):
+        for doc in yaml.load_all(crd_file.read_text(), Loader=_Loader):  # noqa: S506 (a SafeLoader)
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]

@@ -2,7 +2,7 @@
 # Installs the pinned operations toolchain into .local/bin, each binary checked
 # against the version testbed/versions.env names: kubectl (built with the
 # testbed, so it matches the server), helm, kubeconform (with schemas for every
-# built-in kind and the monitoring.coreos.com CRDs), promtool, amtool,
+# built-in kind and the monitoring.coreos.com CRDs charts use), promtool, amtool,
 # actionlint and hadolint. Called by `make tools`.
 #
 # Go tools are built from source through the Go module proxy into
@@ -57,9 +57,12 @@ EOF
   install -m 0755 "$dir/hadolint" "$BIN/hadolint"
 }
 
+# The monitoring.coreos.com kinds charts render (charts/kirana), as CRD file name suffixes.
+MONITORING_CRDS=(prometheusrules.yaml servicemonitors.yaml podmonitors.yaml alertmanagerconfigs.yaml)
+
 schemas() {
   local kube_dir operator_dir stamp="$SCHEMAS/.versions"
-  local want="kube=${KUBE_VERSION} prometheus-operator=${PROMETHEUS_OPERATOR_VERSION}"
+  local want="kube=${KUBE_VERSION} prometheus-operator=${PROMETHEUS_OPERATOR_VERSION} ${MONITORING_CRDS[*]}"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
@@ -71,8 +74,7 @@ schemas() {
   # Debian's python3 carries PyYAML (python3-yaml); the project venv may not exist yet.
   /usr/bin/python3 "$TESTBED_DIR/jsonschemas.py" --out "$SCHEMAS" \
     --openapi-dir "$kube_dir/api/openapi-spec/v3" \
-    "$operator_dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
-    "$operator_dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+    "${MONITORING_CRDS[@]/#/$operator_dir/example/prometheus-operator-crd/monitoring.coreos.com_}"
   echo "$want" >"$stamp"
 }
 
