@@ -99,9 +99,8 @@ def start_shop(name: str = "monitoring") -> Iterator[Shop]:
     with running(data, cleanup=data, env=env) as run:
         wait_http(f"http://127.0.0.1:{worker_port}/metrics", run.proc)
         wait_http(f"http://127.0.0.1:{api_metrics_port}/metrics", run.proc)
-        yield Shop(
-            run.base, f"http://127.0.0.1:{worker_port}", data, run.port, worker_port, run.pid, api_metrics_port
-        )
+        worker = f"http://127.0.0.1:{worker_port}"
+        yield Shop(run.base, worker, data, run.port, worker_port, run.pid, api_metrics_port)
 
 
 @pytest.fixture(scope="session")

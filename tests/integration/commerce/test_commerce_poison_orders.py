@@ -111,7 +111,7 @@ async def test_a_database_error_in_one_batched_order_is_that_orders_answer_alone
         headers = {**buyer.headers, "Idempotency-Key": str(uuid.uuid4()), "content-type": "application/json"}
         return client.post("/v1/orders", content=json.dumps(body).encode(), headers=headers)
 
-    before = (await client.get("/metrics")).text
+    before = metrics.text()
     async with batcher.paused():
         tasks = [asyncio.create_task(call(p)) for p in poisoned]
         for _ in range(2000):
@@ -119,7 +119,7 @@ async def test_a_database_error_in_one_batched_order_is_that_orders_answer_alone
                 break
             await asyncio.sleep(0.005)
     answers = await asyncio.gather(*tasks)
-    after = (await client.get("/metrics")).text
+    after = metrics.text()
 
     assert [r.status_code for r in answers] == [422 if p else 201 for p in poisoned], [
         r.text[:200] for r in answers

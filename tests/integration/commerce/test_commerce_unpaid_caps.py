@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from kirana.api import metrics
 from kirana.api.db.engine import Database
 from kirana.api.orders import service as orders
 from kirana.api.orders.batch import OrderBatcher
@@ -60,7 +61,7 @@ async def test_unpaid_orders_and_units_are_capped_per_customer_within_a_batch_to
     me = await login(customer())
     assert me is not None
     batcher: OrderBatcher = app.state.order_batcher
-    before = (await client.get("/metrics")).text
+    before = metrics.text()
     async with batcher.paused():  # three orders at once: one batch, counted in turn
         tasks = [
             asyncio.create_task(client.post("/v1/orders", json=_order(sku, 5), headers=idem()))
@@ -87,7 +88,7 @@ async def test_unpaid_orders_and_units_are_capped_per_customer_within_a_batch_to
     assert r.status_code == 409 and "30 units" in r.json()["detail"], r.text
     assert (await client.post("/v1/orders", json=_order("CAP-A", 10), headers=idem())).status_code == 201
 
-    after = (await client.get("/metrics")).text
+    after = metrics.text()
     assert (
         _metric(after, "kirana_orders_unpaid_cap_refusals_total")
         - _metric(before, "kirana_orders_unpaid_cap_refusals_total")
