@@ -53,10 +53,15 @@ async def _auto_refunded(deps: Deps, payload: dict[str, Any]) -> None:
     await notices.auto_refunded(deps.db, deps.notifier, payload=payload)
 
 
+async def _payment_refunded(deps: Deps, payload: dict[str, Any]) -> None:
+    await loyalty.on_refund_event(deps.db, deps.redis, payload=payload)
+
+
 HANDLERS: dict[str, Callable[[Deps, dict[str, Any]], Awaitable[None]]] = {
     resets.TOPIC: _password_reset,
     loyalty.TOPIC: _order_status,
     notices.TOPIC: _auto_refunded,
+    loyalty.REFUND_TOPIC: _payment_refunded,
 }
 
 

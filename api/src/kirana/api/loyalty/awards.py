@@ -6,7 +6,8 @@ forward only from the status it expects (`UPDATE ... WHERE status = 'pending'` u
 lock, so of ten concurrent deliveries one credits), and the ledger's unique source
 (`earn:<order>`, `reverse:<order>`) would refuse a second entry anyway.
 
-A refund reverses what the order earned even if it was spent: the balance goes down as far as
+A refund (`payment.refund_updated`, processed) reverses the refunded share of what a delivered
+order earned, and the order becoming refunded the rest, even if it was spent: the balance goes down as far as
 zero and the rest becomes debt (see `loyalty.service`). Points held against the order are
 given back when it is cancelled, expires or is refunded. No HTTP, no commit.
 """
@@ -26,6 +27,8 @@ from kirana.api.loyalty import rules
 from kirana.api.loyalty import service as loyalty
 from kirana.api.loyalty.models import Account, Campaign, LedgerEntry, OrderPoints, Redemption
 from kirana.api.orders.models import Order
+from kirana.api.payments.models import LedgerEntry as PaymentLedger
+from kirana.api.payments.models import Refund
 from kirana.api.settings import LoyaltySettings
 
 SPEND_WINDOW = timedelta(days=365)
@@ -194,45 +197,81 @@ async def _void_pending(session: AsyncSession, *, order_id: uuid.UUID) -> None:
         )
 
 
+async def _reverse(session: AsyncSession, *, row: OrderPoints, target: int, source: str) -> int:
+    """Bring what has been reversed of the order's earning up to `target` points; the points
+    reversed by this call."""
+    already = -int(
+        await session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+                LedgerEntry.order_id == row.order_id, LedgerEntry.kind == "reverse"
+            )
+        )
+        or 0
+    )
+    delta = min(target, row.points) - already
+    if delta <= 0:
+        return 0
+    earn_id = await session.scalar(select(LedgerEntry.id).where(LedgerEntry.source == f"earn:{row.order_id}"))
+    posted = await loyalty.post(
+        session,
+        user_id=row.user_id,
+        kind="reverse",
+        points=-delta,
+        source=source,
+        order_id=row.order_id,
+        lot_id=earn_id,
+        store_code=row.store_code,
+        city=row.city,
+        board_at=row.delivered_at,
+        reason="order refunded",
+    )
+    return delta if posted is not None else 0
+
+
+async def money_totals(session: AsyncSession, *, order_id: uuid.UUID) -> tuple[int, int]:
+    """(paise taken, paise refunded and processed) for the order, from the payments tables."""
+    taken = await session.scalar(
+        select(func.coalesce(func.sum(PaymentLedger.amount_paise), 0)).where(
+            PaymentLedger.order_id == order_id, PaymentLedger.kind.in_(["captured", "cod_collected"])
+        )
+    )
+    refunded = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_paise), 0)).where(
+            Refund.order_id == order_id, Refund.status == "processed"
+        )
+    )
+    return int(taken or 0), int(refunded or 0)
+
+
+async def on_partial_refund(session: AsyncSession, *, order_id: uuid.UUID) -> Credited | None:
+    """Part of a delivered order's money went back: reverse the same share of its points
+    (rounded down; the order becoming refunded reverses the rest). Orders not yet delivered
+    are settled by their delivery or their full refund."""
+    row = await session.scalar(select(OrderPoints).where(OrderPoints.order_id == order_id).with_for_update())
+    if row is None or row.status != "credited":
+        return None
+    taken, refunded = await money_totals(session, order_id=order_id)
+    if taken <= 0 or refunded <= 0:
+        return None
+    target = row.points * min(refunded, taken) // taken
+    reversed_now = await _reverse(session, row=row, target=target, source=f"reverse:{order_id}:{refunded}")
+    return Credited(row.user_id, -reversed_now) if reversed_now else None
+
+
 async def on_refunded(session: AsyncSession, *, order_id: uuid.UUID) -> Credited | None:
     """Refunded: the earning is reversed (into debt where the balance cannot cover it), pending
     points are void, and points the customer paid with come back."""
     await loyalty.release(session, order_id=order_id, reason="order refunded")
     await _void_pending(session, order_id=order_id)
-    row = (
-        await session.execute(
-            update(OrderPoints)
-            .where(OrderPoints.order_id == order_id, OrderPoints.status == "credited")
-            .values(status="reversed", closed_at=utcnow())
-            .returning(
-                OrderPoints.user_id,
-                OrderPoints.points,
-                OrderPoints.delivered_at,
-                OrderPoints.store_code,
-                OrderPoints.city,
-            )
-        )
-    ).first()
-    if row is None:
+    row = await session.scalar(select(OrderPoints).where(OrderPoints.order_id == order_id).with_for_update())
+    if row is None or row.status != "credited":
         return None
-    user_id, points, delivered_at, store_code, city = row[0], int(row[1]), row[2], row[3], row[4]
-    if points > 0:
-        earn_id = await session.scalar(select(LedgerEntry.id).where(LedgerEntry.source == f"earn:{order_id}"))
-        await loyalty.post(
-            session,
-            user_id=user_id,
-            kind="reverse",
-            points=-points,
-            source=f"reverse:{order_id}",
-            order_id=order_id,
-            lot_id=earn_id,
-            store_code=store_code,
-            city=city,
-            board_at=delivered_at,
-            reason="order refunded",
-        )
-    await recompute_tier(session, user_id=user_id)
-    return Credited(user_id, -points)
+    row.status = "reversed"
+    row.closed_at = utcnow()
+    reversed_now = await _reverse(session, row=row, target=row.points, source=f"reverse:{order_id}")
+    await session.flush()
+    await recompute_tier(session, user_id=row.user_id)
+    return Credited(row.user_id, -reversed_now)
 
 
 async def recompute_tier(session: AsyncSession, *, user_id: uuid.UUID, now: datetime | None = None) -> str:

@@ -24,6 +24,7 @@ from kirana.api.settings import LoyaltySettings
 log = logging.getLogger("kirana.loyalty")
 
 TOPIC = "order.status_changed"
+REFUND_TOPIC = "payment.refund_updated"  # emitted by payments.refunds
 
 
 async def on_order_event(
@@ -48,6 +49,20 @@ async def on_order_event(
             unlocked = await unlocking.evaluate_user(session, user_id=changed.user_id)
             if unlocked:
                 log.info("achievements unlocked", extra={"user_id": str(changed.user_id), "rules": unlocked})
+    if changed is None:
+        return False
+    async with db.session() as session:
+        await leaderboards.refresh_users(session, redis, user_ids=[changed.user_id])
+    return True
+
+
+async def on_refund_event(db: Database, redis: Redis, *, payload: dict[str, Any]) -> bool:
+    """A refund of the order's money was processed (in full or in part): reverse the same
+    share of its points. Pending and failed refunds change nothing."""
+    if payload.get("status") != "processed" or not payload.get("order_id"):
+        return False
+    async with db.session() as session:
+        changed = await awards.on_partial_refund(session, order_id=uuid.UUID(str(payload["order_id"])))
     if changed is None:
         return False
     async with db.session() as session:
