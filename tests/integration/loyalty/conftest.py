@@ -39,6 +39,13 @@ def address(city: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared settings with redemption on (20% of an order, the shop default once payments
+    subtracts the discount)."""
+    return settings.model_copy(update={"loyalty_redeem_max_percent": 20})
+
+
+@pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = kirana_redis.connect(settings.redis_url)
     yield client

@@ -36,7 +36,7 @@ class LoyaltySettings:
 
     points_per_100_rupees: int = 10
     point_value_paise: int = 10
-    redeem_max_percent: int = 20
+    redeem_max_percent: int = 0
     expiry_months: int = 12
 
 
@@ -200,7 +200,9 @@ class Settings(BaseSettings):
     # many months an earning lives before the expiry job takes what is left of it.
     loyalty_points_per_100_rupees: Annotated[int, Field(ge=0, le=10_000)] = 10
     loyalty_point_value_paise: Annotated[int, Field(ge=1, le=10_000)] = 10
-    loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 20
+    # 0 (redemption off) until payments charges the order total minus the held points' value:
+    # until then a redemption would take points and give no discount.
+    loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 0
     loyalty_expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
     # Cash on delivery: offered up to this order total (₹10,000), at these pincodes or pincode
     # prefixes (comma-separated; empty: everywhere the shop delivers).
