@@ -13,6 +13,7 @@ from kirana.api.accounts.models import User
 from kirana.api.db.engine import Database
 from kirana.api.loyalty import achievements, leaderboards, unlocking
 from kirana.api.loyalty.models import Achievement, OrderPoints
+from kirana.api.stores.models import Store
 from tests.integration.commerce.conftest import Catalog, Login, customer
 
 from .conftest import Worker, delivered_order
@@ -34,6 +35,8 @@ async def test_live_leaderboards_equal_a_rebuild_from_the_ledger(
     client: AsyncClient, login: Login, shop: Catalog, db: Database, worker: Worker, redis: Redis
 ) -> None:
     sku = (await shop.product(price=PRICE, stock=50)).variants[0].sku
+    async with db.session() as s:
+        s.add(Store(code="dl-1", name="Delhi 1"))
     people = []
     for n, (city, store) in enumerate(
         [("Bengaluru", None), ("New Delhi", "dl-1"), ("Bengaluru", "dl-1"), ("Pune", None)]
