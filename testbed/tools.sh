@@ -115,6 +115,9 @@ main() {
     remove_all_sd
   go_tool alertmanager "$ALERTMANAGER_SERVER_VERSION" "github.com/prometheus/alertmanager/cmd/alertmanager@${ALERTMANAGER_SERVER_VERSION}" \
     "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_SERVER_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD"
+  # The S3 server of the backup e2e tests (tests/e2e/s3server.py).
+  go_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}" \
+    "-X main.Version=${VERSITYGW_VERSION} -X main.Build=release -X main.BuildTime=none"
   hadolint_tool
   schemas
 
@@ -127,6 +130,7 @@ main() {
   check amtool "amtool, version ${ALERTMANAGER_VERSION#v}" "$BIN/amtool" --version
   check prometheus "prometheus, version ${PROMETHEUS_VERSION#v}" "$BIN/prometheus" --version
   check alertmanager "alertmanager, version ${ALERTMANAGER_SERVER_VERSION#v}" "$BIN/alertmanager" --version
+  check versitygw "Version  : ${VERSITYGW_VERSION}" "$BIN/versitygw" --version
   check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }

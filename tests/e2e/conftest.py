@@ -23,11 +23,12 @@ from kubernetes import client
 
 from . import k8s
 from .jobrunner import crd_installed, images, pg_server, shop, shop_world
+from .s3server import s3_server
 
 # The operator tests' fixtures (a real PostgreSQL, the CRDs, the images, a shop with its operator),
 # registered for every test here. Not `pytest_plugins`: pytest refuses it outside the rootdir's
 # conftest once collection runs over more than this folder (`pytest tests`).
-__all__ = ["crd_installed", "images", "pg_server", "shop", "shop_world"]
+__all__ = ["crd_installed", "images", "pg_server", "s3_server", "shop", "shop_world"]
 
 
 @pytest.fixture(scope="session")

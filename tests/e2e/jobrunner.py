@@ -233,7 +233,20 @@ class JobRunner:
                 cm = self.core.read_namespaced_config_map(src.config_map_ref.name, self.namespace)
                 env.update(cm.data or {})
         for e in container.env or []:
-            env[e.name] = e.value or ""
+            ref = e.value_from.secret_key_ref if e.value_from else None
+            if ref is None:
+                env[e.name] = e.value or ""
+                continue
+            try:
+                data = self.core.read_namespaced_secret(ref.name, self.namespace).data or {}
+            except ApiException as exc:
+                if exc.status != 404 or not ref.optional:
+                    raise
+                data = {}
+            if ref.key in data:
+                env[e.name] = base64.b64decode(data[ref.key]).decode()
+            elif not ref.optional:
+                raise AssertionError(f"key {ref.key} missing from Secret {ref.name}")
         return env
 
     def run_pod(self, pod: Any) -> Run:

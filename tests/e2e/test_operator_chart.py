@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from kirana.api.devstack import free_port
 
 from . import k8s
-from .jobrunner import BIN, REPO, OperatorProcess, Shop, _delete_releases, shoprelease
+from .jobrunner import BIN, REPO, OperatorProcess, Shop, _delete_releases, make_secret, shoprelease
 
 CHART = REPO / "charts" / "kirana-operator"
 HELM = REPO / ".local" / "bin" / "helm"
@@ -217,8 +217,10 @@ def test_chart_installs_and_its_service_account_carries_a_release(
             ("patch", "deployments", app, "apps", True),
             ("update", "shopreleases/status", app, "kirana.dev", True),
             ("patch", "kopfpeerings", app, "kopf.dev", True),
-            ("get", "secrets", app, "", False),
+            ("get", "secrets", app, "", True),  # whether a named Secret exists (rbac.checkSecrets)
             ("list", "secrets", app, "", False),
+            ("watch", "secrets", app, "", False),
+            ("get", "secrets", other, "", False),
             ("create", "pods", app, "", False),
             ("delete", "deployments", app, "apps", False),
             ("delete", "shopreleases", app, "kirana.dev", False),
@@ -229,7 +231,7 @@ def test_chart_installs_and_its_service_account_carries_a_release(
         got = [(verb, res, ns, can(sa, verb, res, ns, group)) for verb, res, ns, group, _ in table]
         assert got == [(verb, res, ns, allowed) for verb, res, ns, _, allowed in table]
         with pytest.raises(ApiException) as denied:
-            client.CoreV1Api(sa).read_namespaced_secret("shop-env", app)
+            client.CoreV1Api(sa).list_namespaced_secret(app)
         assert denied.value.status == 403
 
     shop_world.operator = chart.operator(sa_config, tmp_path, chart.pod_names()[0])
@@ -280,3 +282,20 @@ def test_two_peered_replicas_one_reconciles_and_the_other_takes_over(
     k8s.wait_for(
         "the dead replica to be cleaned from the peering", lambda: list(chart.peers()) == [second], timeout=60
     )
+
+
+def test_under_the_chart_a_missing_secret_holds_the_release_until_it_appears(
+    chart: Chart, shop_world: Shop, tmp_path: Path
+) -> None:
+    wait_available(chart)
+    sa_config = chart.service_account_kubeconfig(tmp_path / "sa.kubeconfig")
+    shop_world.operator = chart.operator(sa_config, tmp_path, chart.pod_names()[0])
+    shop_world.operator.start()
+    shop_world.apply(shoprelease(NAME, "1.0.0", config={"secretName": "late-env"}))
+    status = shop_world.wait_phase(NAME, "InvalidSpec", timeout=60)["status"]
+    cond = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
+    assert "Secret late-env (spec.config.secretName) does not exist" in cond["message"], cond
+    assert shop_world.runner.commands() == []  # nothing ran
+    make_secret(shop_world.api, shop_world.namespace, "late-env", shop_world.database_url)
+    shop_world.wait_phase(NAME, "Ready", timeout=120)
+    assert shop_world.runner.commands() == ["db migrate"]

@@ -163,10 +163,11 @@ def test_backup_job_writes_on_demand_applies_retention_and_is_owned_by_the_backu
     pod = job["spec"]["template"]
     assert pod["metadata"]["labels"]["team"] == "shop"
     container = pod["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["BACKUP_OUT"] == PATH and env["RETAIN_COUNT"] == "3" and env["RETAIN_MINUTES"] == str(5 * 1440)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["BACKUP_OUT"] == PATH and env["RETAIN_COUNT"] == "3" and env["RETAIN_DAYS"] == "5"
+    assert env["BACKUP_ROOT"] == "/backups"
     assert container["image"] == V1
-    assert '"$BACKUP_ROOT/on-demand"' in container["command"][2]
+    assert 'kirana db prune "$BACKUP_ROOT"' in container["command"][2]
     assert d.status.path == PATH and d.status.image == V1
 
 

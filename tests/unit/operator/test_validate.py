@@ -71,3 +71,12 @@ def test_problems_name_the_field_and_the_object() -> None:
         "Secret regcred (spec.image.pullSecrets) does not exist",
     )
     assert problems(spec(backup={"schedule": "0 3 * * *"}), ()) == ()
+
+
+def test_an_s3_store_needs_its_credentials_secret_and_no_volume() -> None:
+    s3 = {"bucket": "shop-backups", "credentialsSecret": "shop-s3"}
+    s = spec(backup={"storage": {"s3": s3}})
+    assert references(s) == (("Secret", "shop-config"), ("Secret", "shop-s3"))
+    assert problems(s, (("Secret", "shop-s3"),)) == (
+        "Secret shop-s3 (spec.backup.storage.s3.credentialsSecret) does not exist",
+    )

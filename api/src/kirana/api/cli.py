@@ -166,18 +166,32 @@ def db_check(
         raise typer.Exit(1)
 
 
+def _archive(location: str) -> Path | str:
+    """A local path, or an `s3://bucket/key` location kept as written (a Path would fold its //)."""
+    from kirana.api.db.objectstore import is_remote
+
+    return location if is_remote(location) else Path(location)
+
+
 @db_app.command("backup")
 def db_backup(
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Archive path (a .json manifest goes beside it).")
+        str | None,
+        typer.Option("--out", help="Archive path or s3://bucket/key (a .json manifest goes beside it)."),
     ] = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """pg_dump (custom format) plus a manifest: revision, server version, size, sha256, row counts."""
+    """pg_dump (custom format) plus a manifest: revision, server version, size, sha256, row counts.
+
+    To an s3:// location the archive is streamed (no local copy), then read back and checked."""
+    from kirana.api.db.objectstore import is_remote
+
     settings = shop_settings("database", verbose=verbose)
     lc = lifecycle(settings, as_json)
-    m = guarded(lc.backup, out_path, backup_dir=settings.resolved_backup_dir)
+    folder = os.environ.get("KIRANA_BACKUP_DIR", "")
+    backup_dir: Path | str = folder if is_remote(folder) else settings.resolved_backup_dir
+    m = guarded(lc.backup, _archive(out_path) if out_path else None, backup_dir=backup_dir)
     emit(
         m,
         as_json,
@@ -186,15 +200,57 @@ def db_backup(
     )
 
 
+@db_app.command("list")
+def db_list(
+    root: Annotated[str, typer.Argument(help="A backup folder or s3://bucket/prefix.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """List the archives under a backup root, newest first per folder (scheduled, pre-upgrade, ...)."""
+    from kirana.api.db import archives
+    from kirana.api.db.objectstore import ObjectStoreError
+
+    try:
+        found = archives.list_archives(_archive(root))
+    except ObjectStoreError as exc:
+        fail(str(exc))
+    if as_json:
+        emit([a.as_dict() for a in found], True)
+        return
+    table = Table("folder", "archive", "bytes", "modified", "manifest")
+    for a in found:
+        table.add_row(
+            a.folder, a.location, str(a.size), a.modified.isoformat(), "yes" if a.complete else "NO"
+        )
+    out.print(table)
+
+
+@db_app.command("prune")
+def db_prune(
+    root: Annotated[str, typer.Argument(help="A backup folder or s3://bucket/prefix.")],
+    keep: Annotated[int, typer.Option(min=1, help="Archives kept per folder.")] = 7,
+    max_age_days: Annotated[int, typer.Option(min=1, help="Older archives are deleted.")] = 14,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply a retention to a backup root; the newest archive of each folder is always kept."""
+    from kirana.api.db import archives
+    from kirana.api.db.objectstore import ObjectStoreError
+
+    try:
+        pruned = archives.prune(_archive(root), keep=keep, max_age_days=max_age_days)
+    except ObjectStoreError as exc:
+        fail(str(exc))
+    emit({"pruned": pruned}, as_json, "\n".join(f"pruned {p}" for p in pruned) or "nothing to prune")
+
+
 @db_app.command("verify")
 def db_verify(
-    path: Annotated[Path, typer.Argument(help="The archive `kirana db backup` wrote.")],
+    path: Annotated[str, typer.Argument(help="The archive `kirana db backup` wrote (a path or s3://).")],
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Restore an archive into a scratch database and check it; the live database is untouched."""
     lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
-    r = guarded(lc.verify, path)
+    r = guarded(lc.verify, _archive(path))
     if as_json:
         emit(r, True)
     elif r["ok"]:
@@ -208,7 +264,7 @@ def db_verify(
 
 @db_app.command("restore")
 def db_restore(
-    path: Annotated[Path, typer.Argument(help="The archive to restore (its manifest beside it).")],
+    path: Annotated[str, typer.Argument(help="Archive path or s3://bucket/key.")],
     drop_previous: Annotated[bool, typer.Option(help="Drop the replaced database after the swap.")] = False,
     allow_other_database: Annotated[
         bool, typer.Option(help="Restore an archive taken from a differently named database.")
@@ -218,7 +274,12 @@ def db_restore(
 ) -> None:
     """Restore an archive beside the live database, check it, then swap it in (old data kept)."""
     lc = lifecycle(shop_settings("database", verbose=verbose), as_json)
-    r = guarded(lc.restore, path, keep_previous=not drop_previous, allow_other_database=allow_other_database)
+    r = guarded(
+        lc.restore,
+        _archive(path),
+        keep_previous=not drop_previous,
+        allow_other_database=allow_other_database,
+    )
     kept = f"; previous data kept as database {r['previous_database']}" if r["previous_database"] else ""
     emit(r, as_json, f"restored {path} into {r['database']} (revision {r['schema_revision']}){kept}")
 

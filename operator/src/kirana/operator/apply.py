@@ -299,7 +299,8 @@ Ref = tuple[str, str]  # (kind, name)
 
 def missing_references(c: Kube, namespace: str, refs: tuple[Ref, ...]) -> tuple[Ref, ...]:
     """The (kind, name) of `refs` that do not exist. A kind the operator may not read (the chart
-    grants no access to Secrets by default) counts as present: unknown is not missing."""
+    with `rbac.checkSecrets=false` grants no access to Secrets) counts as present: unknown is not
+    missing."""
     missing = []
     for kind, name in refs:
         try:

@@ -89,8 +89,40 @@ class PvcStorage(Model):
     claim_name: str
 
 
+class ServerSideEncryption(StrEnum):
+    AES256 = "AES256"  # keys managed by the object store (SSE-S3)
+    KMS = "aws:kms"  # a KMS key (kmsKeyId, or the bucket's default)
+
+
+class S3Storage(Model):
+    """An S3-compatible bucket; the Jobs stream archives to it (credentials never reach the
+    operator: the Jobs' pods read the Secret's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None  # None: AWS S3 in `region`
+    region: str = "us-east-1"
+    credentials_secret: str
+    server_side_encryption: ServerSideEncryption | None = None
+    kms_key_id: str | None = None
+    force_path_style: bool = False
+
+    @property
+    def root(self) -> str:
+        """`s3://bucket/prefix`: the folder the backup folders (pre-upgrade/, ...) live in."""
+        prefix = self.prefix.strip("/")
+        return f"s3://{self.bucket}" + (f"/{prefix}" if prefix else "")
+
+
 class BackupStorage(Model):
-    pvc: PvcStorage
+    """Exactly one of a PersistentVolumeClaim or an S3 bucket (the CRD's CEL rule says so too)."""
+
+    pvc: PvcStorage | None = None
+    s3: S3Storage | None = None
+
+    @property
+    def root(self) -> str:
+        return self.s3.root if self.s3 is not None else BACKUP_MOUNT
 
 
 class BackupSpec(Model):

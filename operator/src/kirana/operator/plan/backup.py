@@ -107,7 +107,7 @@ def _start(
     image, version = release.status.current_image, release.status.current_version
     if not image or not version:
         return pending(f"ShopRelease {release.owner.name} has no running version yet")
-    path = res.on_demand_backup_path(backup.name)
+    path = res.on_demand_backup_path(release.spec, backup.name)
     job = res.on_demand_backup_job(backup, release.owner, release.spec, image, version)
     running = status.model_copy(
         update={
@@ -167,7 +167,7 @@ def decide_final_backup(
         return FinalBackup(True, "nothing was installed")
     deleted = deleted_at or iso(now)
     job_name = final_backup_job_name(owner)
-    path = res.final_backup_path(owner, deleted)
+    path = res.final_backup_path(owner, spec, deleted)
     if job is None:
         body = res.db_job(
             owner,

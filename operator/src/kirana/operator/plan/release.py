@@ -214,7 +214,7 @@ class _Run:
         assert self.rel is not None
         rel = self.rel
         name = self.job_name("backup")
-        path = rel.backup_path or res.pre_upgrade_backup_path(self.owner, rel.version, rel.key)
+        path = rel.backup_path or res.pre_upgrade_backup_path(self.owner, self.spec, rel.version, rel.key)
         self.set(backup_path=path)
         job = self.observed.jobs.get(name)
         if job is None or job.phase == JobPhase.RUNNING:

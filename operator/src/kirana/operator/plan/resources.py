@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from kirana.operator.plan.model import Owner
-from kirana.operator.spec import BACKUP_MOUNT, GROUP, VERSION, PodTemplate, Resources, ShopReleaseSpec
+from kirana.operator.spec import (
+    BACKUP_MOUNT,
+    GROUP,
+    VERSION,
+    PodTemplate,
+    Resources,
+    S3Storage,
+    ShopReleaseSpec,
+)
 
 MANAGED_BY = "kirana-operator"
 RELEASE_LABEL = "kirana.dev/release"
@@ -23,22 +31,12 @@ UID = 10001
 METRICS_PORT = 9100
 
 # Backup, then retention: the script of the scheduled backup CronJob and of on-demand ShopBackup
-# Jobs (which set BACKUP_OUT). Backups live in one directory per origin (scheduled/, pre-upgrade/,
-# on-demand/); the newest of each is never pruned, whatever the retention says.
+# Jobs (which set BACKUP_OUT). Backups live in one folder per origin (scheduled/, pre-upgrade/,
+# on-demand/) under BACKUP_ROOT, the volume or s3://bucket/prefix; `kirana db prune` never
+# deletes the newest of a folder, whatever the retention says.
 PRUNE_SCRIPT = """set -eu
-kirana db backup ${BACKUP_OUT:+--out "$BACKUP_OUT"} --json
-for dir in "$BACKUP_ROOT/scheduled" "$BACKUP_ROOT/pre-upgrade" "$BACKUP_ROOT/on-demand"; do
-  [ -d "$dir" ] || continue
-  n=0
-  for f in $(cd "$dir" && ls -1t -- *.dump 2>/dev/null); do
-    n=$((n + 1))
-    [ "$n" -eq 1 ] && continue
-    if [ "$n" -gt "$RETAIN_COUNT" ] || [ -n "$(find "$dir/$f" -mmin +"$RETAIN_MINUTES")" ]; then
-      rm -f -- "$dir/$f" "$dir/$f.json"
-      echo "pruned $dir/$f"
-    fi
-  done
-done
+kirana db backup --out "${BACKUP_OUT:-$BACKUP_ROOT/scheduled/$(date -u +%Y%m%dT%H%M%SZ).dump}" --json
+kirana db prune "$BACKUP_ROOT" --keep "$RETAIN_COUNT" --max-age-days "$RETAIN_DAYS"
 """
 
 
@@ -54,26 +52,31 @@ def cronjob_name(owner: Owner) -> str:
     return f"{owner.name}-backup"
 
 
-def final_backup_path(owner: Owner, deleted_at: str) -> str:
+def final_backup_path(owner: Owner, spec: ShopReleaseSpec, deleted_at: str) -> str:
     """Where the last backup of a deleted ShopRelease goes: final/<name>-<deletion time>.dump."""
     stamp = "".join(ch for ch in deleted_at if ch.isalnum())
-    return f"{BACKUP_MOUNT}/final/{owner.name}-{stamp}.dump"
+    return f"{backup_root(spec)}/final/{owner.name}-{stamp}.dump"
+
+
+def backup_root(spec: ShopReleaseSpec) -> str:
+    """The folder backups go under: the volume's mount, or s3://bucket/prefix."""
+    return spec.backup.storage.root if spec.backup.storage is not None else BACKUP_MOUNT
 
 
 def job_name(owner: Owner, step: str, key: str) -> str:
     return f"{owner.name}-{step}-{key}"
 
 
-def on_demand_backup_path(backup_name: str) -> str:
-    return f"{BACKUP_MOUNT}/on-demand/{backup_name}.dump"
+def on_demand_backup_path(spec: ShopReleaseSpec, backup_name: str) -> str:
+    return f"{backup_root(spec)}/on-demand/{backup_name}.dump"
 
 
 def on_demand_job_name(backup_name: str) -> str:
     return f"shopbackup-{backup_name}"
 
 
-def pre_upgrade_backup_path(owner: Owner, version: str, key: str) -> str:
-    return f"{BACKUP_MOUNT}/pre-upgrade/{owner.name}-{version}-{key}.dump"
+def pre_upgrade_backup_path(owner: Owner, spec: ShopReleaseSpec, version: str, key: str) -> str:
+    return f"{backup_root(spec)}/pre-upgrade/{owner.name}-{version}-{key}.dump"
 
 
 def labels(owner: Owner, component: str, version: str | None = None) -> dict[str, str]:
@@ -130,10 +133,35 @@ def _env(spec: ShopReleaseSpec, *, backups: bool) -> tuple[list[dict[str, Any]],
     env_from: list[dict[str, Any]] = [{"secretRef": {"name": spec.config.secret_name}}]
     if spec.config.config_map_name:
         env_from.insert(0, {"configMapRef": {"name": spec.config.config_map_name}})
-    env = [{"name": e.name, "value": e.value} for e in spec.config.env]
+    env: list[dict[str, Any]] = [{"name": e.name, "value": e.value} for e in spec.config.env]
     if backups:
-        env.append({"name": "KIRANA_BACKUP_DIR", "value": BACKUP_MOUNT})
+        env.append({"name": "KIRANA_BACKUP_DIR", "value": backup_root(spec)})
+        s3 = spec.backup.storage.s3 if spec.backup.storage else None
+        if s3 is not None:
+            env += _s3_env(s3)
     return env_from, env
+
+
+def _s3_env(s3: S3Storage) -> list[dict[str, Any]]:
+    """What `kirana.api.db.objectstore` reads; the keys come straight from the credentials Secret."""
+    env: list[dict[str, Any]] = [
+        {"name": "KIRANA_BACKUP_S3_REGION", "value": s3.region},
+        {"name": "KIRANA_BACKUP_S3_PATH_STYLE", "value": "true" if s3.force_path_style else "false"},
+    ]
+    if s3.endpoint:
+        env.append({"name": "KIRANA_BACKUP_S3_ENDPOINT", "value": s3.endpoint})
+    if s3.server_side_encryption:
+        env.append({"name": "KIRANA_BACKUP_S3_SSE", "value": s3.server_side_encryption.value})
+    if s3.kms_key_id:
+        env.append({"name": "KIRANA_BACKUP_S3_SSE_KMS_KEY_ID", "value": s3.kms_key_id})
+    for key, optional in (
+        ("AWS_ACCESS_KEY_ID", False),
+        ("AWS_SECRET_ACCESS_KEY", False),
+        ("AWS_SESSION_TOKEN", True),
+    ):
+        ref = {"name": s3.credentials_secret, "key": key, **({"optional": True} if optional else {})}
+        env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    return env
 
 
 def _container_security() -> dict[str, Any]:
@@ -161,7 +189,7 @@ def _pod_spec(
     env_from, env = _env(spec, backups=backups)
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-    if backups and spec.backup.storage:
+    if backups and spec.backup.storage and spec.backup.storage.pvc:
         volumes.append(
             {"name": "backups", "persistentVolumeClaim": {"claimName": spec.backup.storage.pvc.claim_name}}
         )
@@ -348,11 +376,10 @@ def backup_cronjob(owner: Owner, spec: ShopReleaseSpec, image: str, version: str
     }
     pod = _pod_spec(spec, image, container, backups=True, restart="Never")
     pod["containers"][0]["env"] = [
-        *(e for e in pod["containers"][0]["env"] if e["name"] != "KIRANA_BACKUP_DIR"),
-        {"name": "BACKUP_ROOT", "value": BACKUP_MOUNT},
-        {"name": "KIRANA_BACKUP_DIR", "value": f"{BACKUP_MOUNT}/scheduled"},
+        *pod["containers"][0]["env"],
+        {"name": "BACKUP_ROOT", "value": backup_root(spec)},
         {"name": "RETAIN_COUNT", "value": str(ret.count)},
-        {"name": "RETAIN_MINUTES", "value": str(ret.max_age_days * 24 * 60)},
+        {"name": "RETAIN_DAYS", "value": str(ret.max_age_days)},
     ]
     return {
         "apiVersion": "batch/v1",
@@ -397,10 +424,10 @@ def on_demand_backup_job(
     pod = _pod_spec(spec, image, container, backups=True, restart="Never")
     pod["containers"][0]["env"] = [
         *pod["containers"][0]["env"],
-        {"name": "BACKUP_ROOT", "value": BACKUP_MOUNT},
-        {"name": "BACKUP_OUT", "value": on_demand_backup_path(backup.name)},
+        {"name": "BACKUP_ROOT", "value": backup_root(spec)},
+        {"name": "BACKUP_OUT", "value": on_demand_backup_path(spec, backup.name)},
         {"name": "RETAIN_COUNT", "value": str(ret.count)},
-        {"name": "RETAIN_MINUTES", "value": str(ret.max_age_days * 24 * 60)},
+        {"name": "RETAIN_DAYS", "value": str(ret.max_age_days)},
     ]
     return {
         "apiVersion": "batch/v1",

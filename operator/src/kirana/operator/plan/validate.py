@@ -1,6 +1,7 @@
 """Mistakes in a ShopRelease that the CRD schema cannot catch: a backup schedule that is not a
 cron expression Kubernetes takes, and objects the release names that do not exist (the config
-Secret and ConfigMap, the backup PersistentVolumeClaim, the image pull Secrets).
+Secret and ConfigMap, the backup PersistentVolumeClaim or S3 credentials Secret, the image pull
+Secrets).
 
 Called by `kirana.operator.plan.release.decide` before a release takes its first step, with what
 `kirana.operator.apply.observe` found missing. A problem holds the release back (phase and
@@ -37,8 +38,11 @@ def references(spec: ShopReleaseSpec) -> tuple[tuple[str, str], ...]:
     refs: list[tuple[str, str]] = [("Secret", spec.config.secret_name)]
     if spec.config.config_map_name:
         refs.append(("ConfigMap", spec.config.config_map_name))
-    if spec.backup.storage is not None:
-        refs.append(("PersistentVolumeClaim", spec.backup.storage.pvc.claim_name))
+    storage = spec.backup.storage
+    if storage is not None and storage.pvc is not None:
+        refs.append(("PersistentVolumeClaim", storage.pvc.claim_name))
+    if storage is not None and storage.s3 is not None:
+        refs.append(("Secret", storage.s3.credentials_secret))
     refs += [("Secret", name) for name in spec.image.pull_secrets]
     return tuple(dict.fromkeys(refs))
 
@@ -56,9 +60,12 @@ def problems(spec: ShopReleaseSpec, missing: tuple[tuple[str, str], ...]) -> tup
         ("Secret", spec.config.secret_name): "spec.config.secretName",
         ("ConfigMap", spec.config.config_map_name or ""): "spec.config.configMapName",
     }
-    if spec.backup.storage is not None:
-        where[("PersistentVolumeClaim", spec.backup.storage.pvc.claim_name)] = (
-            "spec.backup.storage.pvc.claimName"
+    storage = spec.backup.storage
+    if storage is not None and storage.pvc is not None:
+        where[("PersistentVolumeClaim", storage.pvc.claim_name)] = "spec.backup.storage.pvc.claimName"
+    if storage is not None and storage.s3 is not None:
+        where.setdefault(
+            ("Secret", storage.s3.credentials_secret), "spec.backup.storage.s3.credentialsSecret"
         )
     for kind, name in missing:
         field = where.get((kind, name), "spec.image.pullSecrets")
