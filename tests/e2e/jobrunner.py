@@ -220,7 +220,22 @@ class JobRunner:
                 return
         run = self.run_pod(pod)
         self.runs.append(run)
-        self._report(pod, run)
+        # Like a kubelet, keep trying to report while the API server is away (a fault test).
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._report(pod, run)
+                return
+            except ApiException as exc:
+                if exc.status == 404:
+                    return  # the pod was deleted meanwhile: nothing to report to
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                time.sleep(0.5)
+            except Exception:  # the connection itself: the server is restarting
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                time.sleep(0.5)
 
     def _env(self, container: Any) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}

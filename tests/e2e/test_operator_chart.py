@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -299,3 +300,49 @@ def test_under_the_chart_a_missing_secret_holds_the_release_until_it_appears(
     make_secret(shop_world.api, shop_world.namespace, "late-env", shop_world.database_url)
     shop_world.wait_phase(NAME, "Ready", timeout=120)
     assert shop_world.runner.commands() == ["db migrate"]
+
+
+def test_both_replicas_killed_at_once_mid_release_their_replacements_finish_it(
+    chart: Chart, shop_world: Shop, tmp_path: Path
+) -> None:
+    wait_available(chart)
+    sa_config = chart.service_account_kubeconfig(tmp_path / "sa.kubeconfig")
+    first, second = chart.pod_names()
+    replicas = [chart.operator(sa_config, tmp_path, first), chart.operator(sa_config, tmp_path, second)]
+    shop_world.operator = replicas[0]
+    replicas[0].start()
+    k8s.wait_for("the first replica to join the peering", lambda: first in chart.peers(), timeout=60)
+    replicas[1].start()
+    k8s.wait_for("both replicas in the peering", lambda: set(chart.peers()) == {first, second}, timeout=60)
+    shop_world.apply(shoprelease(NAME, "1.0.0"))
+    shop_world.wait_phase(NAME, "Ready", timeout=120)
+    v1_revision = shop_world.schema_revision()
+
+    shop_world.runner.hold()  # the pre-upgrade backup's pod stays Running
+    shop_world.apply(shoprelease(NAME, "2.0.0"))
+    k8s.wait_for(
+        "the backup step to start",
+        lambda: shop_world.get(NAME)["status"].get("phase") == "BackingUp",
+        timeout=60,
+    )
+    for replica in replicas:  # both at once, no goodbye: the node they shared died
+        replica.kill()
+    shop_world.runner.release()  # the backup finishes while no operator runs
+    time.sleep(2)
+    assert shop_world.get(NAME)["status"]["phase"] == "BackingUp"  # nobody moved it on
+
+    # The Deployment's replacements: new pod names, stale peers still in the peering object.
+    fresh = [
+        chart.operator(sa_config, tmp_path, f"{first}-new"),
+        chart.operator(sa_config, tmp_path, f"{second}-new"),
+    ]
+    for replica in fresh:
+        replica.start()
+    shop_world.operator = fresh[0]
+    status = shop_world.wait_phase(NAME, "Ready", timeout=240)["status"]
+    assert status["currentVersion"] == "2.0.0"
+    assert shop_world.schema_revision() == status["schemaRevision"] != v1_revision
+    assert shop_world.runner.commands() == ["db migrate", "db backup", "db migrate"]  # each step once
+    assert shop_world.deployment_images(NAME) == {"api": "kirana-api:2.0.0", "workers": "kirana-api:2.0.0"}
+    # Exactly one of the replacements did the work; the other stood by.
+    assert sorted(r.metric(RECONCILES) > 0 for r in fresh) == [False, True]

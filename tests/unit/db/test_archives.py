@@ -70,3 +70,23 @@ def test_s3_locations_and_settings() -> None:
         "ServerSideEncryption": "AES256"
     }
     assert Settings.from_env({}).put_args() == {}
+
+
+def test_store_errors_name_the_bucket_the_code_and_what_to_fix() -> None:
+    from botocore.exceptions import ClientError
+
+    from kirana.api.db.objectstore import describe
+
+    def err(code: str, message: str = "") -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": message}}, "ListObjectsV2")
+
+    where = "s3://shop"
+    assert str(describe(err("NoSuchBucket", "The specified bucket does not exist."), "reaching", where)) == (
+        "reaching s3://shop failed: NoSuchBucket (The specified bucket does not exist.); "
+        "create the bucket or fix spec.backup.storage.s3.bucket"
+    )
+    assert "check the credentials Secret" in str(describe(err("InvalidAccessKeyId"), "uploading", where))
+    assert "out of space" in str(describe(err("XMinioStorageFull"), "uploading", where))
+    assert str(describe(err("SlowDown", "Reduce your rate"), "listing", where)) == (
+        "listing s3://shop failed: SlowDown (Reduce your rate)"
+    )
