@@ -83,5 +83,5 @@ def test_scheduled_backups_stream_to_scheduled_and_prune_the_bucket() -> None:
     assert env["BACKUP_ROOT"] == "s3://kirana-backups/prod/shop"
     assert env["RETAIN_COUNT"] == "3" and env["RETAIN_DAYS"] == "9"
     script = c["command"][2]
-    assert '$BACKUP_ROOT/scheduled/$(date -u' in script and 'kirana db prune "$BACKUP_ROOT"' in script
+    assert "$BACKUP_ROOT/scheduled/$(date -u" in script and 'kirana db prune "$BACKUP_ROOT"' in script
     assert [v["name"] for v in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
