@@ -83,3 +83,9 @@ bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (ma
 clean: ## Remove local state (.local/: embedded databases, backups, testbed data)
 	-@$(MAKE) --no-print-directory testbed-down
 	rm -rf .local
+
+.PHONY: load
+load: install ## Locust load run (tests/load): make load [HOST=url] [USERS=10] [DURATION=60] [SHAPE=smoke|ramp|steady|spike] [THRESHOLDS=file] [OUT=dir]
+	$(RUN) python -m tests.load.run --users $(or $(USERS),10) --duration $(or $(DURATION),60) --shape $(or $(SHAPE),smoke) \
+		$(if $(HOST),--host $(HOST)) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS)) $(if $(OUT),--out $(OUT)) \
+		$(if $(RAZORPAY),--razorpay $(RAZORPAY))

@@ -1,0 +1,86 @@
+"""A tiny headless Locust run of tests/load against a real `kirana run`: every journey step runs
+(sign-up, browse, cart, checkout, paying through the fake Razorpay, the socket's paid frame), the
+report and its charts are written, and the thresholds decide the exit code.
+
+Three users for 20 s: a smoke test of the load kit, not a measurement (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.localrun import REPO, clean_env, running, scratch_dir
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[int, Path, str]:
+    limits = tmp / f"{name}.toml"
+    limits.write_text(thresholds)
+    out = tmp / name
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.load.run", "--thresholds", str(limits), "--out", str(out), *run_args],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return proc.returncode, out, proc.stdout + proc.stderr
+
+
+@pytest.mark.xdist_group("run")
+@pytest.mark.timeout(900)
+def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path: Path) -> None:
+    data = scratch_dir("load")
+    with running(data, cleanup=data, env={"KIRANA_SEED_CATALOG_PRODUCTS": "200"}) as run:
+        args = ["--host", run.base, "--razorpay", run.state()["razorpay_base_url"], "--shape", "smoke"]
+
+        # Real limits on errors and on every step having run; latency is left loose because the
+        # machine running the suite is busy (docs/load-testing.md gives the real figures).
+        met = """
+[total]
+max_error_ratio = 0.01
+[default]
+p95_ms = 60000
+max_error_ratio = 0.05
+[step."checkout"]
+min_requests = 1
+[step."pay: verify"]
+min_requests = 1
+[step."ws: order paid"]
+min_requests = 1
+"""
+        code, out, output = _load(tmp_path, "met", met, [*args, "--users", "3", "--duration", "20"])
+        assert code == 0, output
+        verdict = json.loads((out / "verdict.json").read_text())
+        assert verdict == {"thresholds": str(tmp_path / "met.toml"), "passed": True, "breaches": []}
+        with (out / "stats_stats.csv").open() as f:
+            rows = {r["Name"]: r for r in csv.DictReader(f)}
+        for step in ("shopper: sign up", "browse: listing", "cart: add line", "checkout", "pay: verify"):
+            assert int(rows[step]["Request Count"]) >= 1, step
+        assert int(rows["ws: order paid"]["Failure Count"]) == 0
+        report = (out / "report.md").read_text()
+        assert "**passed**" in report and "| POST checkout |" in report
+        for chart in ("throughput.png", "latency.png", "users.png", "steps.png"):
+            assert f"]({chart})" in report
+            assert (out / chart).read_bytes()[:8] == PNG, chart
+
+        impossible = "[default]\np95_ms = 0.001\n"
+        code, out, output = _load(
+            tmp_path, "impossible", impossible, [*args, "--users", "2", "--duration", "8"]
+        )
+        assert code == 1, output
+        verdict = json.loads((out / "verdict.json").read_text())
+        assert verdict["passed"] is False
+        assert any("p95" in b and "> 0.001 ms" in b for b in verdict["breaches"]), verdict
+        assert "**FAILED**" in (out / "report.md").read_text()
+
+        code, _, output = _load(tmp_path, "bad", "[default]\np99 = 1\n", args)
+        assert code == 2 and "unknown threshold keys: p99" in output

@@ -1,0 +1,166 @@
+"""What the load's customers do, as plain functions over a Locust `HttpSession`, so the
+locustfile stays a list of user classes with weights.
+
+Every request carries a `name` (the journey step the thresholds and the report speak of) and
+the customer's own `X-Forwarded-For` address from the benchmark range 198.18.0.0/15, so that
+per-address limits (sign-up, sign-in) see many shoppers rather than one loopback client; the
+shop believes it only from `KIRANA_FORWARDED_ALLOW_IPS` (loopback by default).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from locust.clients import HttpSession
+
+WORDS_FALLBACK = ("rice", "dal", "oil", "tea", "ghee", "atta", "soap", "salt")
+
+
+def client_ip(rng: random.Random) -> str:
+    """A distinct address for one simulated customer (RFC 2544 benchmarking range)."""
+    n = rng.randrange(2, 2**17 - 2)
+    return f"198.{18 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
+
+
+@dataclass
+class Catalog:
+    """What browsing has learned, shared by the users of one Locust process."""
+
+    slugs: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+
+    def learn(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            if item.get("in_stock") and item["slug"] not in self.slugs and len(self.slugs) < 2000:
+                self.slugs.append(item["slug"])
+            for word in str(item.get("title", "")).lower().split():
+                if word.isalpha() and len(word) > 3 and word not in self.words and len(self.words) < 500:
+                    self.words.append(word)
+
+    def word(self, rng: random.Random) -> str:
+        return rng.choice(self.words or list(WORDS_FALLBACK))
+
+
+CATALOG = Catalog()
+
+
+@dataclass
+class Browser:
+    """An anonymous visitor: listing pages (following cursors), product pages revalidated with
+    `If-None-Match`, search and suggestions as they type."""
+
+    http: HttpSession
+    rng: random.Random
+    headers: dict[str, str]
+    etags: dict[str, str] = field(default_factory=dict)
+    cursor: str | None = None
+    sort: str = "newest"
+
+    def listing(self) -> None:
+        """The next page of the current listing, or (three times in ten) a first page sorted anew."""
+        if not self.cursor or self.rng.random() < 0.3:
+            self.sort, self.cursor = self.rng.choice(["newest", "price_asc", "price_desc", "title"]), None
+        params = {"sort": self.sort} | ({"cursor": self.cursor} if self.cursor else {})
+        with self.http.get(
+            "/v1/catalog/products",
+            params=params,
+            headers=self.headers,
+            name="browse: listing",
+            catch_response=True,
+        ) as r:
+            if r.status_code != 200:
+                r.failure(f"{r.status_code}")
+                self.cursor = None
+                return
+            page = r.json()
+            CATALOG.learn(page["items"])
+            self.cursor = page.get("next_cursor")
+
+    def product(self) -> dict[str, Any] | None:
+        if not CATALOG.slugs:
+            self.listing()
+            if not CATALOG.slugs:
+                return None
+        slug = self.rng.choice(CATALOG.slugs)
+        headers = dict(self.headers)
+        if slug in self.etags:
+            headers["If-None-Match"] = self.etags[slug]
+        with self.http.get(
+            f"/v1/catalog/products/{slug}", headers=headers, name="browse: product", catch_response=True
+        ) as r:
+            if r.status_code == 304:
+                r.success()
+                return None
+            if r.status_code != 200:
+                r.failure(f"{r.status_code}")
+                return None
+            if r.headers.get("ETag"):
+                self.etags[slug] = r.headers["ETag"]
+            data: dict[str, Any] = r.json()
+            return data
+
+    def search(self) -> None:
+        q = CATALOG.word(self.rng)
+        self.http.get("/v1/search", params={"q": q}, headers=self.headers, name="browse: search")
+
+    def suggest(self) -> None:
+        word = CATALOG.word(self.rng)
+        for n in range(2, min(len(word), 5) + 1):  # as the shopper types
+            self.http.get(
+                "/v1/search/suggest", params={"q": word[:n]}, headers=self.headers, name="browse: suggest"
+            )
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    user_id: str = ""
+    token: str = ""
+    signed_in_at: float = 0.0
+
+
+def sign_up(http: HttpSession, headers: dict[str, str]) -> Account:
+    """A new customer of this run: registered, then signed in (raises when either fails)."""
+    account = Account(email=f"load-{uuid.uuid4().hex[:16]}@example.com", password=f"Lt-{uuid.uuid4().hex}")
+    r = http.post(
+        "/v1/auth/register",
+        json={"email": account.email, "password": account.password, "name": "Load Shopper"},
+        headers=headers,
+        name="shopper: sign up",
+    )
+    r.raise_for_status()
+    sign_in(http, headers, account)
+    return account
+
+
+def sign_in(http: HttpSession, headers: dict[str, str], account: Account) -> None:
+    r = http.post(
+        "/v1/auth/login",
+        json={"identifier": account.email, "password": account.password},
+        headers=headers,
+        name="shopper: sign in",
+    )
+    r.raise_for_status()
+    account.token = r.json()["access_token"]
+    account.signed_in_at = time.monotonic()
+    if not account.user_id:
+        me = http.get("/v1/auth/me", headers=headers | auth(account), name="shopper: me")
+        me.raise_for_status()
+        account.user_id = me.json()["id"]
+
+
+def auth(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.token}"}
+
+
+def in_stock_sku(product: dict[str, Any]) -> tuple[str, int] | None:
+    """An active variant with stock: (sku, unit price)."""
+    for v in product.get("variants", []):
+        if v.get("is_active") and v.get("in_stock") and v.get("stock", 0) > 2:
+            return str(v["sku"]), int(v["price_paise"])
+    return None

@@ -1,0 +1,262 @@
+"""Kirana's load: weighted shopper journeys, a staged shape and thresholds checked at the end.
+
+Run through `make load` (tests/load/run.py), which passes the settings below as environment:
+
+| variable | meaning |
+|---|---|
+| `KIRANA_LOAD_SHAPE` / `_USERS` / `_DURATION_S` | the shape (tests/load/shapes.py), peak users, seconds |
+| `KIRANA_LOAD_RAZORPAY_URL` | the fake Razorpay `kirana run` started; unset: shoppers cancel, not pay |
+| `KIRANA_LOAD_THRESHOLDS` | the limits file (default tests/load/thresholds.toml) |
+| `KIRANA_LOAD_OUT` | where `verdict.json` (the threshold check) is written |
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import gevent
+import websocket
+from gevent.queue import Empty, Queue
+from locust import HttpUser, LoadTestShape, between, events, task
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from tests.load import journeys, shapes, thresholds
+
+log = logging.getLogger("kirana.load")
+RAZORPAY = os.environ.get("KIRANA_LOAD_RAZORPAY_URL", "").rstrip("/")
+
+
+class BrowserUser(HttpUser):
+    """Anonymous browsing: most of the shop's traffic."""
+
+    weight = 3
+    wait_time = between(0.5, 2)
+
+    def on_start(self) -> None:
+        rng = random.Random()
+        self.browser = journeys.Browser(self.client, rng, {"X-Forwarded-For": journeys.client_ip(rng)})
+        self.browser.listing()
+
+    @task(4)
+    def listing(self) -> None:
+        self.browser.listing()
+
+    @task(4)
+    def product(self) -> None:
+        self.browser.product()
+
+    @task(2)
+    def search(self) -> None:
+        self.browser.search()
+
+    @task(2)
+    def suggest(self) -> None:
+        self.browser.suggest()
+
+
+class Notifications:
+    """The shopper's app socket: subscribed to `user:<id>:orders`, frames kept in a queue by a
+    reader greenlet so the journey can wait for its order's payment to be announced."""
+
+    def __init__(self, host: str, account: journeys.Account, headers: dict[str, str]) -> None:
+        parts = urlsplit(host)
+        url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, "/v1/ws", "", ""))
+        self.frames: Queue[dict[str, Any]] = Queue()
+        self.ws = websocket.create_connection(
+            url,
+            subprotocols=["kirana.v1", f"bearer.{account.token}"],
+            header=[f"{k}: {v}" for k, v in headers.items()],
+            timeout=10,
+            suppress_origin=True,  # a native app sends no Origin; a browser's would need allowing
+        )
+        self.ws.send(json.dumps({"op": "subscribe", "channel": f"user:{account.user_id}:orders"}))
+        first = json.loads(self.ws.recv())
+        if first.get("type") != "subscribed":
+            raise ConnectionError(f"not subscribed: {first}")
+        self.reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                text = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception:
+                return
+            if not text:
+                return
+            self.frames.put(json.loads(text))
+
+    def wait_paid(self, order_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frame = self.frames.get(timeout=left)
+            except Empty:
+                return False
+            data = frame.get("data") or {}
+            if data.get("order_id") == order_id and (
+                frame.get("type") == "payment.result" or data.get("to") == "paid"
+            ):
+                return True
+        return False
+
+    def close(self) -> None:
+        self.reader.kill(block=False)
+        try:
+            self.ws.close()
+        except Exception:
+            log.debug("socket already closed")
+
+
+class ShopperUser(HttpUser):
+    """A new customer of this run: signs up, then browses, fills a cart, checks out, pays
+    through the fake Razorpay and waits for the socket to say the order is paid."""
+
+    weight = 1
+    wait_time = between(1, 3)
+
+    def on_start(self) -> None:
+        rng = random.Random()
+        self.headers = {"X-Forwarded-For": journeys.client_ip(rng)}
+        self.browser = journeys.Browser(self.client, rng, self.headers)
+        self.account = journeys.sign_up(self.client, self.headers)
+        self.socket: Notifications | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.socket = Notifications(self.host or "", self.account, self.headers)
+            exc = None
+        except Exception as err:  # a refused socket is a failure of the step, not of the user
+            self.socket, exc = None, err
+        self._fire("WS", "ws: connect", t0, exc)
+
+    def _fire(self, kind: str, name: str, t0: float, exc: Exception | None) -> None:
+        self.environment.events.request.fire(
+            request_type=kind,
+            name=name,
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=0,
+            exception=exc,
+            context={},
+        )
+
+    def on_stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    def _h(self) -> dict[str, str]:
+        if time.monotonic() - self.account.signed_in_at > 480:  # access tokens live 600 s
+            journeys.sign_in(self.client, self.headers, self.account)
+        return self.headers | journeys.auth(self.account)
+
+    @task
+    def buy(self) -> None:
+        self.browser.listing()
+        line = None
+        for _ in range(3):
+            product = self.browser.product()
+            if product and (line := journeys.in_stock_sku(product)):
+                break
+        if line is None:
+            return
+        r = self.client.post(
+            "/v1/cart/lines", json={"sku": line[0], "quantity": 1}, headers=self._h(), name="cart: add line"
+        )
+        if not r.ok:
+            return
+        self.client.get("/v1/cart", headers=self._h(), name="cart: view")
+        r = self.client.post(
+            "/v1/checkout",
+            json={},
+            headers=self._h() | {"Idempotency-Key": str(uuid.uuid4())},
+            name="checkout",
+        )
+        if not r.ok:
+            return
+        order_id = r.json()["id"]
+        if not RAZORPAY:
+            self.client.post(
+                f"/v1/orders/{order_id}/transitions",
+                json={"status": "cancelled"},
+                headers=self._h(),
+                name="order: cancel",
+            )
+            return
+        self._pay(order_id)
+
+    def _pay(self, order_id: str) -> None:
+        r = self.client.post(f"/v1/orders/{order_id}/payments", headers=self._h(), name="pay: start")
+        if not r.ok:
+            return
+        method = random.choice(["upi", "card"])
+        paid = self.client.post(
+            f"{RAZORPAY}/_dev/pay",
+            json={"order_id": r.json()["razorpay_order_id"], "method": method},
+            name="razorpay: customer pays",
+        )
+        if not paid.ok:
+            return
+        t0 = time.perf_counter()
+        body = paid.json()
+        v = self.client.post(
+            "/v1/payments/verify",
+            json={k: body[k] for k in ("razorpay_order_id", "razorpay_payment_id", "razorpay_signature")},
+            headers=self._h(),
+            name="pay: verify",
+        )
+        if not v.ok or self.socket is None:
+            return
+        ok = self.socket.wait_paid(order_id, timeout=10)
+        self._fire("WS", "ws: order paid", t0, None if ok else TimeoutError("no paid frame within 10 s"))
+
+
+class StagedShape(LoadTestShape):
+    """The shape named by `KIRANA_LOAD_SHAPE` (smoke, ramp, steady, spike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = shapes.plan(
+            os.environ.get("KIRANA_LOAD_SHAPE", "smoke"),
+            users=int(os.environ.get("KIRANA_LOAD_USERS", "10")),
+            duration_s=float(os.environ.get("KIRANA_LOAD_DURATION_S", "60")),
+        )
+
+    def tick(self) -> tuple[int, float] | None:
+        return shapes.at(self.stages, self.get_run_time())
+
+
+@events.quitting.add_listener
+def _check_thresholds(environment: Environment, **_: Any) -> None:
+    """A breach of any limit makes the run exit 1; the verdict goes to `KIRANA_LOAD_OUT`."""
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    path = Path(os.environ.get("KIRANA_LOAD_THRESHOLDS") or thresholds.DEFAULT_FILE)
+    config = thresholds.load(path)
+    stats = environment.stats
+
+    def row(entry: Any, name: str) -> thresholds.Row:
+        p95 = entry.get_response_time_percentile(0.95) if entry.num_requests else 0.0
+        return thresholds.Row(name, entry.num_requests, entry.num_failures, float(p95 or 0.0))
+
+    steps = [row(e, e.name) for e in stats.entries.values()]
+    breaches = thresholds.check(config, steps, row(stats.total, "total"))
+    for line in breaches:
+        log.error("threshold breached: %s", line)
+    if breaches:
+        environment.process_exit_code = 1
+    out = os.environ.get("KIRANA_LOAD_OUT")
+    if out:
+        verdict = {"thresholds": str(path), "passed": not breaches, "breaches": breaches}
+        Path(out, "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
