@@ -35,7 +35,6 @@ def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[i
     return proc.returncode, out, proc.stdout + proc.stderr
 
 
-@pytest.mark.xdist_group("run")
 @pytest.mark.timeout(900)
 def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path: Path) -> None:
     data = scratch_dir("load")
