@@ -134,3 +134,19 @@ async def test_merge_adopts_the_guest_cart_when_the_user_has_none(
             await carts.merge_guest_cart(session, guest_token="unknown-token-xyz", user_id=me.user_id)
             is not None
         )
+
+
+async def test_first_carts_of_many_users_on_one_connection_are_created(db: Database) -> None:
+    """The sixth execution of a prepared statement may use PostgreSQL's generic plan, where a
+    bound `status = $n` can no longer be matched to the partial unique index named in
+    ON CONFLICT; every new shopper after the fifth on a connection then got a 500 (seen in a
+    load run)."""
+    from tests.integration.commerce.conftest import ensure_user
+
+    users = [uuid.uuid4() for _ in range(8)]
+    for user_id in users:
+        await ensure_user(db, user_id)
+    async with db.session() as session:
+        for user_id in users:
+            cart = await carts.user_cart(session, user_id=user_id, create=True)
+            assert cart is not None and cart.user_id == user_id

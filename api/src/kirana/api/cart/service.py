@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +69,10 @@ async def user_cart(
         insert(Cart)
         .values(id=uuid.uuid4(), user_id=user_id, status=ACTIVE)
         .on_conflict_do_nothing(
-            index_elements=["user_id"], index_where=(Cart.status == ACTIVE) & Cart.user_id.is_not(None)
+            # The index's own predicate as literal SQL: a bound `status = $n` stops matching the
+            # partial index once PostgreSQL switches the prepared statement to a generic plan.
+            index_elements=["user_id"],
+            index_where=text("status = 'active' AND user_id IS NOT NULL"),
         )
     )
     cart = await session.scalar(stmt.execution_options(populate_existing=True))
