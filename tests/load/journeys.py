@@ -164,3 +164,78 @@ def in_stock_sku(product: dict[str, Any]) -> tuple[str, int] | None:
         if v.get("is_active") and v.get("in_stock") and v.get("stock", 0) > 2:
             return str(v["sku"]), int(v["price_paise"])
     return None
+
+
+@dataclass
+class MobileApp:
+    """The offline-first app: a full download, then pulls of what changed, and batches of cart
+    mutations recorded offline pushed together (sometimes sent twice, as after a timeout)."""
+
+    http: HttpSession
+    rng: random.Random
+    headers: dict[str, str]
+    cursor: str = "0"
+    skus: list[str] = field(default_factory=list)
+    last_batch: list[dict[str, Any]] = field(default_factory=list)
+
+    def pull(self, *, full: bool = False) -> None:
+        for _ in range(20 if full else 1):
+            with self.http.get(
+                "/v1/sync/pull",
+                params={"cursor": self.cursor, "limit": 500},
+                headers=self.headers,
+                name="sync: pull (full)" if full else "sync: pull",
+                catch_response=True,
+            ) as r:
+                if r.status_code == 410:  # compacted away: start again, as the app must
+                    r.success()
+                    self.cursor = "0"
+                    return
+                if r.status_code != 200:
+                    r.failure(f"{r.status_code}")
+                    return
+                page = r.json()
+            self.cursor = page["cursor"]
+            for change in page["changes"]:
+                if change["entity"] == "product" and change["data"] and len(self.skus) < 500:
+                    sku = in_stock_sku(change["data"])
+                    if sku:
+                        self.skus.append(sku[0])
+            if not page["has_more"]:
+                return
+
+    def push(self) -> None:
+        if not self.skus:
+            return
+        if self.last_batch and self.rng.random() < 0.2:
+            batch = self.last_batch  # the app resends: every answer must come back replayed
+        else:
+            sku = self.rng.choice(self.skus)
+            batch = [
+                {"client_mutation_id": str(uuid.uuid4()), "type": "cart.add", "sku": sku, "quantity": 2},
+                {
+                    "client_mutation_id": str(uuid.uuid4()),
+                    "type": "cart.set_quantity",
+                    "sku": sku,
+                    "quantity": 1,
+                },
+                {"client_mutation_id": str(uuid.uuid4()), "type": "cart.remove", "sku": sku},
+            ]
+        with self.http.post(
+            "/v1/sync/push",
+            json={"mutations": batch},
+            headers=self.headers,
+            name="sync: push",
+            catch_response=True,
+        ) as r:
+            if r.status_code != 200:
+                r.failure(f"{r.status_code}")
+                return
+            bad = [
+                x
+                for x in r.json()["results"]
+                if x["status"] != "applied" and x.get("reason") != "out-of-stock"
+            ]
+            if bad:
+                r.failure(f"rejected: {bad[0].get('reason')}")
+        self.last_batch = batch

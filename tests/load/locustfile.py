@@ -63,6 +63,36 @@ class BrowserUser(HttpUser):
         self.browser.suggest()
 
 
+class MobileUser(HttpUser):
+    """The mobile app of a new customer of this run: sync pull and push (tests/load/journeys.py)."""
+
+    weight = 1
+    wait_time = between(2, 5)
+
+    def on_start(self) -> None:
+        rng = random.Random()
+        headers = {"X-Forwarded-For": journeys.client_ip(rng)}
+        self.account = journeys.sign_up(self.client, headers)
+        self.headers = headers
+        self.app = journeys.MobileApp(self.client, rng, headers | journeys.auth(self.account))
+        self.app.pull(full=True)
+
+    @task(3)
+    def pull(self) -> None:
+        self._refresh()
+        self.app.pull()
+
+    @task(2)
+    def push(self) -> None:
+        self._refresh()
+        self.app.push()
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self.account.signed_in_at > 480:  # access tokens live 600 s
+            journeys.sign_in(self.client, self.headers, self.account)
+            self.app.headers = self.headers | journeys.auth(self.account)
+
+
 class Notifications:
     """The shopper's app socket: subscribed to `user:<id>:orders`, frames kept in a queue by a
     reader greenlet so the journey can wait for its order's payment to be announced."""
