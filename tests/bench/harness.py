@@ -28,10 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 # Benchmarks and the test suite place many unpaid orders per account; the per-customer caps on
 # unpaid orders (kirana.api.orders.unpaid) are tested with their defaults on their own
 # (tests/integration/commerce/test_commerce_unpaid_caps.py).
+# Off (0), so placement reads nothing for them: with the caps at their defaults a customer's
+# cap check reads at most 3 unpaid orders, but lifted to numbers a benchmark never reaches it
+# would read each customer's thousands of unpaid orders, a cost no shop with caps has.
 UNCAPPED_ORDERS = {
-    "KIRANA_ORDER_MAX_UNPAID": "1000",
-    "KIRANA_ORDER_MAX_UNPAID_UNITS": "1000000",
-    "KIRANA_ORDER_MAX_UNPAID_UNITS_PER_ITEM": "1000000",
+    "KIRANA_ORDER_MAX_UNPAID": "0",
+    "KIRANA_ORDER_MAX_UNPAID_UNITS": "0",
+    "KIRANA_ORDER_MAX_UNPAID_UNITS_PER_ITEM": "0",
 }
 
 

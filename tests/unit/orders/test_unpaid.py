@@ -49,3 +49,14 @@ def test_an_accepted_order_counts_for_the_next() -> None:
     with pytest.raises(unpaid.TooManyUnpaid):
         unpaid.check(holding, {"A": 9}, CAPS)
     assert holding.units == 12 and len(holding.orders) == 1
+
+
+def test_a_cap_of_zero_is_off_and_all_off_reads_nothing() -> None:
+    off = unpaid.Caps(orders=0, units=0, units_per_item=0)
+    assert not off.any_on and off.orders_read is None
+    unpaid.check(_held({"A": 900}, {"B": 900}, {"A": 900}), {"A": 900}, off)  # nothing refused
+    only_orders = unpaid.Caps(orders=2, units=0, units_per_item=0)
+    assert only_orders.any_on and only_orders.orders_read == 2
+    unpaid.check(_held({"A": 900}), {"A": 900}, only_orders)
+    with pytest.raises(unpaid.TooManyUnpaid):
+        unpaid.check(_held({"A": 1}, {"A": 1}), {"A": 1}, only_orders)

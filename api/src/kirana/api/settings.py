@@ -166,10 +166,10 @@ class Settings(BaseSettings):
     cart_max_lines: Annotated[int, Field(ge=1, le=1000)] = 100
     order_reservation_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 15
     # What one customer may hold unpaid at once (orders.unpaid): orders, units reserved by them,
-    # and units of one item reserved by them.
-    order_max_unpaid: Annotated[int, Field(ge=1, le=1000)] = 3
-    order_max_unpaid_units: Annotated[int, Field(ge=1, le=1_000_000)] = 200
-    order_max_unpaid_units_per_item: Annotated[int, Field(ge=1, le=1_000_000)] = 50
+    # and units of one item reserved by them; 0 turns a cap off.
+    order_max_unpaid: Annotated[int, Field(ge=0, le=1000)] = 3
+    order_max_unpaid_units: Annotated[int, Field(ge=0, le=1_000_000)] = 200
+    order_max_unpaid_units_per_item: Annotated[int, Field(ge=0, le=1_000_000)] = 50
     default_store_code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")] = "main"
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
     # Concurrent `POST /v1/orders` requests share transactions, at most this many orders in one

@@ -164,8 +164,8 @@ class OrderBatcher:
                     "skus": placement.skus_of(placements),
                     "count": len(first),
                     "requested_stores": placement.requested_stores(placements),
-                    "unpaid_users": sorted({p.user_id for p in placements}),
-                },
+                }
+                | placement.unpaid_params(placements),
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
             found = {row["sku"]: sql.locked_variant(row) for row in _json(opened["variants"]) or ()}

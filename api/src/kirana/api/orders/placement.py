@@ -164,6 +164,14 @@ async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str,
     return {row["sku"]: sql.locked_variant(row) for row in rows}
 
 
+def unpaid_params(placements: Sequence[Placement]) -> dict[str, Any]:
+    """The parameters of `sql.UNPAID_SELECT` for these placements (one policy for all): no
+    customers when every cap is off, so nothing is read."""
+    caps = placements[0].policy.unpaid if placements else unpaid.Caps()
+    users = sorted({p.user_id for p in placements}) if caps.any_on else []
+    return {"unpaid_users": users, "unpaid_read": caps.orders_read}
+
+
 def requested_stores(placements: Sequence[Placement]) -> list[str]:
     """The store codes the customers named (the shop's default store is configuration, not input)."""
     return sorted({p.store_code for p in placements if p.store_code is not None})
@@ -353,7 +361,7 @@ async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRea
     _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
     found = await lock_variants(session, skus_of([placement]))
     open_stores = await stores.active_codes(session, requested_stores([placement]))
-    held = await sql.UNPAID.fetch(session, {"unpaid_users": [placement.user_id]})
+    held = await sql.UNPAID.fetch(session, unpaid_params([placement]))
     (decided,) = allocate([placement], found, open_stores=open_stores, unpaid_rows=held)
     if isinstance(decided, KiranaError):
         raise decided

@@ -84,10 +84,15 @@ WRITE_CTES = """
     )"""
 
 # What the customers' unpaid orders reserve (`orders.unpaid`); few rows: the caps bound them.
+# At most :unpaid_read (NULL: all) unpaid orders per customer, by the partial index.
 UNPAID_SELECT = """
     SELECT o.user_id, o.id AS order_id, l.sku, l.quantity
-    FROM orders o JOIN order_lines l ON l.order_id = o.id
-    WHERE o.status = 'pending_payment' AND o.user_id = ANY(CAST(:unpaid_users AS uuid[]))"""
+    FROM unnest(CAST(:unpaid_users AS uuid[])) AS u(id)
+    CROSS JOIN LATERAL (
+        SELECT id, user_id FROM orders
+        WHERE user_id = u.id AND status = 'pending_payment'
+        LIMIT CAST(:unpaid_read AS bigint)) o
+    JOIN order_lines l ON l.order_id = o.id"""
 
 LOCK_VARIANTS = Statement(text(LOCK_SELECT))
 UNPAID = Statement(text(UNPAID_SELECT))

@@ -6,7 +6,10 @@ and 26 units did, in a review), and repeat that on every product. Placement
 (`orders.placement.allocate`, for single orders and group-commit batches alike) refuses an order
 that would take the customer past any of the caps of its `Policy`, with `409
 too-many-unpaid-orders`, counting the orders accepted before it in the same batch. The
-rows come from `orders.sql.UNPAID_SELECT`; no I/O (refusals are counted in `orders.metrics`).
+rows come from `orders.sql.UNPAID_SELECT`, which reads at most `Caps.orders` unpaid orders per
+customer (a customer holding that many is refused whatever the units), through the partial
+index of unpaid orders; a cap of 0 is off, and with all three off nothing is read. No I/O
+(refusals are counted in `orders.metrics`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,21 @@ class TooManyUnpaid(Conflict):
 
 @dataclass(frozen=True)
 class Caps:
+    """The caps of one policy; 0 turns a cap off."""
+
     orders: int = 3  # unpaid orders at once
     units: int = 200  # units reserved by them, all items together
     units_per_item: int = 50  # units of one item reserved by them
+
+    @property
+    def any_on(self) -> bool:
+        """Whether placement has to read what customers hold at all."""
+        return bool(self.orders or self.units or self.units_per_item)
+
+    @property
+    def orders_read(self) -> int | None:
+        """How many of a customer's unpaid orders decide every cap (None: all of them)."""
+        return self.orders or None
 
 
 @dataclass
@@ -70,11 +85,12 @@ def _check(held: Held, wanted: Mapping[str, int], caps: Caps) -> None:
         "unpaid_orders": len(held.orders),
     }
     hint = "pay for or cancel an unpaid order first"
-    if len(held.orders) + 1 > caps.orders:
+    if caps.orders and len(held.orders) + 1 > caps.orders:
         raise TooManyUnpaid(f"at most {caps.orders} unpaid orders at once; {hint}", extra=extra)
-    if held.units + sum(wanted.values()) > caps.units:
+    if caps.units and held.units + sum(wanted.values()) > caps.units:
         raise TooManyUnpaid(f"unpaid orders may reserve at most {caps.units} units; {hint}", extra=extra)
-    over = sorted(sku for sku, qty in wanted.items() if held.by_sku.get(sku, 0) + qty > caps.units_per_item)
+    per_item = caps.units_per_item
+    over = sorted(sku for sku, qty in wanted.items() if per_item and held.by_sku.get(sku, 0) + qty > per_item)
     if over:
         raise TooManyUnpaid(
             f"unpaid orders may reserve at most {caps.units_per_item} of one item "
