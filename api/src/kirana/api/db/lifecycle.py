@@ -98,17 +98,25 @@ class Lifecycle:
         engine = self.engine()
         try:
             with engine.connect() as conn:
-                conn.execute(text(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'"))
-                got = conn.execute(
+                # Waiting by polling, outside any transaction: a waiter blocked in
+                # pg_advisory_lock holds a snapshot, and the holder's CREATE INDEX CONCURRENTLY
+                # waits for every older snapshot to go, so the two would deadlock.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                deadline = time.monotonic() + timeout_s
+                told = False
+                while not conn.execute(
                     text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
-                ).scalar()
-                if not got:
-                    self.progress("another process holds the migration lock; waiting")
-                    conn.execute(text(f"SET statement_timeout = '{int(timeout_s * 1000)}ms'"))
-                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                    conn.execute(text("SET statement_timeout = 0"))
-                conn.execute(text("SET lock_timeout = 0"))
-                conn.commit()
+                ).scalar():
+                    if time.monotonic() > deadline:
+                        raise LifecycleError(
+                            f"another process held the migration lock for more than {timeout_s:.0f} s"
+                        )
+                    if not told:
+                        self.progress("another process holds the migration lock; waiting")
+                        told = True
+                    time.sleep(0.2)
+                conn.commit()  # ends SQLAlchemy's (empty) autobegun transaction
+                conn.execution_options(isolation_level=conn.default_isolation_level)
                 try:
                     yield conn
                 finally:
