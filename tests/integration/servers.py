@@ -37,13 +37,17 @@ def server_process(
 
 
 def start_server(
-    env: dict[str, str], *, workers: int = 1, app_factory: str = "tests.integration.slowapp:factory"
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    app_factory: str = "tests.integration.slowapp:factory",
+    ready_within_s: float = 60,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`kirana serve` on a free port, once it answers /readyz."""
     port = free_port()
     proc = server_process(env, port=port, workers=workers, app_factory=app_factory)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_within_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")

@@ -25,6 +25,7 @@ from kirana.api.catalog import router as catalog
 from kirana.api.catalog.edge import CachedListingMiddleware
 from kirana.api.catalog.invalidation import CatalogListener
 from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.contract import document as contract
 from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
 from kirana.api.delivery import flows as delivery_flows
@@ -131,7 +132,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
     problems.install_handlers(app)
-    problems.document_problems(app)
+    contract.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(accounts.wellknown)

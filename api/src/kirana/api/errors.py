@@ -3,12 +3,17 @@
 Services (and workers, and the CLI) raise the domain errors below; `kirana.api.problems` renders
 them once as RFC 9457 `application/problem+json` answers and documents them in the OpenAPI
 document. Each class names its problem type (`code`), so a client can branch on the `type` URI.
+A dependency (or any callable a route depends on) says which of them it can raise with
+`@raises(...)`; `kirana.api.contract` reads that to list each operation's error answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+RAISES_ATTR = "kirana_raises"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class KiranaError(Exception):
@@ -61,3 +66,42 @@ class RateLimited(KiranaError):
 
 class Unavailable(KiranaError):
     status, code, title = 503, "unavailable", "Service unavailable"
+
+
+class PayloadTooLarge(KiranaError):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(KiranaError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationFailed(InvalidInput):
+    """FastAPI's request validation (parameters and bodies), with per-field `errors`."""
+
+    code, title = "validation-error", "Invalid request"
+
+
+class MethodNotAllowed(KiranaError):
+    status, code, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class InternalError(KiranaError):
+    status, code, title = 500, "internal-error", "Internal server error"
+
+
+def raises(*classes: type[KiranaError]) -> Callable[[F], F]:
+    """Declare on a callable (a route dependency) the errors it may raise; the OpenAPI
+    document of every route that depends on it lists them (`kirana.api.contract`)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, RAISES_ATTR, (*getattr(fn, RAISES_ATTR, ()), *classes))
+        return fn
+
+    return mark
+
+
+def raised_by(fn: Any) -> tuple[type[KiranaError], ...]:
+    """What `raises` declared on `fn` (nothing when it declared nothing)."""
+    found: tuple[type[KiranaError], ...] = getattr(fn, RAISES_ATTR, ())
+    return found

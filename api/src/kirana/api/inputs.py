@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema as cs
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -68,6 +70,28 @@ def check_value(value: Any) -> Any:
     return value
 
 
+# The checks, as the OpenAPI document states them (a request valid by the document passes).
+TEXT_PATTERN = "^[^\\x00\\ud800-\\udfff]*$"
+
+
+def document_text(schema: dict[str, Any]) -> None:
+    """Add to a string schema (and strings nested in it) what `check_text` refuses."""
+    if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(schema):
+        schema["pattern"] = TEXT_PATTERN
+        schema.setdefault("maxLength", MAX_TEXT)
+    elif schema.get("type") == "integer":
+        schema.setdefault("minimum", INT64_MIN)
+        schema.setdefault("maximum", INT64_MAX)
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for sub in schema.get(key, []):
+            document_text(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            document_text(schema[key])
+    for sub in schema.get("properties", {}).values():
+        document_text(sub)
+
+
 Text = Annotated[str, AfterValidator(check_text)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
@@ -79,3 +103,12 @@ class Input(BaseModel):
     @classmethod
     def _checked(cls, value: Any) -> Any:
         return check_value(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: cs.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for prop in schema.get("properties", {}).values():
+            document_text(prop)
+        return schema

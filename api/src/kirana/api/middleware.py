@@ -142,7 +142,8 @@ class RequestContextMiddleware:
             if not started:
                 response = problems.problem(
                     500,
-                    code="internal-error",
+                    title=errors.InternalError.title,
+                    code=errors.InternalError.code,
                     detail="An unexpected error occurred; quote the request id when reporting it.",
                     instance=scope.get("path"),
                     extra={"request_id": rid},
@@ -173,7 +174,8 @@ class RequestContextMiddleware:
     def _too_large(self) -> Any:
         return problems.problem(
             413,
-            code="payload-too-large",
+            title=errors.PayloadTooLarge.title,
+            code=errors.PayloadTooLarge.code,
             detail=f"request body exceeds {self.max_body_bytes} bytes",
         )
 
@@ -197,7 +199,8 @@ class RequestContextMiddleware:
             got = content_type or "none"
             return problems.problem(
                 415,
-                code="unsupported-media-type",
+                title=errors.UnsupportedMediaType.title,
+                code=errors.UnsupportedMediaType.code,
                 detail=f"request bodies must be application/json (got {got})",
             )
         return None

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from kirana.api import errors
 from kirana.api.db import errors as db_errors
 from kirana.api.errors import KiranaError
 
@@ -88,7 +89,10 @@ def problem(
         body["instance"] = instance
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+    out = dict(headers or {})
+    if status == 401 and not any(k.lower() == "www-authenticate" for k in out):
+        out["WWW-Authenticate"] = "Bearer"  # RFC 9110: every 401 names a scheme
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out)
 
 
 def problem_of(exc: KiranaError, *, instance: str | None) -> JSONResponse:
@@ -121,14 +125,14 @@ def install_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = _field_errors(exc.errors())
+        fields = _field_errors(exc.errors())
         return problem(
             422,
-            title="Invalid request",
-            code="validation-error",
-            detail=f"{len(errors)} field(s) failed validation",
+            title=errors.ValidationFailed.title,
+            code=errors.ValidationFailed.code,
+            detail=f"{len(fields)} field(s) failed validation",
             instance=request.url.path,
-            extra={"errors": errors},
+            extra={"errors": fields},
         )
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -137,8 +141,12 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route matches {request.url.path}"
-        if exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path}"
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; several routes
+            # (GET and POST /v1/orders) share one path, and the document lists them all.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+            if detail == "Method Not Allowed":
+                detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail=detail, instance=request.url.path, headers=headers)
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -154,29 +162,15 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-def document_problems(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the server sends on validation failure: a 422
-    `application/problem+json` `Problem`, not FastAPI's `HTTPValidationError` shape."""
-    from fastapi.openapi.utils import get_openapi
+def allowed_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
+    """Every method some route of `app` answers on this request's path (HEAD with GET)."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Match
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(problem_schema.pop("$defs", {}))
-        schemas["Problem"] = problem_schema
-        ref = {"$ref": "#/components/schemas/Problem"}
-        for item in doc.get("paths", {}).values():
-            for op in item.values():
-                answer = op.get("responses", {}).get("422")
-                if isinstance(answer, dict) and "content" in answer:
-                    answer["description"] = "The request failed validation (see `errors`)."
-                    answer["content"] = {PROBLEM_JSON: {"schema": ref}}
-        for name in ("HTTPValidationError", "ValidationError"):
-            schemas.pop(name, None)
-        app.openapi_schema = doc
-        return doc
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    found: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(dict(scope))[0] != Match.NONE:
+            found |= set(methods)
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return sorted(found, key=lambda m: order.index(m) if m in order else len(order))

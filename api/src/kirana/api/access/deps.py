@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from kirana.api.access import policy
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
-from kirana.api.errors import PermissionDenied, Unauthorized
+from kirana.api.errors import PermissionDenied, Unauthorized, raises
 
 ACCESS_RULE_ATTR = "kirana_access_rule"
 
@@ -25,6 +25,7 @@ async def get_runtime(request: Request) -> AccessRuntime:
     return runtime
 
 
+@raises(Unauthorized)
 async def get_principal(request: Request) -> Principal | None:
     """The caller, or None for an anonymous request; 401 for a bad or revoked token."""
     cached = getattr(request.state, "principal", None)
@@ -39,6 +40,7 @@ async def get_principal(request: Request) -> Principal | None:
     return principal
 
 
+@raises(Unauthorized)
 async def require_user(principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal:
     if principal is None:
         raise Unauthorized("sign in to continue", headers={"WWW-Authenticate": "Bearer"})
@@ -76,6 +78,7 @@ def Require(*permissions: str) -> Any:  # capitalised: reads as a declaration on
     to be enabled on the account.
     """
 
+    @raises(PermissionDenied)
     async def check(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
         demand(principal, *permissions)
         return principal
@@ -92,6 +95,7 @@ async def optional_user(principal: Annotated[Principal | None, Depends(get_princ
     return principal
 
 
+@raises(Unauthorized)
 async def require_step_up(
     request: Request, principal: Annotated[Principal, Depends(require_user)]
 ) -> Principal:

@@ -10,6 +10,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from kirana.api import errors
 from kirana.api.access import policy
 from kirana.api.access import service as access
 from kirana.api.access.deps import Require, RuntimeDep, StepUp
@@ -26,14 +27,20 @@ from kirana.api.access.schemas import (
     UserAccessRead,
 )
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep
 from kirana.api.inputs import Text
 
-router = APIRouter(prefix="/v1/access", tags=["access"])
+router = APIRouter(
+    prefix="/v1/access",
+    tags=["access"],
+    responses=raising(errors.NotFound, errors.Conflict, errors.InvalidState),  # cycles, escalation
+)
 
 
 @router.get("/roles")
 async def list_roles(session: SessionDep, _: Principal = Require("access:read")) -> list[RoleRead]:
+    """Every role with its permissions and parents."""
     graph = await access.role_graph(session)
     rows = await access.list_roles(session)
     return [
@@ -71,6 +78,7 @@ async def put_role(
 async def user_access(
     user_id: uuid.UUID, session: SessionDep, _: Principal = Require("access:read")
 ) -> UserAccessRead:
+    """A user's roles, direct grants, scopes and effective permissions."""
     ua = await access.user_access(session, user_id=user_id)
     return UserAccessRead(
         user_id=user_id,
@@ -91,6 +99,7 @@ async def grant_role(
     ctx: AuditCtx,
     me: Principal = Require("access:grant"),
 ) -> Changed:
+    """Grant a role to a user (escalation beyond the granter's own refused)."""
     async with rt.db.session() as session:
         version = await access.grant_role(
             session,
@@ -108,6 +117,7 @@ async def grant_role(
 async def revoke_role(
     user_id: uuid.UUID, role: Text, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:grant")
 ) -> Changed:
+    """Take a role away from a user."""
     async with rt.db.session() as session:
         version = await access.revoke_role(
             session, ctx.as_actor(me.user_id), granter=me, user_id=user_id, role=role
@@ -124,6 +134,7 @@ async def grant_permission(
     ctx: AuditCtx,
     me: Principal = Require("access:grant"),
 ) -> dict[str, object]:
+    """Grant (or deny) one permission to a user directly."""
     async with rt.db.session() as session:
         grant_id, version = await access.grant_permission(
             session,
@@ -146,6 +157,7 @@ async def revoke_permission(
     ctx: AuditCtx,
     me: Principal = Require("access:grant"),
 ) -> Changed:
+    """Remove one direct permission grant."""
     async with rt.db.session() as session:
         version = await access.revoke_permission(
             session, ctx.as_actor(me.user_id), granter=me, user_id=user_id, grant_id=grant_id

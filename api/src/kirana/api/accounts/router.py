@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Public, RuntimeDep, StepUp
 from kirana.api.accounts import contacts, flows
 from kirana.api.accounts import service as accounts
@@ -30,12 +31,18 @@ from kirana.api.accounts.schemas import (
     TwoFactorChallenge,
 )
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep
 from kirana.api.errors import NotFound
 from kirana.api.inputs import Text
 from kirana.api.twofactor.schemas import Sent
 
-router = APIRouter(prefix="/v1/auth", tags=["accounts"])
+router = APIRouter(
+    prefix="/v1/auth",
+    tags=["accounts"],
+    # the sign-in flows: wrong credentials or codes, abuse limits, a text message that failed
+    responses=raising(errors.Unauthorized, errors.RateLimited, errors.InvalidState, errors.Unavailable),
+)
 wellknown = APIRouter(tags=["accounts"])
 
 
@@ -79,6 +86,7 @@ async def login(
 async def login_two_factor(
     body: LoginTwoFactorIn, rt: RuntimeDep, ctx: AuditCtx, cart_token: GuestCartToken = None
 ) -> TokenPair:
+    """Finish a 2FA sign-in: the challenge from `/v1/auth/login` and a TOTP, SMS or recovery code."""
     return _pair(
         await flows.login_second_factor(
             rt,
@@ -93,6 +101,7 @@ async def login_two_factor(
 
 @router.post("/login/2fa/sms", dependencies=[Public])
 async def login_send_sms(body: ChallengeIn, rt: RuntimeDep, ctx: AuditCtx) -> Sent:
+    """Text a sign-in code to the account's mobile number for a pending 2FA challenge."""
     return Sent(to=await flows.login_send_sms(rt, ctx, challenge=body.challenge))
 
 
@@ -104,12 +113,14 @@ async def refresh(body: RefreshIn, rt: RuntimeDep, ctx: AuditCtx) -> TokenPair:
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    """Sign out this session (its refresh token stops working at once)."""
     await flows.revoke(rt, ctx, me, reason="logout", only=me.session_id)
     return Response(status_code=204)
 
 
 @router.get("/me")
 async def me(me: CurrentUser, session: SessionDep) -> MeRead:
+    """The signed-in account: contact details, roles and two-factor state."""
     user = await session.get(User, me.user_id)
     if user is None:
         raise NotFound("no such user")
@@ -148,12 +159,14 @@ async def verify_contact(
 
 @router.get("/sessions")
 async def sessions(me: CurrentUser, session: SessionDep) -> list[SessionRead]:
+    """The account's live sessions (devices), the current one marked."""
     rows = await accounts.list_sessions(session, user_id=me.user_id)
     return [SessionRead.model_validate(r).model_copy(update={"current": r.id == me.session_id}) for r in rows]
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_session(session_id: uuid.UUID, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    """Sign out one of the account's sessions."""
     if not await flows.revoke(rt, ctx, me, reason="session_revoked", only=session_id):
         raise NotFound("no such active session")
     return Response(status_code=204)
@@ -161,6 +174,7 @@ async def revoke_session(session_id: uuid.UUID, me: CurrentUser, rt: RuntimeDep,
 
 @router.post("/sessions/revoke-all")
 async def revoke_all(body: RevokeAllIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> dict[str, int]:
+    """Sign out every session of the account (optionally keeping this one)."""
     n = await flows.revoke(
         rt, ctx, me, reason="sessions_revoked_all", keep=me.session_id if body.keep_current else None
     )
@@ -176,12 +190,14 @@ async def change_password(body: PasswordChangeIn, me: CurrentUser, rt: RuntimeDe
 
 @router.post("/password/reset-request", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
 async def request_reset(body: ResetRequestIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
+    """Ask for a password reset code; the answer is the same whether or not an account matches."""
     await flows.request_reset(rt, ctx, identifier=body.identifier)
     return Accepted(detail="if an account matches, a reset code is on its way")
 
 
 @router.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Public])
 async def reset_password(body: ResetIn, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    """Set a new password with a reset code; every session is signed out."""
     await flows.reset_password(rt, ctx, token=body.token, new_password=body.new_password)
     return Response(status_code=204)
 

@@ -11,15 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from kirana.api import errors
 from kirana.api.access.deps import Require
 from kirana.api.access.principal import Principal
 from kirana.api.audit import service as audit
 from kirana.api.audit.schemas import AuditEventRead, AuditPage
+from kirana.api.contract.document import raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.inputs import Int64, Text
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=raising(errors.InvalidInput))  # cursors
 
 
 async def _filters(

@@ -11,17 +11,32 @@ from fastapi import APIRouter, Header, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, OptionalUser
 from kirana.api.access.principal import Principal
 from kirana.api.cart import schemas as s
 from kirana.api.cart import service as carts
+from kirana.api.catalog import errors as catalog_errors
+from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.errors import InvalidState, PermissionDenied
 from kirana.api.idempotency.deps import IdempotentDep
 from kirana.api.inputs import Text
 from kirana.api.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["cart"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["cart"],
+    # no such cart token, a user without cart:use, line limits, and the catalog's verdicts
+    responses=raising(
+        errors.NotFound,
+        errors.PermissionDenied,
+        errors.InvalidState,
+        catalog_errors.UnknownSku,
+        catalog_errors.NotSellable,
+        catalog_errors.OutOfStock,
+    ),
+)
 CartToken = Annotated[Text | None, Header(alias="X-Cart-Token", min_length=16, max_length=200)]
 SkuPath = Annotated[Text, Path(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-_.]*$")]
 
@@ -120,6 +135,8 @@ async def set_line(
 async def remove_line(
     sku: SkuPath, settings: SettingsDep, principal: OptionalUser, idem: IdempotentDep, token: CartToken = None
 ) -> Response:
+    """Remove a line from the cart."""
+
     async def change(session: AsyncSession, cart: Any, lim: carts.Limits) -> None:
         del lim
         await carts.remove_line(session, cart=cart, sku=sku)

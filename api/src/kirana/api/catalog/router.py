@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from kirana.api import errors
 from kirana.api.access.deps import OptionalUser, Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.catalog import listing
@@ -23,11 +24,16 @@ from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
 from kirana.api.catalog.edge import cache_key, etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.contract.document import raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.inputs import Int64, Text
 
-router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+router = APIRouter(
+    prefix="/v1/catalog",
+    tags=["catalog"],
+    responses=raising(errors.NotFound, errors.Conflict, errors.InvalidInput),  # taken slugs, in use
+)
 
 
 async def listing_cache(request: Request) -> ListingCache:
@@ -136,11 +142,13 @@ async def get_product(request: Request, ref: Text, session: SessionDep, principa
 
 @router.get("/categories", response_model=list[s.CategoryNode], dependencies=[Public])
 async def categories(session: SessionDep) -> list[s.CategoryNode]:
+    """The category tree, ordered by position."""
     return catalog.build_tree(await catalog.list_categories(session))
 
 
 @router.get("/brands", response_model=list[s.BrandRead], dependencies=[Public])
 async def brands(session: SessionDep) -> list[s.BrandRead]:
+    """Every brand."""
     return [s.BrandRead.model_validate(b) for b in await catalog.list_brands(session)]
 
 
@@ -149,22 +157,26 @@ async def brands(session: SessionDep) -> list[s.BrandRead]:
 
 @router.post("/brands", status_code=201, response_model=s.BrandRead)
 async def create_brand(data: s.BrandCreate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
+    """Create a brand."""
     return s.BrandRead.model_validate(await catalog.create_brand(session, data=data))
 
 
 @router.patch("/brands/{slug}", response_model=s.BrandRead)
 async def update_brand(slug: Text, data: s.BrandUpdate, session: SessionDep, _: CatalogWrite) -> s.BrandRead:
+    """Rename a brand."""
     return s.BrandRead.model_validate(await catalog.update_brand(session, slug=slug, data=data))
 
 
 @router.delete("/brands/{slug}", status_code=204)
 async def delete_brand(slug: Text, session: SessionDep, _: CatalogWrite) -> Response:
+    """Delete a brand no product uses."""
     await catalog.delete_brand(session, slug=slug)
     return Response(status_code=204)
 
 
 @router.post("/categories", status_code=201, response_model=s.CategoryRead)
 async def create_category(data: s.CategoryCreate, session: SessionDep, _: CatalogWrite) -> s.CategoryRead:
+    """Create a category, optionally under a parent."""
     return s.CategoryRead.model_validate(await catalog.create_category(session, data=data))
 
 
@@ -172,17 +184,20 @@ async def create_category(data: s.CategoryCreate, session: SessionDep, _: Catalo
 async def update_category(
     slug: Text, data: s.CategoryUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.CategoryRead:
+    """Rename or reorder a category."""
     return s.CategoryRead.model_validate(await catalog.update_category(session, slug=slug, data=data))
 
 
 @router.delete("/categories/{slug}", status_code=204)
 async def delete_category(slug: Text, session: SessionDep, _: CatalogWrite) -> Response:
+    """Delete a category no product or child category uses."""
     await catalog.delete_category(session, slug=slug)
     return Response(status_code=204)
 
 
 @router.post("/products", status_code=201, response_model=s.ProductRead)
 async def create_product(data: s.ProductCreate, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+    """Create a product (a draft until published) with its variants."""
     return catalog.render_product(await catalog.create_product(session, data=data), include_inactive=True)
 
 
@@ -190,6 +205,7 @@ async def create_product(data: s.ProductCreate, session: SessionDep, _: CatalogW
 async def update_product(
     ref: Text, data: s.ProductUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
+    """Change a product's title, description, brand, category or images."""
     return catalog.render_product(
         await catalog.update_product(session, ref=ref, data=data), include_inactive=True
     )
@@ -197,6 +213,7 @@ async def update_product(
 
 @router.post("/products/{ref}/publish", response_model=s.ProductRead)
 async def publish(ref: Text, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+    """Publish a product: shoppers see it at once."""
     return catalog.render_product(
         await catalog.set_published(session, ref=ref, published=True), include_inactive=True
     )
@@ -204,12 +221,14 @@ async def publish(ref: Text, session: SessionDep, _: CatalogWrite) -> s.ProductR
 
 @router.post("/products/{ref}/unpublish", response_model=s.ProductRead)
 async def unpublish(ref: Text, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+    """Hide a product from shoppers (orders keep their lines)."""
     view = await catalog.set_published(session, ref=ref, published=False)
     return catalog.render_product(view, include_inactive=True)
 
 
 @router.delete("/products/{ref}", status_code=204)
 async def delete_product(ref: Text, session: SessionDep, _: CatalogWrite) -> Response:
+    """Delete a product that was never ordered (unpublish it otherwise)."""
     await catalog.delete_product(session, ref=ref)
     return Response(status_code=204)
 
@@ -218,6 +237,7 @@ async def delete_product(ref: Text, session: SessionDep, _: CatalogWrite) -> Res
 async def add_variant(
     ref: Text, data: s.VariantCreate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
+    """Add a variant (SKU, price, MRP, tax class, stock) to a product."""
     return catalog.render_product(
         await catalog.add_variant(session, ref=ref, data=data), include_inactive=True
     )
@@ -227,6 +247,7 @@ async def add_variant(
 async def update_variant(
     sku: Text, data: s.VariantUpdate, session: SessionDep, _: CatalogWrite
 ) -> s.ProductRead:
+    """Change a variant's price, MRP, tax class, attributes or active flag."""
     return catalog.render_product(
         await catalog.update_variant(session, sku=sku, data=data), include_inactive=True
     )

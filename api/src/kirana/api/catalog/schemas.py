@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema, field_validator, model_validator
 
 from kirana.api.catalog.models import TAX_CLASSES
 from kirana.api.inputs import Input
@@ -73,12 +73,16 @@ class CategoryNode(CategoryRead):
     children: list[CategoryNode] = []
 
 
+# The validators below refuse unknown classes; the schema names the known ones.
+TaxClass = Annotated[str, WithJsonSchema({"type": "string", "enum": list(TAX_CLASSES)})]
+
+
 class VariantCreate(Strict):
     sku: Sku
     attributes: dict[str, str] = {}
     price_paise: Paise
     mrp_paise: Paise
-    tax_class: str
+    tax_class: TaxClass
     stock: Annotated[int, Field(ge=0, le=MAX_STOCK)] = 0
 
     _attrs = field_validator("attributes")(_check_attributes)
@@ -101,7 +105,7 @@ class VariantUpdate(Strict):
     attributes: dict[str, str] | None = None
     price_paise: Paise | None = None
     mrp_paise: Paise | None = None
-    tax_class: str | None = None
+    tax_class: TaxClass | None = None
     # No `stock` here: stock is what is still for sale (reservations already taken off), so an
     # absolute value from a shelf count would double-count reserved units. Use the stock delta.
     is_active: bool | None = None

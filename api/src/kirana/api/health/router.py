@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from kirana.api.access.deps import Public
 from kirana.api.deps import DatabaseDep, RedisDep
@@ -16,7 +17,14 @@ router = APIRouter(tags=["health"], dependencies=[Public])
 CHECK_TIMEOUT_S = 2.0
 
 
-@router.get("/livez", summary="The process is alive")
+class Readiness(BaseModel):
+    """`ok` or `unavailable`, with each check's outcome (`ok` or `failed: <reason>`)."""
+
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/livez", summary="The process is alive", response_model=dict[str, str])
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -24,7 +32,8 @@ async def livez() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Ready for traffic: PostgreSQL and Redis answer and the process is not draining",
-    responses={503: {"description": "Not ready"}},
+    response_model=Readiness,
+    responses={503: {"description": "Not ready", "model": Readiness}},
 )
 async def readyz(request: Request, db: DatabaseDep, redis: RedisDep) -> JSONResponse:
     checks: dict[str, Any] = {}

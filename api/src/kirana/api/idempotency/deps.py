@@ -152,6 +152,7 @@ def _replay(stored: idempotency.Stored) -> Response:
     return Response(stored.body, stored.status, {**headers, REPLAYED: "true"}, media_type=media)
 
 
+@errors.raises(idempotency.KeyInUse, idempotency.KeyReused, idempotency.KeyMalformed)
 async def idempotent(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
@@ -164,4 +165,12 @@ async def idempotent(
     return Idempotent(db, request, key, owner, timedelta(hours=settings.idempotency_ttl_hours))
 
 
+@errors.raises(idempotency.KeyRequired)
+async def idempotent_required(idem: Annotated[Idempotent, Depends(idempotent)]) -> Idempotent:
+    """`idempotent` for routes that refuse to run without a key (428): buying, refunding."""
+    idem.required_key()
+    return idem
+
+
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]
+IdempotentRequiredDep = Annotated[Idempotent, Depends(idempotent_required)]

@@ -15,10 +15,13 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_factor_for, require_step_up
 from kirana.api.access.principal import Principal
+from kirana.api.catalog import errors as catalog_errors
+from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep, SettingsDep
-from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.idempotency.deps import IdempotentDep, IdempotentRequiredDep
 from kirana.api.inputs import Int64, Text
 from kirana.api.orders import placement
 from kirana.api.orders import schemas as s
@@ -26,7 +29,19 @@ from kirana.api.orders import service as orders
 from kirana.api.orders.states import Status
 from kirana.api.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["orders"],
+    # no such order (or not visible), transitions not allowed, and the catalog's verdicts
+    responses=raising(
+        errors.NotFound,
+        errors.InvalidState,
+        catalog_errors.UnknownSku,
+        catalog_errors.NotSellable,
+        catalog_errors.OutOfStock,
+        catalog_errors.PriceChanged,
+    ),
+)
 Placer = Annotated[Principal, Require("orders:create")]
 Limit = Annotated[Int64, Query(ge=1, le=100)]
 Cursor = Annotated[Text | None, Query(max_length=200)]
@@ -38,7 +53,7 @@ def policy(settings: Settings) -> placement.Policy:
 
 @router.post("/checkout", status_code=201, response_model=s.OrderRead)
 async def checkout(
-    data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentDep
+    data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
 ) -> Response:
     """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
 
@@ -57,7 +72,7 @@ async def checkout(
 
 @router.post("/orders", status_code=201, response_model=s.OrderRead)
 async def place(
-    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentDep
+    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
 ) -> Response:
     """Buy these lines directly ("buy now"); same guarantees as checkout. With group commit on,
     `orders.edge` places well-formed requests in shared transactions before they get here;
@@ -103,6 +118,7 @@ async def staff_orders(
 
 @router.get("/orders/{order_id}", response_model=s.OrderRead)
 async def get_order(order_id: uuid.UUID, session: SessionDep, principal: CurrentUser) -> s.OrderRead:
+    """One order the caller may see (their own, or a store in their scopes)."""
     order = await orders.get_visible(session, order_id=order_id, principal=principal)
     return await orders.render(session, order=order)
 

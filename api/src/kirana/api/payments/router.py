@@ -15,13 +15,15 @@ from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Public, Require, StepUp
 from kirana.api.access.principal import Principal
 from kirana.api.audit import service as audit
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.deps import DatabaseDep, SessionDep, SettingsDep
 from kirana.api.errors import InvalidInput
-from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.idempotency.deps import IdempotentRequiredDep
 from kirana.api.orders.models import Order
 from kirana.api.payments import cod, metrics, refunds, upi, webhooks
 from kirana.api.payments import flows as pay_flows
@@ -31,7 +33,19 @@ from kirana.api.payments import service as payments
 from kirana.api.payments.deps import GatewayDep
 from kirana.api.payments.models import CashOnDelivery
 
-router = APIRouter(prefix="/v1", tags=["payments"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["payments"],
+    # no such order or payment, not payable now, and what Razorpay answers (declined, expired, down)
+    responses=raising(
+        errors.NotFound,
+        errors.InvalidState,
+        payments.PaymentDeclined,
+        payments.SignatureInvalid,
+        upi.PaymentExpired,
+        errors.Unavailable,
+    ),
+)
 Payer = Annotated[Principal, Require("orders:create")]
 
 
@@ -134,7 +148,7 @@ async def refund(
     ctx: AuditCtx,
     principal: Annotated[Principal, Require("payments:refund")],
     _stepped_up: Annotated[Principal, StepUp],  # after the permission: 403 before 401
-    idem: IdempotentDep,
+    idem: IdempotentRequiredDep,
 ) -> Response:
     """Refund captured money, in full or in part (`amount_paise`), never above what was
     captured minus what was refunded or is being refunded. Needs a two-factor step-up and an

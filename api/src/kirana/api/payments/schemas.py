@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kirana.api.inputs import Input
 
@@ -109,6 +109,12 @@ class UpiStart(Input):
     """`intent` (default) opens the customer's UPI app via `intent_url` or its QR code;
     `collect` sends a request to `vpa` (only where the merchant may still use Collect)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={  # `_vpa_for_collect`, stated in the schema
+            "if": {"properties": {"flow": {"const": "collect"}}, "required": ["flow"]},
+            "then": {"required": ["vpa"], "properties": {"vpa": {"type": "string"}}},
+        }
+    )
     flow: Literal["intent", "collect"] = "intent"
     vpa: Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")] | None = None
     email: Annotated[str, Field(max_length=200)] = "customer@kirana.invalid"

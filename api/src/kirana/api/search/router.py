@@ -11,16 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from kirana.api import errors
 from kirana.api.access.deps import Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.search import query as sq
 from kirana.api.search import schemas as s
 from kirana.api.search import service as search
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=raising(errors.InvalidInput))
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _BAD_INPUT: dict[int | str, dict[str, Any]] = {

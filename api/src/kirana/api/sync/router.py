@@ -6,15 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from kirana.api import errors
 from kirana.api.access.deps import OptionalUser, Require
 from kirana.api.access.principal import Principal
+from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.inputs import Int64, Text
 from kirana.api.orders import placement
 from kirana.api.sync import schemas as s
 from kirana.api.sync import service as sync
 
-router = APIRouter(prefix="/v1/sync", tags=["sync"])
+router = APIRouter(
+    prefix="/v1/sync",
+    tags=["sync"],
+    responses=raising(sync.CursorExpired, errors.InvalidInput),  # a cursor older than the log
+)
 
 
 @router.get("/pull", response_model=s.PullPage)

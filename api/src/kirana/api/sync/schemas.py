@@ -48,8 +48,27 @@ class PullPage(BaseModel):
 MutationType = Literal["cart.add", "cart.set_quantity", "cart.remove", "order.place"]
 
 
+# What `Mutation._shape` requires per type, stated in the schema so clients see it.
+_NEEDS = [
+    (["cart.add", "cart.set_quantity"], ["sku", "quantity"]),
+    (["cart.remove"], ["sku"]),
+]
+_SHAPE: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"enum": types}}, "required": ["type"]},
+            "then": {
+                "required": fields,
+                "properties": {f: {"not": {"type": "null"}} for f in fields},
+            },
+        }
+        for types, fields in _NEEDS
+    ]
+}
+
+
 class Mutation(Input):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_SHAPE)
     client_mutation_id: uuid.UUID
     type: MutationType
     sku: SkuRef | None = None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, RuntimeDep, StepUp
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.twofactor import flows
 from kirana.api.twofactor.schemas import (
     CodeIn,
@@ -17,11 +19,17 @@ from kirana.api.twofactor.schemas import (
     TwoFactorStatus,
 )
 
-router = APIRouter(prefix="/v1/auth", tags=["two-factor"])
+router = APIRouter(
+    prefix="/v1/auth",
+    tags=["two-factor"],
+    # wrong codes, resend limits, a factor not enrolled (or already), a text message that failed
+    responses=raising(errors.Unauthorized, errors.RateLimited, errors.InvalidState, errors.Unavailable),
+)
 
 
 @router.get("/2fa")
 async def two_factor_status(me: CurrentUser, rt: RuntimeDep) -> TwoFactorStatus:
+    """Which second factors are on, and how many recovery codes are left."""
     totp, sms, left = await flows.status(rt, me)
     return TwoFactorStatus(totp=totp, sms=sms, recovery_codes_left=left)
 
@@ -49,12 +57,14 @@ async def enrol_sms(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Sent:
 
 @router.post("/2fa/sms/confirm", status_code=status.HTTP_204_NO_CONTENT, dependencies=[StepUp])
 async def confirm_sms(body: CodeIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
+    """Turn SMS codes on with the code just sent."""
     await flows.enable_sms(rt, ctx, me, body.code)
     return Response(status_code=204)
 
 
 @router.post("/2fa/recovery-codes", dependencies=[StepUp])
 async def regenerate_recovery_codes(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> RecoveryCodes:
+    """Replace the recovery codes with 10 new single-use ones, shown once."""
     return RecoveryCodes(recovery_codes=await flows.regenerate_recovery(rt, ctx, me))
 
 
@@ -67,6 +77,7 @@ async def disable(body: DisableIn, me: CurrentUser, rt: RuntimeDep, ctx: AuditCt
 
 @router.post("/step-up/sms")
 async def step_up_sms(me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Sent:
+    """Text a step-up code to the account's mobile number."""
     user = await flows.load_user(rt, me.user_id)
     return Sent(to=await flows.send_sms(rt, ctx, user=user, purpose="step_up"))
 
