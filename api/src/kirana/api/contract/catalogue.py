@@ -17,6 +17,9 @@ from kirana.api import errors, problems
 ADVICE: dict[str, str] = {
     "bad-request": "Fix the request (a malformed header such as Content-Length); do not retry as is.",
     "campaign-window-invalid": "A campaign must end after it starts: fix `starts_at` / `ends_at`.",
+    "cod-amount-mismatch": "Record the cash actually collected; it must equal the order total.",
+    "cod-limit-exceeded": "Above the cash-on-delivery limit: pay online instead.",
+    "cod-unavailable": "Cash on delivery is not offered for this order or store: pay online.",
     "conflict": "The resource's current state forbids this (e.g. a duplicate name); read it, then decide.",
     "forbidden": "The signed-in account lacks the permission named in `x-permission` (or must "
     "enable two-factor authentication: `reason: two-factor-required`). Do not retry.",
@@ -51,14 +54,18 @@ ADVICE: dict[str, str] = {
     "redemption-closed": "The order can no longer take points (paid, cancelled or not yours): "
     "redeem on an unpaid order.",
     "redemption-exceeds-limit": "Redeem at most the share of the order total that points may pay.",
+    "refund-refused": "Razorpay refused the refund (see `detail`): nothing moved; contact support "
+    "or refund by another route.",
     "refund-exceeds-captured": "Refund at most what was captured minus what was refunded.",
     "sync-cursor-expired": "The change log no longer reaches back to your cursor: pull again "
     "without a cursor (a full resync).",
     "unauthorized": "Sign in (or refresh the access token) and send `Authorization: Bearer`; "
     "with `reason: step-up-required`, verify a two-factor code at `/v1/auth/step-up` and retry.",
+    "too-many-unpaid-orders": "Pay or cancel the unpaid orders first (the limit is in `detail`).",
     "unavailable": "A dependency (payment gateway, SMS) is down: retry after `Retry-After` "
     "seconds when given, else with backoff.",
     "unknown-sku": "The SKU does not exist: remove it from the request.",
+    "unknown-store": "No such store code: use one from the store list.",
     "unsupported-media-type": "Send bodies as `application/json`.",
     "upi-collect-unavailable": "Pay with the UPI app (intent) or the QR code instead.",
     "upi-limit-exceeded": "Above the UPI transaction limit: pay by another method.",

@@ -40,6 +40,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "ResetRequestIn": {"identifier": "asha@example.com"},
     "ResetIn": {"token": "pr_8fK2mQ9xLp3Zt7Wv", "new_password": "staple-battery-horse-42"},
     "CodeIn": {"code": "492039"},
+    "ContactVerifyIn": {"kind": "phone", "code": "492039"},
     "DisableIn": {"password": _PASSWORD},
     "StepUpIn": {"method": "totp", "code": "492039"},
     # access
@@ -89,6 +90,15 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "RefundCreate": {"amount_paise": 24500, "reason": "one pack returned"},
     "UpiStart": {"flow": "intent"},
+    "CodCollect": {"amount_paise": 49000},
+    # delivery
+    "AssignmentCreate": {
+        "agent_id": "7c2e9a41-5b3d-4f6e-8a1c-2d4b6f8e0a13",
+        "destination": {"lat": 12.9719, "lng": 77.6412},
+    },
+    "PositionCreate": {"lat": 12.9784, "lng": 77.6408, "accuracy_m": 8.5},
+    "Confirm": {"code": "4821"},
+    "Failure": {"reason": "customer_unavailable", "note": "no answer at the door or on the phone"},
     # loyalty
     "PreferenceUpdate": {"leaderboard_opt_out": True},
     "RedemptionCreate": {"order_id": "0b6f1c1e-8f4e-4a57-9a3b-2f0d8d4b6a10", "points": 200},
