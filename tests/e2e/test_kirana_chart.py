@@ -5,12 +5,20 @@ run here as its ServiceAccount, see test_operator_chart.py):
   (the prometheus-operator CRDs installed, so their schemas check the PodMonitors, PrometheusRules
   and AlertmanagerConfig); `helm upgrade --set version=...` drives the operator's release flow
   (backup, migrate, roll out); `helm rollback` returns to the previous version.
+- The health gate end to end: a real Prometheus (`make tools`) scrapes a real `kirana run` with
+  monitoring/rules loaded; the chart's gate asks it whether a critical alert fires in the
+  namespace. Redis stopped during the bake fires KiranaRedisDown, the gate fails, and the operator
+  rolls back and restores the pre-upgrade backup (failure policy Restore).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.monitoring.conftest import start_shop
+from tests.monitoring.servers import Servers, Webhooks, wait_for
+
+from . import k8s
 from .jobrunner import EXTERNAL, REPO, Images, Shop
 from .test_operator_chart import Chart, chart, helm, wait_available
 
@@ -27,6 +39,8 @@ CHART = REPO / "charts" / "kirana"
 KUBECTL = REPO / ".local" / "bin" / "kubectl"
 NAME = "shop"
 MONITORING_CRDS = ("podmonitors", "servicemonitors", "prometheusrules", "alertmanagerconfigs")
+# The gate: no critical alert of monitoring/rules fires in the release's namespace.
+GATE_QUERY = 'count(ALERTS{alertstate="firing", severity="critical", namespace="{namespace}"})'
 
 
 def _versions() -> dict[str, str]:
@@ -136,4 +150,87 @@ def test_install_upgrade_rollback(
     assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", "db backup"]
     assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
     assert [h["version"] for h in status["history"]][-3:] == ["1.0.0", "1.1.0", "1.0.0"]
+    helm(kubeconfig, "uninstall", NAME, "--namespace", ns)
+
+
+@pytest.fixture
+def prometheus(operator: Shop, tmp_path: Path) -> Iterator[tuple[Servers, Any]]:
+    """A real shop, scraped by a real Prometheus with monitoring/rules (labelled as the namespace)."""
+    hooks = Webhooks()
+    with start_shop("gate") as real:
+        servers = Servers(
+            tmp_path,
+            hooks.url,
+            {
+                "kirana-api": f"127.0.0.1:{real.api_metrics_port}",
+                "kirana-workers": f"127.0.0.1:{real.worker_port}",
+            },
+            namespace=operator.namespace,
+        )
+        try:
+            yield servers, real
+        finally:
+            servers.close()
+            hooks.close()
+
+
+def test_health_gate_on_real_prometheus_rolls_back_when_redis_stops_during_the_bake(
+    operator: Shop,
+    chart: Chart,
+    kubeconfig: Path,
+    monitoring_crds: None,
+    prometheus: tuple[Servers, Any],
+    tmp_path: Path,
+) -> None:
+    shop, (servers, real) = operator, prometheus
+    ns = shop.namespace
+    wait_for(lambda: "KiranaWatchdog" in servers.firing(), 60, "the rules evaluated")
+    gate = {"enabled": True, "url": servers.prom, "query": GATE_QUERY, "threshold": 0, "passOnNoData": True}
+    started = time.monotonic()
+    helm(
+        kubeconfig,
+        "install",
+        NAME,
+        str(CHART),
+        "--namespace",
+        ns,
+        "-f",
+        str(values(tmp_path, chart, healthGate=gate)),
+    )
+    shop.wait_phase(NAME, "Ready", timeout=120)
+    v1_revision = shop.schema_revision()
+    [release] = [shop.get(NAME)]
+    assert release["spec"]["rollout"]["healthGate"]["prometheus"]["query"] == GATE_QUERY.replace(
+        "{namespace}", ns
+    )
+
+    helm(
+        kubeconfig,
+        "upgrade",
+        NAME,
+        str(CHART),
+        "--namespace",
+        ns,
+        "--reuse-values",
+        "--set",
+        "version=2.0.0",
+        "--set",
+        "rollout.bakeSeconds=120",
+    )
+    k8s.wait_for("the bake", lambda: shop.get(NAME).get("status", {}).get("phase") == "Baking", timeout=120)
+    redis = real.redis_pid()
+    os.kill(redis, signal.SIGSTOP)  # the new version "breaks" Redis while the gate watches
+    try:
+        status = shop.wait_phase(NAME, "Degraded", timeout=150)["status"]
+        assert "KiranaRedisDown" in servers.firing()
+    finally:
+        os.kill(redis, signal.SIGCONT)
+    degraded = shop.condition(NAME, "Degraded")
+    assert degraded["reason"] == "HealthGateFailed", degraded
+    assert "health query value 1" in degraded["message"] and "restored" in degraded["message"]
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", "db restore"]
+    assert shop.schema_revision() == v1_revision == status["schemaRevision"]
+    assert not shop.table_exists("e2e_release_marker")
+    assert shop.deployment_images(NAME) == {"api": "kirana-api:1.0.0", "workers": "kirana-api:1.0.0"}
+    print(f"install to gate rollback: {time.monotonic() - started:.0f}s")
     helm(kubeconfig, "uninstall", NAME, "--namespace", ns)
