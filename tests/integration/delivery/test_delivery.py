@@ -162,7 +162,7 @@ async def test_an_order_is_followed_from_assignment_to_proof_of_delivery(
 
 
 async def test_reassignment_failed_attempts_and_the_code_lockout(
-    two_servers: Servers, database_url: str
+    two_servers: Servers, database_url: str, redis_url: str
 ) -> None:
     _, (a, b) = two_servers
     [alice] = make_accounts(database_url, a, 1)
@@ -170,15 +170,24 @@ async def test_reassignment_failed_attempts_and_the_code_lockout(
     [manager] = make_accounts(database_url, a, 1, role="store_manager", scopes=["store:blr-1"])
     order = packed_order(database_url, alice.user_id)
     path = f"/v1/staff/orders/{order}/delivery"
+    channel = f"delivery:{order}"
     one = call(a, manager.token, "POST", path, {"agent_id": str(first.user_id)}).json()
     assert call(a, manager.token, "POST", path, {"agent_id": str(first.user_id)}).status_code == 409
-    two = call(b, manager.token, "POST", path, {"agent_id": str(second.user_id)}).json()
-    assert two["status"] == "assigned" and two["id"] != one["id"]
-    # The first agent's assignment ended: they can neither act on it nor follow the delivery.
+    async with await open_socket(b, first.token) as ws:
+        assert (await subscribe(ws, channel))["type"] == "subscribed"
+        two = call(b, manager.token, "POST", path, {"agent_id": str(second.user_id)}).json()
+        assert two["status"] == "assigned" and two["id"] != one["id"]
+        await relay_all(database_url, redis_url)
+        # The socket of the agent who lost the order is told, then taken off the channel.
+        seen = []
+        while (msg := await frame(ws))["type"] != "unsubscribed":
+            seen.append(msg)
+        assert msg["channel"] == channel and seen
+        assert all(m["type"] == "delivery.status" for m in seen)
+        assert [m["seq"] for m in seen] == list(range(1, len(seen) + 1))
+        assert (await subscribe(ws, channel))["code"] == "forbidden"
     r = call(a, first.token, "POST", f"/v1/deliveries/{one['id']}/start")
     assert r.status_code == 409 and "cancelled" in r.json()["detail"]
-    async with await open_socket(a, first.token) as ws:
-        assert (await subscribe(ws, f"delivery:{order}"))["code"] == "forbidden"
     # A failed attempt, then another agent gets the order again.
     r = call(b, second.token, "POST", f"/v1/deliveries/{two['id']}/fail", {"reason": "customer_unavailable"})
     assert r.status_code == 200 and r.json()["failure_reason"] == "customer_unavailable"

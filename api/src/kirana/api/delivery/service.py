@@ -40,7 +40,13 @@ from kirana.api.outbox import service as outbox
 from kirana.api.ratelimit import limiter
 
 ASSIGNABLE = frozenset(
-    {OrderStatus.paid, OrderStatus.packed, OrderStatus.shipped, OrderStatus.out_for_delivery}
+    {
+        OrderStatus.paid,
+        OrderStatus.confirmed,  # cash on delivery
+        OrderStatus.packed,
+        OrderStatus.shipped,
+        OrderStatus.out_for_delivery,
+    }
 )
 STARTABLE = frozenset({OrderStatus.packed, OrderStatus.shipped, OrderStatus.out_for_delivery})
 CODE_LOCK = limiter.Lockout(name="delivery.code", free=5, base_s=300, cap_s=3600)

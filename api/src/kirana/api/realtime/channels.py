@@ -50,6 +50,11 @@ ROUTES: Mapping[str, Route] = {
 }
 
 
+# Message types after which the hub asks the channel's authorizer again about every socket on
+# it: a delivery's status change may have given it to another agent.
+RECHECK_AFTER = frozenset({"delivery.status"})
+
+
 def user_orders(user_id: uuid.UUID | str) -> str:
     return f"user:{user_id}:orders"
 

@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,10 @@ class Hub:
             await self._message(conn, item[1], item[2], item[3], item[4])
         elif kind == "subscribe":
             await self._subscribe(conn, item[1], item[2], item[3])
+        elif kind == "revoke":  # the server ends a channel no longer permitted (once)
+            if conn.subs.pop(item[1], None) is not None:
+                self._drop(item[1], conn)
+                await self._send(conn, {"type": "unsubscribed", "channel": item[1]})
         elif kind == "unsubscribe":
             if conn.subs.pop(item[1], None) is not None:
                 self._drop(item[1], conn)
@@ -281,6 +285,20 @@ class Hub:
         item = ("msg", head["channel"], int(head["seq"]), head["epoch"], text)
         for conn in list(members):
             conn.offer(item)
+        if head.get("type") in channels.RECHECK_AFTER and channels.kind(head["channel"]) in self.authorizers:
+            self._spawn(self._recheck_channel(head["channel"]))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="realtime-recheck")
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_channel(self, channel: str) -> None:
+        """Who may follow the channel changed (a delivery went to another agent): end it for
+        the sockets no longer allowed, after the message that said so."""
+        for conn in list(self.by_channel.get(channel, ())):
+            if channel in conn.subs and await self.authorize(conn.principal, channel) is not None:
+                conn.offer(("revoke", channel))
 
     def _recheck_all(self) -> None:
         """After a (re)subscription, let every socket compare its channels with the history."""
@@ -300,9 +318,7 @@ class Hub:
                 return
         for user in users:
             if user in self.by_user:
-                task = asyncio.create_task(self._reauthorize(user), name="realtime-reauthorize")
-                self._rechecks.add(task)
-                task.add_done_callback(self._rechecks.discard)
+                self._spawn(self._reauthorize(user))
 
     async def _reauthorize(self, user_id: uuid.UUID) -> None:
         """Close the sockets of sessions that ended; drop channels no longer permitted."""
@@ -320,7 +336,7 @@ class Hub:
             conn.principal = principal_from(snap, sid)
             for channel in list(conn.subs):
                 if await self.authorize(conn.principal, channel) is not None:
-                    conn.offer(("unsubscribe", channel))
+                    conn.offer(("revoke", channel))
 
 
 def _subscribed(channel: str, snap: broker.Snapshot, *, recovered: bool) -> dict[str, Any]:
