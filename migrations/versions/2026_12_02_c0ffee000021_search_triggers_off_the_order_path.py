@@ -74,6 +74,7 @@ BEGIN
         LEFT JOIN LATERAL jsonb_each_text(x.attributes) e ON true
        WHERE x.product_id = p.id AND x.is_active) v
    WHERE p.is_published
+   ORDER BY p.id  -- rows locked in key order, as search_popularity locks them
   ON CONFLICT (product_id) DO UPDATE SET
       doc = EXCLUDED.doc, doc_all = EXCLUDED.doc_all, title = EXCLUDED.title,
       brand_slug = EXCLUDED.brand_slug, brand_name = EXCLUDED.brand_name,
@@ -96,8 +97,9 @@ BEGIN
 END $$;
 """
 
-# Units ordered per product, written only where the figure moved. Run by the search job before
-# it rebuilds suggestion weights (which sum popularity).
+# Units ordered per product, written only where the figure moved, the rows locked in key order
+# (as a refresh locks them, so an order that sells a product out waits, never deadlocks). Run by
+# the search job in a transaction of its own, before it rebuilds suggestion weights.
 POPULARITY = r"""
 CREATE FUNCTION search_popularity() RETURNS bigint
 LANGUAGE sql AS $$
@@ -105,10 +107,16 @@ LANGUAGE sql AS $$
     SELECT d.product_id, coalesce(sum(l.quantity), 0) AS units
       FROM search_documents d LEFT JOIN order_lines l ON l.product_id = d.product_id
      GROUP BY d.product_id
+  ), locked AS (
+    SELECT d.product_id, sold.units
+      FROM search_documents d JOIN sold ON sold.product_id = d.product_id
+     WHERE d.popularity IS DISTINCT FROM sold.units
+     ORDER BY d.product_id
+       FOR UPDATE OF d
   ), moved AS (
-    UPDATE search_documents d SET popularity = sold.units
-      FROM sold
-     WHERE d.product_id = sold.product_id AND d.popularity IS DISTINCT FROM sold.units
+    UPDATE search_documents d SET popularity = locked.units
+      FROM locked
+     WHERE d.product_id = locked.product_id
     RETURNING 1
   )
   SELECT count(*) FROM moved;

@@ -6,7 +6,8 @@ Create Date: 2026-12-02 03:00:00
 
 Placement reads a customer's unpaid orders (at most the cap's number) for every order it places
 (`orders.unpaid`). Through `ix_orders_user_created` that walks all the customer's orders, paid
-ones too; this index holds unpaid orders only, so it stays small. Built CONCURRENTLY, outside a
+ones too; this index holds unpaid orders only (awaiting payment, or confirmed for cash on
+delivery), so it stays small. Built CONCURRENTLY, outside a
 transaction: writes to `orders` go on while it builds.
 """
 
@@ -27,7 +28,7 @@ def upgrade() -> None:
             "ix_orders_unpaid_user",
             "orders",
             ["user_id"],
-            postgresql_where=sa.text("status = 'pending_payment'"),
+            postgresql_where=sa.text("status IN ('pending_payment', 'confirmed')"),
             postgresql_concurrently=True,
             if_not_exists=True,
         )

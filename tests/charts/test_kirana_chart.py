@@ -128,7 +128,8 @@ def test_pod_monitors_scrape_the_metrics_port_the_operator_gives_its_pods(
             "relabelings"
         ]
     api = made["api"]["spec"]["template"]["spec"]["containers"][0]
-    assert api["args"][-2:] == ["--metrics-port", str(resources.METRICS_PORT)]
+    assert {"name": "KIRANA_METRICS_PORT", "value": str(resources.METRICS_PORT)} in api["env"]
+    assert "--metrics-port" not in api["args"]  # an older image (a rollback target) has no such flag
     workers_env = {
         e["name"]: e["value"] for e in made["workers"]["spec"]["template"]["spec"]["containers"][0]["env"]
     }

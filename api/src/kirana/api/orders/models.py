@@ -65,7 +65,11 @@ class Order(Timestamps, Base):
         CheckConstraint("total_paise >= 0", "total_not_negative"),
         Index("ix_orders_user_created", "user_id", text("created_at DESC")),
         Index("ix_orders_store_created", "store_code", text("created_at DESC")),
-        Index("ix_orders_unpaid_user", "user_id", postgresql_where=text("status = 'pending_payment'")),
+        Index(
+            "ix_orders_unpaid_user",
+            "user_id",
+            postgresql_where=text("status IN ('pending_payment', 'confirmed')"),
+        ),
         Index(
             "ix_orders_reservations_due",
             "reservation_expires_at",

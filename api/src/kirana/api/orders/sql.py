@@ -84,13 +84,14 @@ WRITE_CTES = """
     )"""
 
 # What the customers' unpaid orders reserve (`orders.unpaid`); few rows: the caps bound them.
-# At most :unpaid_read (NULL: all) unpaid orders per customer, by the partial index.
+# At most :unpaid_read (NULL: all) unpaid orders per customer, by the partial index: awaiting
+# payment, or confirmed for cash on delivery (stock held, nothing paid yet).
 UNPAID_SELECT = """
     SELECT o.user_id, o.id AS order_id, l.sku, l.quantity
     FROM unnest(CAST(:unpaid_users AS uuid[])) AS u(id)
     CROSS JOIN LATERAL (
         SELECT id, user_id FROM orders
-        WHERE user_id = u.id AND status = 'pending_payment'
+        WHERE user_id = u.id AND status IN ('pending_payment', 'confirmed')
         LIMIT CAST(:unpaid_read AS bigint)) o
     JOIN order_lines l ON l.order_id = o.id"""
 

@@ -53,7 +53,14 @@ async def reconcile_pending(db: Database, gateway: Gateway, *, limit: int = 200)
                 .join(Order, Order.id == Checkout.order_id)
                 .where(
                     Order.status.in_(
-                        [Status.pending_payment.value, Status.expired.value, Status.cancelled.value]
+                        # A confirmed (cash on delivery) order may also have been paid online
+                        # first: a capture must still be found, and refunded.
+                        [
+                            Status.pending_payment.value,
+                            Status.confirmed.value,
+                            Status.expired.value,
+                            Status.cancelled.value,
+                        ]
                     )
                 )
                 .where(Order.paid_at.is_(None))

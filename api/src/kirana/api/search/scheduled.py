@@ -12,7 +12,10 @@ from kirana.api.search import service as search
 
 
 async def rebuild_terms(db: Database) -> int:
-    """Popularity and the suggestion table in one transaction; returns the documents whose
-    popularity moved."""
+    """Popularity, committed on its own (its row locks held briefly), then the suggestion table;
+    returns the documents whose popularity moved."""
     async with db.session() as session:
-        return await search.rebuild_terms(session)
+        moved = await search.refresh_popularity(session)
+    async with db.session() as session:
+        await search.rebuild_terms(session)
+    return moved

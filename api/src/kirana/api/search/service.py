@@ -364,13 +364,16 @@ async def suggest(conn: AsyncConnection | AsyncSession, q: str, *, limit: int = 
     return s.SuggestPage(items=[s.Suggestion(kind=r.kind, text=r.term) for r in rows])
 
 
-async def rebuild_terms(session: AsyncSession) -> int:
-    """Popularity (units ordered per product) brought up to date, then suggestion weights from
-    scratch (titles sold since, products gone); a periodic job. Returns the documents whose
-    popularity moved. Catalog writes keep the documents themselves current (triggers)."""
-    moved = (await session.execute(text("SELECT search_popularity()"))).scalar_one()
+async def refresh_popularity(session: AsyncSession) -> int:
+    """Popularity (units ordered per product) brought up to date; returns the documents whose
+    figure moved. Catalog writes keep the documents themselves current (triggers); commit soon,
+    since the moved documents stay locked until then."""
+    return int((await session.execute(text("SELECT search_popularity()"))).scalar_one())
+
+
+async def rebuild_terms(session: AsyncSession) -> None:
+    """Suggestion weights from scratch (titles sold since, products gone); a periodic job."""
     await session.execute(text("SELECT search_rebuild_terms()"))
-    return int(moved)
 
 
 # ---- synonyms (staff) -------------------------------------------------------------------

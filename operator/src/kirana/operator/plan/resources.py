@@ -34,9 +34,26 @@ METRICS_PORT = 9100
 # Jobs (which set BACKUP_OUT). Backups live in one folder per origin (scheduled/, pre-upgrade/,
 # on-demand/) under BACKUP_ROOT, the volume or s3://bucket/prefix; `kirana db prune` never
 # deletes the newest of a folder, whatever the retention says.
+# An image from before `kirana db prune` (a rollback target; volumes only) prunes with the loop
+# it shipped with.
 PRUNE_SCRIPT = """set -eu
 kirana db backup --out "${BACKUP_OUT:-$BACKUP_ROOT/scheduled/$(date -u +%Y%m%dT%H%M%SZ).dump}" --json
-kirana db prune "$BACKUP_ROOT" --keep "$RETAIN_COUNT" --max-age-days "$RETAIN_DAYS"
+if kirana db prune --help >/dev/null 2>&1; then
+  kirana db prune "$BACKUP_ROOT" --keep "$RETAIN_COUNT" --max-age-days "$RETAIN_DAYS"
+  exit 0
+fi
+for dir in "$BACKUP_ROOT/scheduled" "$BACKUP_ROOT/pre-upgrade" "$BACKUP_ROOT/on-demand"; do
+  [ -d "$dir" ] || continue
+  n=0
+  for f in $(cd "$dir" && ls -1t -- *.dump 2>/dev/null); do
+    n=$((n + 1))
+    [ "$n" -eq 1 ] && continue
+    if [ "$n" -gt "$RETAIN_COUNT" ] || [ -n "$(find "$dir/$f" -mmin +"$((RETAIN_DAYS * 1440))")" ]; then
+      rm -f -- "$dir/$f" "$dir/$f.json"
+      echo "pruned $dir/$f"
+    fi
+  done
+done
 """
 
 
@@ -226,7 +243,9 @@ def api_deployment(
     ro = spec.rollout
     container = {
         "command": ["kirana"],
-        "args": ["serve", "--port", str(port), "--metrics-port", str(METRICS_PORT)],
+        # The metrics port goes by environment, not by a flag: an image from before the flag
+        # (a rollback target) ignores the variable instead of refusing to start.
+        "args": ["serve", "--port", str(port)],
         "ports": [
             {"name": "http", "containerPort": port},
             {"name": "metrics", "containerPort": METRICS_PORT},
@@ -251,7 +270,10 @@ def api_deployment(
         "lifecycle": {"preStop": {"sleep": {"seconds": ro.pre_stop_seconds}}},
     }
     count = spec.api.replicas if replicas is None else replicas
-    return _deployment(owner, spec, api_name(owner), "api", image, version, count, container)
+    deployment = _deployment(owner, spec, api_name(owner), "api", image, version, count, container)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append({"name": "KIRANA_METRICS_PORT", "value": str(METRICS_PORT)})
+    return deployment
 
 
 def workers_deployment(
