@@ -8,6 +8,9 @@ does. Every write is idempotent: Jobs are created once under deterministic names
 is kept), the other objects are server-side applied, deletes tolerate absence, and the status is
 replaced with the resourceVersion that was read, so a concurrent writer makes us retry instead of
 clobbering it.
+
+Longer than 400 lines on purpose: it is the operator's only I/O, one function per kind of
+write, so that everything it does to a cluster is read in one place.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ memory does not matter) and the operator's pure status vocabulary.
     kubectl kirana restore NAME BACKUP [--yes]
     kubectl kirana wait NAME --for=release [--timeout=15m]
                                               exit 0 Ready at spec.version, 1 Degraded, 2 timeout
+
+Longer than 400 lines: one small function per verb above, sharing the same readers.
 """
 
 from __future__ import annotations

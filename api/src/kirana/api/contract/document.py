@@ -18,6 +18,8 @@ already resolves for it:
 
 `tests/unit/contract/test_document.py` checks the whole document, so a new route that lacks any
 of it (a docstring, an example) fails there.
+
+Slightly over 400 lines: one pass over the routes, in the order the list above gives.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ re-checks price and stock under the lock, then decrements. A CHECK (stock >= 0) 
 The two builders of `OrderRead` live here side by side: `answer` (an order as just written) and
 `read_model` (an order read back), so that the order a client is answered at placement and the
 order it reads later cannot differ. No HTTP, no commit.
+
+Slightly over 400 lines because the decision (`allocate`) and the two `OrderRead` builders
+belong beside the statements they decide on.
 """
 
 from __future__ import annotations

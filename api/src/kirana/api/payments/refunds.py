@@ -10,6 +10,9 @@ The ledger's `refunded` row is written when a refund is processed; a failed one 
 The order becomes refunded when nothing is left paid, and its stock goes back when staff said the
 goods came back (`restock`) on a delivered order. Called by `flows`, `service.auto_refund`,
 `webhooks` and `scheduled`. No HTTP, no commit.
+
+Longer than 400 lines because the three steps of a refund, and its status changes, are read
+together when checking that money leaves once.
 """
 
 from __future__ import annotations

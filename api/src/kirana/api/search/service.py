@@ -5,6 +5,9 @@ A search is two round trips: `expand` looks the folded words up (known words, sy
 candidates within Meilisearch's allowance), then one statement matches, ranks, pages and counts
 every facet over the matches with the other facets' selections applied. The ranking rules are
 in `docs/search.md`. No HTTP, no commit.
+
+Longer than 400 lines because the search statement's builder, its facets and its parameters
+are one statement and are read together.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Called by `kirana.operator.plan.release` to say what should exist; `kirana.operator.apply`
 sends the dicts to the API server. Names are deterministic (release name + role + the release
 key), so a restarted operator finds the Jobs it already created instead of starting new ones.
+
+Longer than 400 lines on purpose: one builder per owned object kind, kept together so that
+names, labels, ports and environment stay consistent across them.
 """
 
 from __future__ import annotations
