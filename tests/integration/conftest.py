@@ -88,6 +88,11 @@ def template_database(pg_admin_url: str) -> Iterator[str]:
     name = f"kirana_tpl_{_worker()}"
     url = create_database(pg_admin_url, name)
     Lifecycle(url).migrate()
+    # The stores the tests' orders and staff scopes name, besides the migration's `main`.
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO stores (code, name) VALUES ('blr-1', 'Bengaluru 1'), ('blr-2', 'Bengaluru 2')"
+        )
     yield name
     drop_database(pg_admin_url, name)
 

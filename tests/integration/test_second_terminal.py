@@ -12,6 +12,7 @@ import json
 import shutil
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,7 +61,11 @@ def test_second_terminal_finds_the_shop_make_run_started(project: Path) -> None:
             raise
     try:
         record = project / ".local" / "run.json"
-        state = json.loads(record.read_text())
+        # The API answers /readyz a moment before `kirana run` has started the worker and
+        # marked its record ready.
+        deadline = time.monotonic() + 60
+        while (state := json.loads(record.read_text()))["status"] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert stat.S_IMODE(record.stat().st_mode) == 0o600
         assert state["pid"] == run.pid and state["status"] == "ready"
         assert ":54329/" not in state["database_url"], "54329 was taken: PostgreSQL moved"
