@@ -290,7 +290,13 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait_port("127.0.0.1", self.port, timeout, self.proc, "redis-server")
+        try:
+            _wait_port("127.0.0.1", self.port, timeout, self.proc, "redis-server")
+        except DevStackError as exc:
+            log = self.data_dir / "redis.log"
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            self.stop()
+            raise DevStackError("\n".join([str(exc), *tail])) from None
         return self.url
 
     def stop(self, timeout: float = 15) -> None:

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -32,6 +33,8 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
 DEFAULT_FAKE_RAZORPAY_PORT = 8010
+
+_Server = TypeVar("_Server", devstack.EmbeddedPostgres, devstack.EmbeddedRedis)
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -49,6 +52,21 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def _port(preferred: int) -> int:
     return preferred if _port_free(preferred) else devstack.free_port()
+
+
+def _start_server(make: Callable[[int], _Server], preferred: int) -> tuple[_Server, str]:
+    """Start an embedded server on `preferred` if free, else on a free port. Another process (a
+    second `make run` in another checkout) can take the free-looking port between the check and
+    the server's bind; the server then exits while starting, and one retry on a fresh port wins."""
+    port = _port(preferred)
+    server = make(port)
+    try:
+        return server, server.start()
+    except devstack.DevStackError:
+        if port != preferred or _port_free(preferred):
+            raise  # not the race: the error is the server's own
+    server = make(devstack.free_port())
+    return server, server.start()
 
 
 def _where(url: str, preferred: int) -> None:
@@ -157,14 +175,16 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
         db_url = settings.database_url
         if not db_url:
             with step("PostgreSQL (embedded) starting"):
-                pg = devstack.EmbeddedPostgres(data / "postgres", port=_port(DEFAULT_PG_PORT))
-                db_url = pg.start()
+                pg, db_url = _start_server(
+                    lambda p: devstack.EmbeddedPostgres(data / "postgres", port=p), DEFAULT_PG_PORT
+                )
             _where(db_url, DEFAULT_PG_PORT)
         redis_url = settings.redis_url
         if not redis_url:
             with step("Redis (embedded) starting"):
-                redis = devstack.EmbeddedRedis(data / "redis", port=_port(DEFAULT_REDIS_PORT))
-                redis_url = redis.start()
+                redis, redis_url = _start_server(
+                    lambda p: devstack.EmbeddedRedis(data / "redis", port=p), DEFAULT_REDIS_PORT
+                )
             _where(redis_url, DEFAULT_REDIS_PORT)
         state = state.model_copy(
             update={
