@@ -210,3 +210,44 @@ async def test_a_full_refund_of_a_returned_delivery_puts_the_stock_back(
     assert q(database_url, "SELECT count(*) FROM audit_log WHERE action = 'payments.refund_restocked'") == [
         (1,)
     ]
+
+
+async def test_a_refund_key_belongs_to_its_staff_member_and_order(
+    client: AsyncClient, app: FastAPI, login, shop: Catalog, fake: FakeServer, database_url: str
+) -> None:
+    """Two staff members who happen to send the same Idempotency-Key each get their refund; a
+    key whose first refund never got an answer, sent for another order, refunds that order
+    (not the first one again); and a key answered for one order is refused for another before
+    anything is asked of Razorpay."""
+    first = await _paid_order(client, login, shop, fake, "ATTA")
+    second = await _paid_order(client, login, shop, fake, "DAL")
+    path = "/v1/orders/{}/payments/refunds"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    await login(staff(permissions=REFUNDER))
+    r = await client.post(path.format(first["id"]), json={"amount_paise": 5_000}, headers=key)
+    assert r.status_code == 200 and r.json()["refunded_paise"] == 5_000
+    await login(staff(permissions=REFUNDER))  # a colleague, same key by chance
+    r = await client.post(path.format(first["id"]), json={"amount_paise": 5_000}, headers=key)
+    assert r.status_code == 200 and r.json()["refunded_paise"] == 10_000, r.text
+    assert len(fake.account.refunds) == 2
+
+    await login(staff(permissions=REFUNDER))
+    lost = {"Idempotency-Key": str(uuid.uuid4())}
+    fake.fake.faults.delay_s = 3.0  # Razorpay refunds, its answer comes after the timeout
+    r = await client.post(path.format(first["id"]), json={"amount_paise": 1_000}, headers=lost)
+    assert r.status_code == 503
+    fake.fake.faults.delay_s = 0
+    r = await client.post(path.format(second["id"]), json={"amount_paise": 2_000}, headers=lost)
+    assert r.status_code == 200 and r.json()["refunded_paise"] == 2_000, r.text
+    rows = q(
+        database_url,
+        "SELECT order_id::text, amount_paise FROM payment_refunds WHERE amount_paise IN (1000, 2000) "
+        "ORDER BY amount_paise",
+    )
+    assert rows == [(first["id"], 1_000), (second["id"], 2_000)]
+    asked = len(fake.account.refunds)
+
+    r = await client.post(path.format(first["id"]), json={"amount_paise": 2_000}, headers=lost)
+    assert r.status_code == 422 and r.json()["type"].endswith("/idempotency-key-reused"), r.text
+    assert len(fake.account.refunds) == asked  # refused before Razorpay was asked

@@ -70,6 +70,17 @@ class Idempotent:
         method, path = self.request.method, self.request.url.path
         return idempotency.request_of(owner=self.owner, key=self.key, method=method, path=path, body=payload)
 
+    async def earlier(self, body: Any) -> Response | None:
+        """The stored answer for this key, if the request was answered before; 422 when the key
+        was used for a different request. Call before an effect outside the database (money
+        asked of Razorpay) so a reused key is refused before it, not after; `run` still claims
+        the key, so a concurrent first attempt is caught there."""
+        if self.key is None:
+            return None
+        async with self.db.session() as session:
+            stored = await idempotency.peek(session, self.request_for(body))
+        return None if stored is None else _replay(stored)
+
     async def run(
         self,
         work: Work,

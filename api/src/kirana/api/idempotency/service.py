@@ -250,6 +250,30 @@ async def claim(session: AsyncSession, request: Request, *, ttl: timedelta) -> C
     return Claimed(row.id)
 
 
+async def peek(session: AsyncSession, request: Request) -> Stored | None:
+    """What `claim` would say of a key, without taking it: the stored response, None when the
+    key is free (or its first attempt is still running), 422 (KeyReused) for a different request
+    under the same key. For routes whose effect leaves the database (a refund asked of
+    Razorpay) and must be refused before it, not after."""
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.owner == request.owner,
+            IdempotencyKey.key == request.key,
+            IdempotencyKey.expires_at > utcnow(),
+        )
+    )
+    if row is None:
+        return None
+    if row.fingerprint != request.fingerprint:
+        raise KeyReused(
+            f"this Idempotency-Key was first used for {row.method} {row.path} with a different body; "
+            "use a new key for a new request"
+        )
+    if row.state == DONE and row.response_status is not None and row.response_body is not None:
+        return Stored(row.response_status, row.response_body, dict(row.response_headers or {}))
+    return None
+
+
 def _reset(row: IdempotencyKey, request: Request, *, now: Any, ttl: timedelta) -> None:
     row.fingerprint, row.method, row.path = request.fingerprint, request.method, request.path
     row.state, row.response_status, row.response_body, row.response_headers = RUNNING, None, None, None

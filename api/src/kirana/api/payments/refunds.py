@@ -102,14 +102,21 @@ async def request(
     principal: Principal,
 ) -> list[Refund]:
     """Record a staff refund as pending rows, one per payment it draws on; a retry of the same
-    request (same Idempotency-Key) finds its rows instead of making new ones."""
+    request (same staff member, order and Idempotency-Key, as the route's key is scoped) finds
+    its rows instead of making new ones."""
     order = await session.scalar(
         select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     )
     if order is None or not principal.in_scope(orders.store_scope(order.store_code)):
         raise NotFound("no such order")
     rk = request_key(idempotency_key)
-    mine = (await session.scalars(select(Refund).where(Refund.request_key == rk).order_by(Refund.id))).all()
+    mine = (
+        await session.scalars(
+            select(Refund)
+            .where(Refund.request_key == rk, Refund.order_id == order.id, Refund.actor_id == actor.actor_id)
+            .order_by(Refund.id)
+        )
+    ).all()
     if mine:
         return list(mine)
     left = await left_per_payment(session, order.id)
@@ -122,6 +129,7 @@ async def request(
             f"at most {refundable} paise can still be refunded", extra={"refundable_paise": refundable}
         )
     rows, remaining = [], amount
+    scoped = f"{actor.actor_id}|{order.id}|{idempotency_key}"  # as the route scopes the key
     for payment, available in left:
         part = min(available, remaining)
         if part <= 0:
@@ -129,7 +137,7 @@ async def request(
         row = Refund(
             order_id=order.id,
             razorpay_payment_id=payment.razorpay_payment_id,
-            idempotency_key=refund_key(idempotency_key, payment.razorpay_payment_id),
+            idempotency_key=refund_key(scoped, payment.razorpay_payment_id),
             request_key=rk,
             amount_paise=part,
             currency=payment.currency,

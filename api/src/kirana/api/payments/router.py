@@ -154,6 +154,8 @@ async def refund(
     captured minus what was refunded or is being refunded. Needs a two-factor step-up and an
     Idempotency-Key. Razorpay may answer a refund `pending`; its webhooks settle it later."""
     key = idem.required_key()
+    if (answered := await idem.earlier(data)) is not None:
+        return answered  # a retry of a refund already answered: nothing is asked of Razorpay
     await pay_flows.staff_refund(
         db,
         gateway=gateway,
