@@ -54,7 +54,7 @@ test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (st
 lint: install ## ruff, mypy (strict on src/), import-linter, hadolint (Dockerfiles), actionlint (workflows)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy api/src workers/src operator/src
+	$(RUN) mypy api/src workers/src operator/src deploy
 	$(RUN) lint-imports
 	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
