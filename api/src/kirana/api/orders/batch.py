@@ -7,8 +7,12 @@ Per order, the transaction around it (BEGIN, the key claim, the variant lock, th
 stored answer, COMMIT and its WAL flush) costs the database and the event loop more than the
 order itself. So each API process keeps one queue of orders to place: whenever no batch is
 running, the batcher takes everything queued (at most `max_batch`) and places it in one
-transaction of two statements, whatever the number of orders (`_OPEN`, `_PLACE`):
+transaction of two statements (three with the unpaid caps on), whatever the number of orders
+(`_OPEN`, `_PLACE`):
 
+0. when an unpaid-order cap is on, take the advisory locks of the batch's customers, in key
+   order (`orders.unpaid.lock_keys`), so that another transaction placing for one of them (a
+   request placed alone, another replica's batch) is done before the holdings are read;
 1. claim every Idempotency-Key, lock the variants of all the orders in id order (as every
    writer of stock does), take an order number per request and read the transaction's time.
    A key already known (a retry) leaves the batch and is handled alone after it (replay, 409,
@@ -157,6 +161,7 @@ class OrderBatcher:
                 first.append(ticket)
         placements = [t.order for t in first]
         async with self.db.session() as session:
+            await placement.lock_holders(session, placements)
             (opened,) = await _OPEN.fetch(
                 session,
                 idempotency.claim_params([t.request for t in first], ttl=self.key_ttl)

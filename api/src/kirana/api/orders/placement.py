@@ -175,6 +175,15 @@ def unpaid_params(placements: Sequence[Placement]) -> dict[str, Any]:
     return {"unpaid_users": users, "unpaid_read": caps.orders_read}
 
 
+async def lock_holders(session: AsyncSession, placements: Sequence[Placement]) -> None:
+    """Serialise the placements of these placements' customers with every other transaction
+    placing for them (`orders.unpaid`), when a cap is on: to be called before any variant lock
+    and before the statement that reads their holdings."""
+    users = unpaid_params(placements)["unpaid_users"]
+    if users:
+        await sql.HOLDER_LOCKS.fetch(session, unpaid.lock_params(unpaid.lock_keys(users)))
+
+
 def requested_stores(placements: Sequence[Placement]) -> list[str]:
     """The store codes the customers named (the shop's default store is configuration, not input)."""
     return sorted({p.store_code for p in placements if p.store_code is not None})
@@ -362,6 +371,7 @@ async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRea
     UnknownSku (422), UnknownStore (422), NotSellable (409), OutOfStock (409), PriceChanged (409),
     TooManyUnpaid (409)."""
     _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
+    await lock_holders(session, [placement])
     found = await lock_variants(session, skus_of([placement]))
     open_stores = await stores.active_codes(session, requested_stores([placement]))
     held = await sql.UNPAID.fetch(session, unpaid_params([placement]))

@@ -95,6 +95,18 @@ UNPAID_SELECT = """
         LIMIT CAST(:unpaid_read AS bigint)) o
     JOIN order_lines l ON l.order_id = o.id"""
 
+# The advisory locks of the customers who place (`unpaid.lock_keys`: [class, key] pairs, in the
+# order to take them), so that their holdings read by a later statement include every order of
+# theirs committed before. Run alone: a statement's snapshot is taken before its locks wait.
+HOLDER_LOCKS = Statement(
+    text(
+        """
+    SELECT pg_advisory_xact_lock(l.class, l.key) IS NULL
+    FROM unnest(CAST(:lock_classes AS int[]), CAST(:lock_keys AS int[]))
+         WITH ORDINALITY AS l(class, key, ord)
+    ORDER BY l.ord"""
+    )
+)
 LOCK_VARIANTS = Statement(text(LOCK_SELECT))
 UNPAID = Statement(text(UNPAID_SELECT))
 

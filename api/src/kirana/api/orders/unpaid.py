@@ -10,6 +10,13 @@ rows come from `orders.sql.UNPAID_SELECT`, which reads at most `Caps.orders` unp
 customer (a customer holding that many is refused whatever the units), through the partial
 index of unpaid orders; a cap of 0 is off, and with all three off nothing is read. No I/O
 (refusals are counted in `orders.metrics`).
+
+The caps hold under concurrency because every placement transaction first takes an advisory
+lock per customer (`lock_keys`, `orders.sql.HOLDER_LOCKS`), in key order, before it locks any
+variant and in a statement of its own before the one that reads the holdings: a second
+placement of the same customer (another request placed alone, another replica's batch) waits
+for the first to commit and then reads what it placed. One order of keys for every path (single
+orders, batches of many customers) means no two placements can deadlock on them.
 """
 
 from __future__ import annotations
@@ -104,6 +111,25 @@ def take(held: Held, order_id: uuid.UUID, wanted: Mapping[str, int]) -> None:
     held.orders.add(order_id)
     for sku, qty in wanted.items():
         held.by_sku[sku] = held.by_sku.get(sku, 0) + qty
+
+
+# The class (first key) of the customers' placement locks: the two-key form of PostgreSQL's
+# advisory locks, so they can never meet the one-key locks of idempotency keys or the audit chain.
+CUSTOMER_LOCK_CLASS = 0x4F52  # "OR"
+
+
+def lock_keys(user_ids: Iterable[uuid.UUID]) -> list[tuple[int, int]]:
+    """The (class, key) advisory locks that serialise these customers' placements, sorted: the
+    order every placement takes them in. Two customers may share a key (32 bits of the id);
+    they then wait for each other, which costs time, never correctness."""
+    keys = {int.from_bytes(u.bytes[:4], "big", signed=True) for u in user_ids}
+    return sorted((CUSTOMER_LOCK_CLASS, k) for k in keys)
+
+
+def lock_params(locks: Iterable[tuple[int, int]]) -> dict[str, list[int]]:
+    """The parameters of `orders.sql.HOLDER_LOCKS` for these locks (taken in their order)."""
+    pairs = list(locks)
+    return {"lock_classes": [c for c, _ in pairs], "lock_keys": [k for _, k in pairs]}
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
