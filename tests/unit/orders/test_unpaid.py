@@ -60,3 +60,38 @@ def test_a_cap_of_zero_is_off_and_all_off_reads_nothing() -> None:
     unpaid.check(_held({"A": 900}), {"A": 900}, only_orders)
     with pytest.raises(unpaid.TooManyUnpaid):
         unpaid.check(_held({"A": 1}, {"A": 1}), {"A": 1}, only_orders)
+
+
+@pytest.mark.parametrize(
+    ("host", "known"),
+    [
+        ("49.36.10.20", "49.36.10.20"),
+        ("2405:201:e00a::1", "2405:201:e00a::1"),
+        ("127.0.0.1", None),  # loopback: an internal caller
+        ("10.0.0.5", None),  # private: the proxy itself, its headers not trusted
+        ("192.168.1.4", None),
+        ("testclient", None),
+        (None, None),
+    ],
+)
+def test_only_a_global_address_is_a_known_client(host: str | None, known: str | None) -> None:
+    assert unpaid.known_ip(host) == known
+
+
+def test_the_per_address_cap_counts_orders_and_zero_is_off() -> None:
+    rows = [{"client_ip": "49.36.10.20", "order_id": str(uuid.uuid4())} for _ in range(2)]
+    held = unpaid.held_by_ip(rows)["49.36.10.20"]
+    unpaid.check_ip(held, 3)
+    unpaid.check_ip(held, 0)
+    with pytest.raises(unpaid.TooManyUnpaid) as refused:
+        unpaid.check_ip(held, 2)
+    assert refused.value.extra["max_unpaid_orders_per_ip"] == 2
+
+
+def test_locks_are_taken_in_one_order_whatever_the_order_asked() -> None:
+    users = [uuid.uuid4() for _ in range(5)]
+    ips = ["49.36.10.20", "49.36.10.21"]
+    locks = unpaid.lock_keys(users, ips)
+    assert locks == sorted(locks) == unpaid.lock_keys(list(reversed(users)), list(reversed(ips)))
+    assert {c for c, _ in locks} == {unpaid.CUSTOMER_LOCK_CLASS, unpaid.IP_LOCK_CLASS}
+    assert all(-(2**31) <= k < 2**31 for _, k in locks)

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     order_max_unpaid: Annotated[int, Field(ge=0, le=1000)] = 3
     order_max_unpaid_units: Annotated[int, Field(ge=0, le=1_000_000)] = 200
     order_max_unpaid_units_per_item: Annotated[int, Field(ge=0, le=1_000_000)] = 50
+    # Unpaid orders at once from one client address, all accounts together (0: off). Generous:
+    # mobile carriers put many shoppers behind one address (CGNAT). Only global addresses count.
+    order_max_unpaid_per_ip: Annotated[int, Field(ge=0, le=100_000)] = 20
     default_store_code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,39}$")] = "main"
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
     # Concurrent `POST /v1/orders` requests share transactions, at most this many orders in one

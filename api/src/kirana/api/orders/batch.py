@@ -161,7 +161,7 @@ class OrderBatcher:
                 first.append(ticket)
         placements = [t.order for t in first]
         async with self.db.session() as session:
-            await placement.lock_holders(session, placements)
+            unpaid = await placement.lock_holders(session, placements)
             (opened,) = await _OPEN.fetch(
                 session,
                 idempotency.claim_params([t.request for t in first], ttl=self.key_ttl)
@@ -170,7 +170,7 @@ class OrderBatcher:
                     "count": len(first),
                     "requested_stores": placement.requested_stores(placements),
                 }
-                | placement.unpaid_params(placements),
+                | unpaid,
             )
             claims = idempotency.claims_of(_json(opened["claims"]))
             found = {row["sku"]: sql.locked_variant(row) for row in _json(opened["variants"]) or ()}
@@ -187,6 +187,7 @@ class OrderBatcher:
                 found,
                 open_stores=frozenset(opened["stores"]),
                 unpaid_rows=_json(opened["unpaid"]) or (),
+                unpaid_ip_rows=_json(opened["unpaid_ip"]) or (),
             )
             writes: list[_Write] = []
             refusals: list[idempotency.Answer] = []
@@ -271,7 +272,8 @@ async def _write_each(
 
 # The batch's statements. The first claims every key, locks the variants of every order (in
 # id order), takes an order number for each request, reads which of the stores they name are
-# open and what their customers' unpaid orders hold, and reads the transaction's time, which
+# open, what their customers' unpaid orders hold and how many unpaid orders their addresses
+# hold, and reads the transaction's time, which
 # becomes each order's creation time; so every answer is known before the second writes the
 # accepted orders and stores all the answers.
 _OPEN = Statement(
@@ -284,6 +286,7 @@ _OPEN = Statement(
            ARRAY(SELECT nextval('order_number_seq') FROM generate_series(1, :count)) AS numbers,
            ARRAY({stores.ACTIVE_SELECT}) AS stores,
            (SELECT json_agg(u) FROM ({sql.UNPAID_SELECT}) u) AS unpaid,
+           (SELECT json_agg(u) FROM ({sql.UNPAID_BY_IP_SELECT}) u) AS unpaid_ip,
            now() AS at
     """
     )

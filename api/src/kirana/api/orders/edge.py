@@ -100,7 +100,14 @@ class BatchedOrderMiddleware:
             data = s.PlaceOrder.model_validate(json.loads(body))
         except Exception as exc:  # invalid, or too deeply nested to parse: the route answers it
             raise _Refused from exc
-        request, wanted = placement.admit(user_id=principal.user_id, key=key, data=data, policy=self.policy)
+        client = scope.get("client")
+        request, wanted = placement.admit(
+            user_id=principal.user_id,
+            key=key,
+            data=data,
+            policy=self.policy,
+            client=client[0] if client else None,
+        )
         return principal, request, wanted
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, Sequence, String, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kirana.api.db.base import Base, Timestamps, new_id, utcnow
@@ -55,6 +55,9 @@ class Order(Timestamps, Base):
     reservation_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     paid_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The client's global address at placement, when known (`orders.unpaid.known_ip`): the
+    # per-address cap of unpaid orders counts by it.
+    client_ip: Mapped[str | None] = mapped_column(INET, default=None)
 
     __table_args__ = (
         CheckConstraint(
@@ -69,6 +72,11 @@ class Order(Timestamps, Base):
             "ix_orders_unpaid_user",
             "user_id",
             postgresql_where=text("status IN ('pending_payment', 'confirmed')"),
+        ),
+        Index(
+            "ix_orders_unpaid_client_ip",
+            "client_ip",
+            postgresql_where=text("client_ip IS NOT NULL AND status IN ('pending_payment', 'confirmed')"),
         ),
         Index(
             "ix_orders_reservations_due",

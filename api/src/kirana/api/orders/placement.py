@@ -45,6 +45,7 @@ class Policy:
     store_code: str = "main"
     limits: carts.Limits = carts.DEFAULT_LIMITS
     unpaid: unpaid.Caps = unpaid.Caps()
+    unpaid_per_ip: int = 20  # unpaid orders at once from one client address, all accounts (0: off)
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -59,6 +60,7 @@ def policy_from(settings: Settings) -> Policy:
             units=settings.order_max_unpaid_units,
             units_per_item=settings.order_max_unpaid_units_per_item,
         ),
+        unpaid_per_ip=settings.order_max_unpaid_per_ip,
     )
 
 
@@ -88,6 +90,7 @@ class Placement:
     store_code: str | None = None
     expected_total_paise: int | None = None
     shipping_address: Mapping[str, Any] | None = None
+    client_ip: str | None = None  # a global address (`unpaid.known_ip`), or None: not known
 
 
 # The route of `admit`: part of every order key's fingerprint, so the route and the edge must agree.
@@ -95,7 +98,7 @@ PLACE_PATH = "/v1/orders"
 
 
 def admit(
-    *, user_id: uuid.UUID, key: str, data: s.PlaceOrder, policy: Policy
+    *, user_id: uuid.UUID, key: str, data: s.PlaceOrder, policy: Policy, client: str | None
 ) -> tuple[idempotency.Request, Placement]:
     """What a `POST /v1/orders` with a valid Idempotency-Key becomes, for the route and the
     order edge alike: the key's claim (fingerprint of the method, path and body) and the order."""
@@ -106,10 +109,12 @@ def admit(
         path=PLACE_PATH,
         body=data.model_dump(mode="json"),
     )
-    return request, placement_of(data, user_id=user_id, policy=policy)
+    return request, placement_of(data, user_id=user_id, policy=policy, client=client)
 
 
-def placement_of(data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy) -> Placement:
+def placement_of(
+    data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy, client: str | None = None
+) -> Placement:
     """The order a `POST /v1/orders` body asks for."""
     return Placement(
         user_id=user_id,
@@ -118,6 +123,7 @@ def placement_of(data: s.PlaceOrder, *, user_id: uuid.UUID, policy: Policy) -> P
         store_code=data.store_code,
         expected_total_paise=data.expected_total_paise,
         shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
+        client_ip=unpaid.known_ip(client),
     )
 
 
@@ -170,18 +176,28 @@ async def lock_variants(session: AsyncSession, skus: Sequence[str]) -> dict[str,
 def unpaid_params(placements: Sequence[Placement]) -> dict[str, Any]:
     """The parameters of `sql.UNPAID_SELECT` for these placements (one policy for all): no
     customers when every cap is off, so nothing is read."""
-    caps = placements[0].policy.unpaid if placements else unpaid.Caps()
+    policy = placements[0].policy if placements else Policy()
+    caps = policy.unpaid
     users = sorted({p.user_id for p in placements}) if caps.any_on else []
-    return {"unpaid_users": users, "unpaid_read": caps.orders_read}
+    ips = sorted({p.client_ip for p in placements if p.client_ip}) if policy.unpaid_per_ip else []
+    return {
+        "unpaid_users": users,
+        "unpaid_read": caps.orders_read,
+        "unpaid_ips": ips,
+        "unpaid_ip_read": policy.unpaid_per_ip or None,
+    }
 
 
-async def lock_holders(session: AsyncSession, placements: Sequence[Placement]) -> None:
-    """Serialise the placements of these placements' customers with every other transaction
-    placing for them (`orders.unpaid`), when a cap is on: to be called before any variant lock
-    and before the statement that reads their holdings."""
-    users = unpaid_params(placements)["unpaid_users"]
-    if users:
-        await sql.HOLDER_LOCKS.fetch(session, unpaid.lock_params(unpaid.lock_keys(users)))
+async def lock_holders(session: AsyncSession, placements: Sequence[Placement]) -> dict[str, Any]:
+    """Serialise the placements of these placements' customers, and from their client
+    addresses, with every other transaction placing for them (`orders.unpaid`), when a cap is
+    on: to be called before any variant lock and before the statement that reads their
+    holdings. Returns `unpaid_params(placements)`."""
+    params = unpaid_params(placements)
+    locks = unpaid.lock_keys(params["unpaid_users"], params["unpaid_ips"])
+    if locks:
+        await sql.HOLDER_LOCKS.fetch(session, unpaid.lock_params(locks))
+    return params
 
 
 def requested_stores(placements: Sequence[Placement]) -> list[str]:
@@ -195,11 +211,14 @@ def _accept(
     left: dict[str, int],
     open_stores: Set[str],
     held: unpaid.Held,
+    from_ip: unpaid.Held | None,
 ) -> Accepted:
     wanted = _wanted(placement.lines, placement.policy)
     if placement.store_code is not None and placement.store_code not in open_stores:
         raise stores.unknown(placement.store_code)
     unpaid.check(held, wanted, placement.policy.unpaid)
+    if from_ip is not None:
+        unpaid.check_ip(from_ip, placement.policy.unpaid_per_ip)
     unknown = sorted(set(wanted) - set(found))
     if unknown:
         raise UnknownSku(f"unknown SKU(s): {', '.join(unknown)}", extra={"skus": unknown})
@@ -235,6 +254,8 @@ def _accept(
         left[sku] -= qty
     order_id = uuid.uuid4()
     unpaid.take(held, order_id, wanted)
+    if from_ip is not None:
+        from_ip.orders.add(order_id)
     return Accepted(
         order_id=order_id,
         placement=placement,
@@ -251,19 +272,24 @@ def allocate(
     *,
     open_stores: Set[str] = frozenset(),
     unpaid_rows: Sequence[Mapping[str, Any]] = (),
+    unpaid_ip_rows: Sequence[Mapping[str, Any]] = (),
 ) -> list[Accepted | KiranaError]:
     """Decide each placement in turn against the locked variants, the open stores among the
-    ones they name and what their customers' unpaid orders hold (`sql.UNPAID_SELECT` rows):
+    ones they name, what their customers' unpaid orders hold (`sql.UNPAID_SELECT` rows) and
+    the unpaid orders from their client addresses (`sql.UNPAID_BY_IP_SELECT` rows):
     accepted (its stock and holding counted for the ones after it), or the domain error that
     refuses it (UnknownSku 422, InvalidInput 422, UnknownStore 422, NotSellable 409,
     OutOfStock 409, PriceChanged 409, TooManyUnpaid 409)."""
     left = {sku: int(row["stock"]) for sku, row in found.items()}
     held = unpaid.held_of(unpaid_rows)
+    by_ip = unpaid.held_by_ip(unpaid_ip_rows)
     out: list[Accepted | KiranaError] = []
     for placement in placements:
         mine = held.setdefault(placement.user_id, unpaid.Held())
+        ip = placement.client_ip
+        from_ip = by_ip.setdefault(ip, unpaid.Held()) if ip and placement.policy.unpaid_per_ip else None
         try:
-            out.append(_accept(placement, found, left, open_stores, mine))
+            out.append(_accept(placement, found, left, open_stores, mine, from_ip))
         except KiranaError as exc:
             out.append(exc)
     return out
@@ -287,6 +313,7 @@ def write_params(accepted: Sequence[Accepted], numbers: Sequence[int] | None = N
             "addresses": [json.dumps(x) if x is not None else None for x in addresses],
             "reservations": [a.placement.policy.reservation for a in accepted],
             "numbers": list(numbers) if numbers is not None else [None for _ in accepted],
+            "client_ips": [a.placement.client_ip for a in accepted],
             "line_orders": [order_id for order_id, _, _ in lines],
             "variant_ids": [variant_id for _, variant_id, _ in lines],
             "quantities": [p.quantity for _, _, p in lines],
@@ -371,11 +398,14 @@ async def place_order(session: AsyncSession, placement: Placement) -> s.OrderRea
     UnknownSku (422), UnknownStore (422), NotSellable (409), OutOfStock (409), PriceChanged (409),
     TooManyUnpaid (409)."""
     _wanted(placement.lines, placement.policy)  # bad input is refused before any lock is taken
-    await lock_holders(session, [placement])
+    params = await lock_holders(session, [placement])
     found = await lock_variants(session, skus_of([placement]))
     open_stores = await stores.active_codes(session, requested_stores([placement]))
-    held = await sql.UNPAID.fetch(session, unpaid_params([placement]))
-    (decided,) = allocate([placement], found, open_stores=open_stores, unpaid_rows=held)
+    held = await sql.UNPAID.fetch(session, params) if params["unpaid_users"] else ()
+    from_ip = await sql.UNPAID_BY_IP.fetch(session, params) if params["unpaid_ips"] else ()
+    (decided,) = allocate(
+        [placement], found, open_stores=open_stores, unpaid_rows=held, unpaid_ip_rows=from_ip
+    )
     if isinstance(decided, KiranaError):
         raise decided
     (placed,) = await write_orders(session, [decided])
@@ -390,14 +420,25 @@ async def checkout_order(
     store_code: str | None = None,
     expected_total_paise: int | None = None,
     shipping_address: Mapping[str, Any] | None = None,
+    client: str | None = None,
 ) -> s.OrderRead:
-    """Place an order for everything in the user's cart, then close the cart."""
+    """Place an order for everything in the user's cart, then close the cart (`client`: the
+    caller's address as the app sees it)."""
     cart = await carts.user_cart(session, user_id=user_id, create=False, lock=True)
     lines = await carts.lines_of(session, cart=cart) if cart else []
     if cart is None or not lines:
         raise InvalidState("the cart is empty")
     placed = await place_order(
-        session, Placement(user_id, lines, policy, store_code, expected_total_paise, shipping_address)
+        session,
+        Placement(
+            user_id,
+            lines,
+            policy,
+            store_code,
+            expected_total_paise,
+            shipping_address,
+            client_ip=unpaid.known_ip(client),
+        ),
     )
     await carts.clear(session, cart=cart)
     return placed

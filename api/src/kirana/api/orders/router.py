@@ -53,7 +53,7 @@ def policy(settings: Settings) -> placement.Policy:
 
 @router.post("/checkout", status_code=201, response_model=s.OrderRead)
 async def checkout(
-    data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
+    request: Request, data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
 ) -> Response:
     """Buy the cart: re-price, reserve stock, create the order (pending_payment) in one transaction."""
 
@@ -65,6 +65,7 @@ async def checkout(
             store_code=data.store_code,
             expected_total_paise=data.expected_total_paise,
             shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
+            client=request.client.host if request.client else None,
         )
 
     return await idem.run(work, body=data, status_code=201, required=True)
@@ -72,14 +73,22 @@ async def checkout(
 
 @router.post("/orders", status_code=201, response_model=s.OrderRead)
 async def place(
-    data: s.PlaceOrder, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
+    request: Request,
+    data: s.PlaceOrder,
+    settings: SettingsDep,
+    principal: Placer,
+    idem: IdempotentRequiredDep,
 ) -> Response:
     """Buy these lines directly ("buy now"); same guarantees as checkout. With group commit on,
     `orders.edge` places well-formed requests in shared transactions before they get here;
     this route answers everything else (bad input, retries of a known key) and, with group
     commit off, every order."""
     claim, wanted = placement.admit(
-        user_id=principal.user_id, key=idem.required_key(), data=data, policy=policy(settings)
+        user_id=principal.user_id,
+        key=idem.required_key(),
+        data=data,
+        policy=policy(settings),
+        client=request.client.host if request.client else None,
     )
 
     async def work(session: AsyncSession) -> s.OrderRead:

@@ -35,9 +35,10 @@ WRITE_CTES = """
             CAST(:order_ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:store_codes AS text[]),
             CAST(:subtotals AS bigint[]), CAST(:mrp_totals AS bigint[]), CAST(:taxes AS bigint[]),
             CAST(:totals AS bigint[]), CAST(:item_counts AS int[]), CAST(:addresses AS text[]),
-            CAST(:reservations AS interval[]), CAST(:numbers AS bigint[])
+            CAST(:reservations AS interval[]), CAST(:numbers AS bigint[]),
+            CAST(:client_ips AS inet[])
         ) WITH ORDINALITY AS o(id, user_id, store_code, subtotal, mrp_total, tax, total, item_count,
-                               address, reservation, number, ord)
+                               address, reservation, number, client_ip, ord)
     ), w AS MATERIALIZED (
         SELECT * FROM unnest(
             CAST(:line_orders AS uuid[]), CAST(:variant_ids AS uuid[]), CAST(:quantities AS int[]),
@@ -51,10 +52,10 @@ WRITE_CTES = """
     ), placed AS (
         INSERT INTO orders (id, number, user_id, store_code, status, currency, subtotal_paise,
                             mrp_total_paise, tax_paise, total_paise, item_count, shipping_address,
-                            reservation_expires_at)
+                            reservation_expires_at, client_ip)
         SELECT id, coalesce(number, nextval('order_number_seq')), user_id, store_code,
                'pending_payment', 'INR', subtotal, mrp_total, tax, total, item_count,
-               CAST(address AS jsonb), now() + reservation
+               CAST(address AS jsonb), now() + reservation, client_ip
         FROM o ORDER BY ord
         RETURNING id, user_id, store_code, total_paise, number, created_at, reservation_expires_at
     ), lines AS (
@@ -95,6 +96,17 @@ UNPAID_SELECT = """
         LIMIT CAST(:unpaid_read AS bigint)) o
     JOIN order_lines l ON l.order_id = o.id"""
 
+# The unpaid orders placed from these client addresses (`orders.unpaid.check_ip`), by any
+# account: at most :unpaid_ip_read per address, through the partial index of unpaid orders by
+# address.
+UNPAID_BY_IP_SELECT = """
+    SELECT host(o.client_ip) AS client_ip, o.id AS order_id
+    FROM unnest(CAST(:unpaid_ips AS inet[])) AS u(ip)
+    CROSS JOIN LATERAL (
+        SELECT id, client_ip FROM orders
+        WHERE client_ip = u.ip AND status IN ('pending_payment', 'confirmed')
+        LIMIT CAST(:unpaid_ip_read AS bigint)) o"""
+
 # The advisory locks of the customers who place (`unpaid.lock_keys`: [class, key] pairs, in the
 # order to take them), so that their holdings read by a later statement include every order of
 # theirs committed before. Run alone: a statement's snapshot is taken before its locks wait.
@@ -109,6 +121,7 @@ HOLDER_LOCKS = Statement(
 )
 LOCK_VARIANTS = Statement(text(LOCK_SELECT))
 UNPAID = Statement(text(UNPAID_SELECT))
+UNPAID_BY_IP = Statement(text(UNPAID_BY_IP_SELECT))
 
 
 class LockedVariant(TypedDict):
@@ -162,6 +175,7 @@ class WriteParams(TypedDict):
     addresses: list[str | None]
     reservations: list[timedelta]
     numbers: list[int | None]
+    client_ips: list[str | None]
     line_orders: list[uuid.UUID]
     variant_ids: list[uuid.UUID]
     quantities: list[int]

@@ -21,6 +21,8 @@ orders, batches of many customers) means no two placements can deadlock on them.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,18 @@ class Caps:
         return self.orders or None
 
 
+def known_ip(host: str | None) -> str | None:
+    """The client address the per-address cap counts, if it names a client: a global address.
+    A private, loopback or link-local one is the proxy itself (its forwarded headers not
+    trusted, see `KIRANA_FORWARDED_ALLOW_IPS`) or an internal caller, and counting it would
+    cap the whole shop as one client."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    return str(address) if address.is_global else None
+
+
 @dataclass
 class Held:
     """What a customer's unpaid orders reserve now."""
@@ -73,6 +87,25 @@ def held_of(rows: Iterable[Mapping[str, Any]]) -> dict[uuid.UUID, Held]:
         held.orders.add(_uuid(row["order_id"]))
         held.by_sku[row["sku"]] = held.by_sku.get(row["sku"], 0) + int(row["quantity"])
     return out
+
+
+def held_by_ip(rows: Iterable[Mapping[str, Any]]) -> dict[str, Held]:
+    """Each address's unpaid orders from UNPAID_BY_IP_SELECT rows (client_ip, order_id)."""
+    out: dict[str, Held] = {}
+    for row in rows:
+        out.setdefault(str(row["client_ip"]), Held()).orders.add(_uuid(row["order_id"]))
+    return out
+
+
+def check_ip(held: Held, max_orders: int) -> None:
+    """Refuse (TooManyUnpaid) one more unpaid order from an address holding `held` already."""
+    if max_orders and len(held.orders) + 1 > max_orders:
+        metrics.UNPAID_CAP_REFUSALS.inc()
+        raise TooManyUnpaid(
+            f"at most {max_orders} unpaid orders at once from one network address; "
+            "pay for or cancel an unpaid order first",
+            extra={"max_unpaid_orders_per_ip": max_orders},
+        )
 
 
 def check(held: Held, wanted: Mapping[str, int], caps: Caps) -> None:
@@ -116,14 +149,19 @@ def take(held: Held, order_id: uuid.UUID, wanted: Mapping[str, int]) -> None:
 # The class (first key) of the customers' placement locks: the two-key form of PostgreSQL's
 # advisory locks, so they can never meet the one-key locks of idempotency keys or the audit chain.
 CUSTOMER_LOCK_CLASS = 0x4F52  # "OR"
+IP_LOCK_CLASS = 0x4950  # "IP"
 
 
-def lock_keys(user_ids: Iterable[uuid.UUID]) -> list[tuple[int, int]]:
-    """The (class, key) advisory locks that serialise these customers' placements, sorted: the
-    order every placement takes them in. Two customers may share a key (32 bits of the id);
-    they then wait for each other, which costs time, never correctness."""
-    keys = {int.from_bytes(u.bytes[:4], "big", signed=True) for u in user_ids}
-    return sorted((CUSTOMER_LOCK_CLASS, k) for k in keys)
+def lock_keys(user_ids: Iterable[uuid.UUID], ips: Iterable[str] = ()) -> list[tuple[int, int]]:
+    """The (class, key) advisory locks that serialise placements of these customers and from
+    these addresses, sorted: the order every placement takes them in. Two customers (or
+    addresses) may share a key (32 bits); they then wait for each other, which costs time,
+    never correctness."""
+    keys = {(CUSTOMER_LOCK_CLASS, int.from_bytes(u.bytes[:4], "big", signed=True)) for u in user_ids}
+    for ip in ips:
+        digest = hashlib.blake2b(ip.encode(), digest_size=4).digest()
+        keys.add((IP_LOCK_CLASS, int.from_bytes(digest, "big", signed=True)))
+    return sorted(keys)
 
 
 def lock_params(locks: Iterable[tuple[int, int]]) -> dict[str, list[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from kirana.api import errors
 from kirana.api.access.deps import OptionalUser, Require
@@ -37,6 +37,7 @@ async def pull(
 
 @router.post("/push", response_model=s.PushResponse)
 async def push(
+    request: Request,
     data: s.PushRequest,
     session: SessionDep,
     settings: SettingsDep,
@@ -49,4 +50,5 @@ async def push(
         mutations=data.mutations,
         policy=placement.policy_from(settings),
         may_place=principal.can("orders:create"),
+        client=request.client.host if request.client else None,
     )

@@ -187,10 +187,12 @@ async def push(
     mutations: Sequence[s.Mutation | s.Unreadable],
     policy: placement.Policy,
     may_place: bool = True,
+    client: str | None = None,
 ) -> s.PushResponse:
     """Apply the device's queued mutations in order, each answered on its own (applied or
     rejected; a mutation id seen before gets its first answer again, marked replayed). One that
-    failed validation is rejected alone (`validation-error`, never stored: nothing was applied)."""
+    failed validation is rejected alone (`validation-error`, never stored: nothing was applied).
+    `client`: the device's address as the app sees it (the per-address cap of unpaid orders)."""
     results = []
     for m in mutations:
         if isinstance(m, s.Unreadable):
@@ -204,12 +206,20 @@ async def push(
                 )
             )
             continue
-        results.append(await _push_one(session, user_id=user_id, m=m, policy=policy, may_place=may_place))
+        results.append(
+            await _push_one(session, user_id=user_id, m=m, policy=policy, may_place=may_place, client=client)
+        )
     return s.PushResponse(results=results)
 
 
 async def _push_one(
-    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: placement.Policy, may_place: bool
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    m: s.Mutation,
+    policy: placement.Policy,
+    may_place: bool,
+    client: str | None,
 ) -> s.MutationResult:
     fp = _fingerprint(m)
     # A concurrent push of the same mutation waits here on the primary key until the first
@@ -242,7 +252,7 @@ async def _push_one(
             raise PermissionDenied("requires orders:create")
         try:
             async with session.begin_nested():
-                data = await _apply(session, user_id=user_id, m=m, policy=policy)
+                data = await _apply(session, user_id=user_id, m=m, policy=policy, client=client)
         except Exception as exc:  # a value the database refuses is this mutation's fault alone
             refused = db_errors.as_invalid_input(exc)
             if refused is None:
@@ -266,7 +276,7 @@ async def _push_one(
 
 
 async def _apply(
-    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: placement.Policy
+    session: AsyncSession, *, user_id: uuid.UUID, m: s.Mutation, policy: placement.Policy, client: str | None
 ) -> dict[str, Any]:
     if m.type == "order.place":
         order = await placement.checkout_order(
@@ -276,6 +286,7 @@ async def _apply(
             store_code=m.store_code,
             expected_total_paise=m.expected_total_paise,
             shipping_address=m.shipping_address.model_dump() if m.shipping_address else None,
+            client=client,
         )
         return {"order_id": str(order.id), "number": order.number, "total_paise": order.total_paise}
     cart = await carts.user_cart(session, user_id=user_id, create=True, lock=True)
