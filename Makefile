@@ -34,13 +34,13 @@ run: install ## The shop on http://127.0.0.1:8000 with embedded PostgreSQL and R
 
 .PHONY: test
 test: install tools ## Run every test (unit, integration on real PostgreSQL/Redis, e2e on the testbed)
-	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration tests/delivery
 	$(RUN) pytest tests/monitoring tests/charts  # promtool/amtool, real Prometheus + Alertmanager on one shop (serial); charts rendered
 	$(MAKE) test-e2e
 
 .PHONY: test-unit
-test-unit: install ## Unit tests only (no I/O)
-	$(RUN) pytest -q tests/unit
+test-unit: install ## Unit tests only (no I/O), with the delivery pipeline's shape (tests/delivery)
+	$(RUN) pytest -q tests/unit tests/delivery
 
 .PHONY: test-integration
 test-integration: install ## Integration tests on real PostgreSQL and Redis
@@ -51,7 +51,7 @@ test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (st
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
-lint: install ## ruff, mypy (strict on src/), import-linter, hadolint (Dockerfiles), actionlint (workflows)
+lint: install ## ruff, mypy (strict on src/), import-linter, hadolint, workflows (actionlint + GitHub schema), charts
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
@@ -59,6 +59,7 @@ lint: install ## ruff, mypy (strict on src/), import-linter, hadolint (Dockerfil
 	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
 	.local/bin/actionlint
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
 
 .PHONY: fmt
