@@ -109,8 +109,10 @@ def test_staging_deploys_then_smoke_tests_and_production_is_gated(delivery: dict
     assert production["environment"] == "production"
     staging_run = run_lines(staging)
     assert re.search(r"make deploy-staging KUBECONFIG=\S+ VERSION=\S+", staging_run)
-    assert staging_run.index("make deploy-staging") < staging_run.index("make health-check")
-    assert "make health-check" in run_lines(production)
+    assert staging_run.index("make deploy-staging") < staging_run.index("make health-check ENV=staging")
+    production_run = run_lines(production)
+    assert re.search(r"make deploy-prod KUBECONFIG=\S+ VERSION=\S+", production_run)
+    assert production_run.index("make deploy-prod") < production_run.index("make health-check ENV=production")
     assert "required reviewers" in (WORKFLOWS / "delivery.yml").read_text()
 
 
@@ -118,10 +120,13 @@ def test_rollback_is_dispatched_with_environment_and_revision() -> None:
     rollback = load("rollback.yml")
     inputs = rollback["on"]["workflow_dispatch"]["inputs"]
     assert set(inputs["environment"]["options"]) == {"staging", "production"}
-    assert inputs["revision"]["required"] is True
+    assert inputs["revision"]["type"] == "string"
     [job] = rollback["jobs"].values()
     assert job["environment"] == "${{ inputs.environment }}"
-    assert "make deploy-rollback" in run_lines(job)
+    assert job["env"]["REVISION"] == "${{ inputs.revision }}"
+    lines = run_lines(job)
+    assert re.search(r'make deploy-rollback ENV="\$ENVIRONMENT" .*TO="\$REVISION"', lines)
+    assert lines.index("make deploy-rollback") < lines.index("make health-check")
 
 
 @pytest.mark.parametrize("name", all_workflows())
