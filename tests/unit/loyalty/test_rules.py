@@ -93,6 +93,19 @@ def test_order_cap(total: int, value: int, share: int, want: int) -> None:
     assert rules.order_cap(order_total_paise=total, point_value_paise=value, max_percent=share) == want
 
 
+@pytest.mark.parametrize(
+    ("total", "share", "want"),
+    [(110, 20, 1), (100, 20, 0), (99, 50, 0), (125, 20, 2), (100_00, 20, 200), (100_00, 100, 990)],
+)
+def test_order_cap_leaves_a_rupee_to_pay_in_money(total: int, share: int, want: int) -> None:
+    """Razorpay takes no order below ₹1: points pay at most the total less 100 paise."""
+    cap = rules.order_cap(
+        order_total_paise=total, point_value_paise=10, max_percent=share, min_due_paise=rules.MIN_DUE_PAISE
+    )
+    assert cap == want
+    assert total - cap * 10 >= min(total, rules.MIN_DUE_PAISE)
+
+
 def day(n: int) -> datetime:
     return T0 + timedelta(days=n)
 

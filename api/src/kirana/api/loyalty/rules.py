@@ -115,12 +115,20 @@ def earn(
     return raw * multiplier * tier_multiplier_percent // (10_000 * 100 * 100)
 
 
-def order_cap(*, order_total_paise: int, point_value_paise: int, max_percent: int) -> int:
+# Razorpay takes no order below one rupee: points leave at least that much to pay in money.
+MIN_DUE_PAISE = 100
+
+
+def order_cap(
+    *, order_total_paise: int, point_value_paise: int, max_percent: int, min_due_paise: int = 0
+) -> int:
     """The most points one order may take: the share of its total that points may pay,
-    in whole points (rounded down, so the discount never exceeds that share)."""
+    in whole points (rounded down, so the discount never exceeds that share), leaving at
+    least `min_due_paise` to pay in money."""
     if point_value_paise <= 0 or order_total_paise <= 0:
         return 0
-    return order_total_paise * max_percent // 100 // point_value_paise
+    share = order_total_paise * max_percent // 100
+    return max(0, min(share, order_total_paise - min_due_paise)) // point_value_paise
 
 
 @dataclass(frozen=True)

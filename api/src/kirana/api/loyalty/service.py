@@ -30,7 +30,9 @@ from kirana.api.loyalty import rules
 from kirana.api.loyalty import schemas as s
 from kirana.api.loyalty.errors import InsufficientPoints, RedemptionClosed, RedemptionTooLarge
 from kirana.api.loyalty.models import Account, LedgerEntry, Redemption
+from kirana.api.orders import service as orders
 from kirana.api.orders.models import Order
+from kirana.api.payments.models import Checkout
 from kirana.api.settings import LoyaltySettings
 
 DEBITS_NEEDING_BALANCE = frozenset({"redeem", "expire"})
@@ -185,11 +187,13 @@ async def redeem(
             f"points can be used only on an order waiting for payment; this one is {order.status}",
             extra={"status": order.status},
         )
+    await _not_paying(session, order)
     acct = await account(session, user_id=order.user_id)
     cap = rules.order_cap(
         order_total_paise=order.total_paise,
         point_value_paise=settings.point_value_paise,
         max_percent=settings.redeem_max_percent,
+        min_due_paise=rules.MIN_DUE_PAISE,
     )
     if points > cap:
         raise RedemptionTooLarge(f"at most {cap} points can be used on this order", extra={"max_points": cap})
@@ -210,9 +214,22 @@ async def redeem(
         status="held",
     )
     session.add(row)
+    orders.set_discount(order, row.value_paise)
     await session.flush()
     await session.refresh(acct)
     return _redemption(row, acct.balance)
+
+
+async def _not_paying(session: AsyncSession, order: Order) -> None:
+    """Points go on (or come off) an order before paying starts: the Razorpay order is made
+    once, for what is due then. The caller holds the order's lock, which starting to pay takes
+    too, so the two cannot cross."""
+    started = await session.scalar(select(Checkout.order_id).where(Checkout.order_id == order.id))
+    if started is not None:
+        raise RedemptionClosed(
+            "paying this order has started, so its points are fixed; use points before choosing how to pay",
+            extra={"status": order.status},
+        )
 
 
 def _redemption(row: Redemption, balance_now: int) -> s.RedemptionRead:
@@ -255,6 +272,8 @@ async def cancel_redemption(session: AsyncSession, *, principal: Principal, orde
     row = await session.get(Redemption, order_id)
     if row is None or row.status == "released":
         raise NotFound("no points are held on this order")
+    await _not_paying(session, order)
+    orders.set_discount(order, 0)
     return await release(session, order_id=order_id, reason="taken off the order by the customer")
 
 

@@ -50,6 +50,9 @@ class Order(Timestamps, Base):
     mrp_total_paise: Mapped[int] = mapped_column(BigInteger)
     tax_paise: Mapped[int] = mapped_column(BigInteger)
     total_paise: Mapped[int] = mapped_column(BigInteger)
+    # The part of the total paid otherwise than in money (loyalty points held on the order):
+    # payments charge `due_paise`. Set only while the order waits for payment, before paying starts.
+    discount_paise: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     item_count: Mapped[int] = mapped_column(Integer)
     shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     reservation_expires_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -59,6 +62,11 @@ class Order(Timestamps, Base):
     # per-address cap of unpaid orders counts by it.
     client_ip: Mapped[str | None] = mapped_column(INET, default=None)
 
+    @property
+    def due_paise(self) -> int:
+        """What is paid in money: the total less what loyalty points pay."""
+        return self.total_paise - (self.discount_paise or 0)
+
     __table_args__ = (
         CheckConstraint(
             "status IN ('pending_payment', 'confirmed', 'paid', 'packed', 'shipped', "
@@ -66,6 +74,7 @@ class Order(Timestamps, Base):
             "status_known",
         ),
         CheckConstraint("total_paise >= 0", "total_not_negative"),
+        CheckConstraint("discount_paise >= 0 AND discount_paise <= total_paise", "discount_within_total"),
         Index("ix_orders_user_created", "user_id", text("created_at DESC")),
         Index("ix_orders_store_created", "store_code", text("created_at DESC")),
         Index(

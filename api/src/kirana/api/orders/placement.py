@@ -360,6 +360,8 @@ def answer(a: Accepted, *, number: int, at: datetime) -> s.OrderRead:
         savings_paise=totals.savings_paise,
         tax_paise=totals.tax_paise,
         total_paise=totals.total_paise,
+        discount_paise=0,
+        due_paise=totals.total_paise,
         shipping_address=_address(a.placement),
         reservation_expires_at=at + a.placement.policy.reservation,
         paid_at=None,
@@ -458,6 +460,8 @@ def read_model(order: Order, lines: Sequence[OrderLine], history: Sequence[Order
         savings_paise=order.mrp_total_paise - order.subtotal_paise,
         tax_paise=order.tax_paise,
         total_paise=order.total_paise,
+        discount_paise=order.discount_paise or 0,
+        due_paise=order.due_paise,
         shipping_address=order.shipping_address,
         reservation_expires_at=order.reservation_expires_at
         if order.status == Status.pending_payment

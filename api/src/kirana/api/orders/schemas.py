@@ -106,6 +106,8 @@ class OrderRead(BaseModel):
     savings_paise: int
     tax_paise: int
     total_paise: int
+    discount_paise: int = Field(description="What loyalty points held on the order pay")
+    due_paise: int = Field(description="What is paid in money: `total_paise - discount_paise`")
     shipping_address: dict[str, Any] | None
     reservation_expires_at: datetime | None
     paid_at: datetime | None

@@ -257,6 +257,15 @@ async def transition(
     return order
 
 
+def set_discount(order: Order, discount_paise: int) -> None:
+    """The part of the total that something other than money pays (loyalty points held on the
+    order); payments charge the rest (`Order.due_paise`). The caller holds the order's row lock
+    and has checked that paying has not started."""
+    if order.status != Status.pending_payment.value:
+        raise InvalidState("a discount changes only while the order waits for payment")
+    order.discount_paise = max(0, min(discount_paise, order.total_paise))
+
+
 async def mark_paid(session: AsyncSession, *, order_id: uuid.UUID, reference: str | None = None) -> Order:
     """For the payments flow (webhook confirmed the payment): pending_payment -> paid."""
     return await transition(session, order_id=order_id, target=Status.paid, principal=None, reason=reference)

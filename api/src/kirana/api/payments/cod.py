@@ -91,14 +91,14 @@ async def confirm(
         raise _refuse("no_address", "cash on delivery needs a delivery address with a pincode")
     if not policy.offered_at(pincode):
         raise _refuse("pincode", f"cash on delivery is not offered at {pincode}", pincode=pincode)
-    if order.total_paise > policy.limit_paise:
+    if order.due_paise > policy.limit_paise:
         metrics.COD.labels("refused").inc()
         raise CodLimitExceeded(
             f"cash on delivery takes orders up to {policy.limit_paise} paise",
             extra={"limit_paise": policy.limit_paise},
         )
     row = CashOnDelivery(
-        order_id=order.id, amount_paise=order.total_paise, currency=order.currency, pincode=pincode
+        order_id=order.id, amount_paise=order.due_paise, currency=order.currency, pincode=pincode
     )
     session.add(row)
     await session.flush()
@@ -112,7 +112,7 @@ async def confirm(
         action="payments.cod_confirmed",
         target_type="order",
         target_id=order.id,
-        after={"amount_paise": order.total_paise, "pincode": pincode},
+        after={"amount_paise": order.due_paise, "pincode": pincode},
     )
     metrics.COD.labels("confirmed").inc()
     return order, row

@@ -20,7 +20,8 @@ from kirana.api.payments.service import PAID_STATUSES
 
 async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
     """Every order whose ledger does not explain its status: a paid order must have net
-    receipts equal to its total; an unpaid one none; refunds never above what came in."""
+    receipts equal to what is due (its total less loyalty points); an unpaid one none; refunds
+    never above what came in."""
     captured = func.coalesce(
         func.sum(
             case((LedgerEntry.kind.in_(["captured", "cod_collected"]), LedgerEntry.amount_paise), else_=0)
@@ -41,7 +42,7 @@ async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
             Order.id,
             Order.number,
             Order.status,
-            Order.total_paise,
+            (Order.total_paise - Order.discount_paise).label("due"),
             sums.c.captured,
             sums.c.refunded,
             CashOnDelivery.collected_at,
@@ -51,7 +52,7 @@ async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
         .outerjoin(CashOnDelivery, CashOnDelivery.order_id == Order.id)
     )
     problems: list[dict[str, Any]] = []
-    for oid, number, status, total, cap, ref, collected_at, is_cod in rows:
+    for oid, number, status, due, cap, ref, collected_at, is_cod in rows:
         cap, ref = int(cap or 0), int(ref or 0)
         net = cap - ref
         issue = None
@@ -63,8 +64,8 @@ async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
                 issue = "delivered cash on delivery, but no cash is recorded"
             elif net:
                 issue = f"cash on delivery not collected, but the ledger nets {net} paise"
-        elif status in PAID_STATUSES and net != total:
-            issue = f"{status} but the ledger nets {net} of {total} paise"
+        elif status in PAID_STATUSES and net != due:
+            issue = f"{status} but the ledger nets {net} of {due} paise due"
         elif status == "pending_payment" and net:
             issue = f"pending but the ledger nets {net} paise"
         elif status == "refunded" and net:
@@ -75,7 +76,7 @@ async def verify_ledger(session: AsyncSession) -> list[dict[str, Any]]:
                     "order_id": str(oid),
                     "number": number,
                     "status": status,
-                    "total_paise": total,
+                    "due_paise": due,
                     "captured_paise": cap,
                     "refunded_paise": ref,
                     "problem": issue,

@@ -132,7 +132,8 @@ async def start_checkout(
     methods: tuple[str, ...],
     retry_after_s: int,
 ) -> CheckoutInfo:
-    """The Razorpay order for this shop order, created once for the server's total."""
+    """The Razorpay order for this shop order, created once for what is due then (the total
+    less the loyalty points on it, which are fixed from here on: `loyalty.service`)."""
     order = await session.scalar(
         select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     )
@@ -144,7 +145,7 @@ async def start_checkout(
     if existing is None:
         try:
             rp = await gateway.create_order(
-                amount=order.total_paise,
+                amount=order.due_paise,
                 currency=order.currency,
                 receipt=str(order.number),
                 notes={"shop_order_id": str(order.id)},
@@ -165,7 +166,7 @@ async def start_checkout(
             action="payments.checkout_created",
             target_type="order",
             target_id=order.id,
-            after={"razorpay_order_id": rp["id"], "amount_paise": order.total_paise},
+            after={"razorpay_order_id": rp["id"], "amount_paise": int(rp["amount"])},
         )
     return CheckoutInfo(
         key_id=gateway.config.key_id,

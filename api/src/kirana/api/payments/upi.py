@@ -87,7 +87,7 @@ async def start(
     if flow == "collect" and not collect_enabled:
         raise CollectUnavailable("UPI Collect is not offered; pay with the UPI app (intent) or the QR code")
     order = await session.get(Order, order_id)
-    if order is not None and order.user_id == user_id and order.total_paise > limit_paise:
+    if order is not None and order.user_id == user_id and order.due_paise > limit_paise:
         raise UpiLimitExceeded(
             f"UPI takes at most {limit_paise} paise per transaction", extra={"limit_paise": limit_paise}
         )
