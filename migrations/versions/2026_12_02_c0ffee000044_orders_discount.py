@@ -1,7 +1,7 @@
 """orders: discount_paise, the part of the total loyalty points pay
 
-Revision ID: c0ffee000043
-Revises: c0ffee000042
+Revision ID: c0ffee000044
+Revises: c0ffee000043
 Create Date: 2026-12-02 06:00:00
 
 Payments charge `total_paise - discount_paise`. The column has a constant default, so adding
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "c0ffee000043"
-down_revision = "c0ffee000042"
+revision = "c0ffee000044"
+down_revision = "c0ffee000043"
 branch_labels = None
 depends_on = None
 
