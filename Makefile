@@ -51,7 +51,7 @@ test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (st
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
-lint: install ## ruff, mypy (strict on src/), import-linter, hadolint, workflows (actionlint + GitHub schema), charts
+lint: install ## ruff, mypy, import-linter, hadolint, workflows (actionlint + schema), charts, skaffold (offline)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
@@ -61,6 +61,7 @@ lint: install ## ruff, mypy (strict on src/), import-linter, hadolint, workflows
 	.local/bin/actionlint
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
+	$(MAKE) --no-print-directory skaffold-check
 
 .PHONY: fmt
 fmt: install ## Format the code (ruff)

@@ -3,7 +3,7 @@
 # against the version testbed/versions.env names: kubectl (built with the
 # testbed, so it matches the server), helm, kubeconform (with schemas for every
 # built-in kind and the monitoring.coreos.com CRDs charts use), promtool, amtool,
-# actionlint and hadolint. Called by `make tools`.
+# actionlint, hadolint and skaffold (offline checks of skaffold.yaml). Called by `make tools`.
 #
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
@@ -26,6 +26,24 @@ go_tool() {
     run_with_progress "$name build" "$dir.tmp/build.log" \
       env CGO_ENABLED=0 GOBIN="$dir.tmp" go install -v "${GO_BUILD_FLAGS[@]}" \
       ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  install -m 0755 "$dir/$name" "$BIN/$name"
+}
+
+# wrapper_tool NAME VERSION MODULE PACKAGE LDFLAGS: like go_tool, for a release whose go.mod
+# `go install` refuses; built as a `tool` of the wrapper module testbed/go/NAME, which must
+# require MODULE at VERSION (so versions.env and the wrapper cannot drift apart).
+wrapper_tool() {
+  local name="$1" version="$2" module="$3" pkg="$4" ldflags="$5"
+  local dir="$TOOLS_CACHE/$name-$version" wrapper="$TESTBED_DIR/go/$name"
+  grep -Eq "^(require )?\s*${module//./\.} ${version}( // indirect)?\$" "$wrapper/go.mod" ||
+    die "testbed/go/$name/go.mod does not require $module $version"
+  if [[ ! -x "$dir/$name" ]]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    log "$name $version: building $pkg (wrapper module testbed/go/$name)"
+    (cd "$wrapper" && run_with_progress "$name build" "$dir.tmp/build.log" \
+      env CGO_ENABLED=0 go build -v "${GO_BUILD_FLAGS[@]}" -ldflags "-s -w $ldflags" -o "$dir.tmp/$name" "$pkg")
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
   install -m 0755 "$dir/$name" "$BIN/$name"
@@ -118,6 +136,9 @@ main() {
   # The S3 server of the backup e2e tests (tests/e2e/s3server.py).
   go_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}" \
     "-X main.Version=${VERSITYGW_VERSION} -X main.Build=release -X main.BuildTime=none"
+  wrapper_tool skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 \
+    github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
+    "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=${SKAFFOLD_VERSION}"
   hadolint_tool
   schemas
 
@@ -131,6 +152,7 @@ main() {
   check prometheus "prometheus, version ${PROMETHEUS_VERSION#v}" "$BIN/prometheus" --version
   check alertmanager "alertmanager, version ${ALERTMANAGER_SERVER_VERSION#v}" "$BIN/alertmanager" --version
   check versitygw "Version  : ${VERSITYGW_VERSION}" "$BIN/versitygw" --version
+  check skaffold "${SKAFFOLD_VERSION}" "$BIN/skaffold" version
   check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }
