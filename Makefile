@@ -51,16 +51,16 @@ test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (st
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
-lint: install ## ruff, mypy, import-linter, hadolint, workflows (actionlint + schema), charts, skaffold (offline)
+lint: install ## ruff, mypy, import-linter, workflows (actionlint + schema), charts, security-scan, skaffold
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
 	$(RUN) lint-imports
-	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
-	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
+	@test -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/actionlint
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
+	$(MAKE) --no-print-directory security-scan
 	$(MAKE) --no-print-directory skaffold-check
 
 .PHONY: fmt

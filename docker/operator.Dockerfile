@@ -22,4 +22,6 @@ ENV PATH=/opt/kirana-operator/bin:$PATH PYTHONUNBUFFERED=1 KIRANA_OPERATOR_METRI
 USER 10001:10001
 # 8080: Prometheus metrics (kirana_operator_*); 8081: kopf's liveness endpoint.
 EXPOSE 8080 8081
+# Health is the kubelet's job here: the chart's liveness probe calls kopf's /healthz.
+HEALTHCHECK NONE
 ENTRYPOINT ["kopf", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8081/healthz", "-m", "kirana.operator.handlers"]

@@ -3,7 +3,8 @@
 # against the version testbed/versions.env names: kubectl (built with the
 # testbed, so it matches the server), helm, kubeconform (with schemas for every
 # built-in kind and the monitoring.coreos.com CRDs charts use), promtool, amtool,
-# actionlint, hadolint and skaffold (offline checks of skaffold.yaml). Called by `make tools`.
+# actionlint, hadolint, trivy (misconfiguration checks) and skaffold (offline checks of
+# skaffold.yaml). Called by `make tools`.
 #
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
@@ -17,6 +18,7 @@ TOOLS_CACHE="$KIRANA_CACHE/tools"
 GO_BUILD_FLAGS=(-p "${TESTBED_GO_PARALLELISM:-2}" -trimpath)
 
 # go_tool NAME VERSION PACKAGE@VERSION LDFLAGS [TAGS]: build once, then copy in.
+# GO_TOOL_ENV (e.g. GOEXPERIMENT=jsonv2) is passed to that one build.
 go_tool() {
   local name="$1" version="$2" pkg="$3" ldflags="$4" tags="${5:-}"
   local dir="$TOOLS_CACHE/$name-$version"
@@ -24,7 +26,7 @@ go_tool() {
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     log "$name $version: building $pkg"
     run_with_progress "$name build" "$dir.tmp/build.log" \
-      env CGO_ENABLED=0 GOBIN="$dir.tmp" go install -v "${GO_BUILD_FLAGS[@]}" \
+      env CGO_ENABLED=0 GOBIN="$dir.tmp" ${GO_TOOL_ENV:-} go install -v "${GO_BUILD_FLAGS[@]}" \
       ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
@@ -136,6 +138,8 @@ main() {
   # The S3 server of the backup e2e tests (tests/e2e/s3server.py).
   go_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}" \
     "-X main.Version=${VERSITYGW_VERSION} -X main.Build=release -X main.BuildTime=none"
+  GO_TOOL_ENV=GOEXPERIMENT=jsonv2 go_tool trivy "$TRIVY_VERSION" "github.com/aquasecurity/trivy/cmd/trivy@${TRIVY_VERSION}" \
+    "-X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}"
   wrapper_tool skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 \
     github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
     "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=${SKAFFOLD_VERSION}"
@@ -152,6 +156,7 @@ main() {
   check prometheus "prometheus, version ${PROMETHEUS_VERSION#v}" "$BIN/prometheus" --version
   check alertmanager "alertmanager, version ${ALERTMANAGER_SERVER_VERSION#v}" "$BIN/alertmanager" --version
   check versitygw "Version  : ${VERSITYGW_VERSION}" "$BIN/versitygw" --version
+  check trivy "Version: ${TRIVY_VERSION#v}" "$BIN/trivy" --version
   check skaffold "${SKAFFOLD_VERSION}" "$BIN/skaffold" version
   check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
