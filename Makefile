@@ -51,7 +51,7 @@ test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (st
 	$(RUN) pytest tests/e2e
 
 .PHONY: lint
-lint: install ## ruff, mypy, import-linter, workflows (actionlint + schema), charts, security-scan, skaffold
+lint: install ## ruff, mypy, import-linter, workflows (actionlint + schema), charts, security-scan, compose, skaffold
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
@@ -61,7 +61,7 @@ lint: install ## ruff, mypy, import-linter, workflows (actionlint + schema), cha
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
 	$(MAKE) --no-print-directory security-scan
-	$(MAKE) --no-print-directory skaffold-check
+	$(MAKE) --no-print-directory devloop-lint
 
 .PHONY: fmt
 fmt: install ## Format the code (ruff)

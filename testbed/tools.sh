@@ -3,8 +3,8 @@
 # against the version testbed/versions.env names: kubectl (built with the
 # testbed, so it matches the server), helm, kubeconform (with schemas for every
 # built-in kind and the monitoring.coreos.com CRDs charts use), promtool, amtool,
-# actionlint, hadolint, trivy (misconfiguration checks) and skaffold (offline checks of
-# skaffold.yaml). Called by `make tools`.
+# actionlint, hadolint, trivy (misconfiguration checks), skaffold and docker-compose
+# (offline checks of skaffold.yaml and compose.yaml). Called by `make tools`.
 #
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
@@ -143,6 +143,9 @@ main() {
   wrapper_tool skaffold "$SKAFFOLD_VERSION" github.com/GoogleContainerTools/skaffold/v2 \
     github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
     "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=${SKAFFOLD_VERSION}"
+  # `docker compose` as a standalone binary: `docker-compose config` needs no engine.
+  wrapper_tool docker-compose "$COMPOSE_VERSION" github.com/docker/compose/v2 github.com/docker/compose/v2/cmd \
+    "-X github.com/docker/compose/v2/internal.Version=${COMPOSE_VERSION}"
   hadolint_tool
   schemas
 
@@ -158,6 +161,7 @@ main() {
   check versitygw "Version  : ${VERSITYGW_VERSION}" "$BIN/versitygw" --version
   check trivy "Version: ${TRIVY_VERSION#v}" "$BIN/trivy" --version
   check skaffold "${SKAFFOLD_VERSION}" "$BIN/skaffold" version
+  check docker-compose "Docker Compose version ${COMPOSE_VERSION}" "$BIN/docker-compose" version
   check hadolint "Haskell Dockerfile Linter ${HADOLINT_VERSION}" "$BIN/hadolint" --version
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }

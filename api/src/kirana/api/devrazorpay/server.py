@@ -23,8 +23,9 @@ DEV_WEBHOOK_SECRET = "kirana-dev-webhook-secret"
 
 
 class FakeServer:
-    """`start()` binds 127.0.0.1 (port 0: any free one); `base_url` is what the SDK is given.
-    With `webhook_url`, a sender thread posts pending webhooks there as they happen."""
+    """`start()` binds `host` (127.0.0.1 unless a container serves it; port 0: any free one);
+    `base_url` is what the SDK is given. With `webhook_url`, a sender thread posts pending
+    webhooks there as they happen."""
 
     def __init__(
         self,
@@ -34,13 +35,14 @@ class FakeServer:
         webhook_secret: str = DEV_WEBHOOK_SECRET,
         port: int = 0,
         webhook_url: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.fake = FakeRazorpay(Account(key_id, key_secret, webhook_secret))
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
+        self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"
         config = uvicorn.Config(create_app(self.fake), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
