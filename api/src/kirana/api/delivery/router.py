@@ -14,11 +14,15 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
+from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Require
 from kirana.api.access.principal import Principal
+from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.delivery import schemas as s
 from kirana.api.delivery import service as delivery
 from kirana.api.deps import RedisDep, SessionDep, SettingsDep
+from kirana.api.payments import cod
 from kirana.api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
@@ -80,12 +84,32 @@ async def position(
     return await delivery.render(session, d=d, viewer=principal)
 
 
-@router.post("/deliveries/{delivery_id}/deliver", response_model=s.DeliveryRead)
+@router.post(
+    "/deliveries/{delivery_id}/deliver",
+    response_model=s.DeliveryRead,
+    # a wrong code or cash amount, a delivery not under way, the code locked after five misses
+    responses=raising(errors.InvalidInput, cod.CodAmountMismatch, errors.InvalidState, errors.RateLimited),
+)
 async def deliver(
-    delivery_id: uuid.UUID, data: s.Confirm, session: SessionDep, redis: RedisDep, principal: Finisher
+    delivery_id: uuid.UUID,
+    data: s.Confirm,
+    session: SessionDep,
+    redis: RedisDep,
+    principal: Finisher,
+    ctx: AuditCtx,
 ) -> s.DeliveryRead:
-    """Proof of delivery with the customer's one-time code; five wrong codes lock it a while."""
-    d = await delivery.confirm(session, redis, delivery_id=delivery_id, principal=principal, code=data.code)
+    """Proof of delivery with the customer's one-time code; five wrong codes lock it a while. For
+    a cash-on-delivery order, `cash_paise` records the cash taken at the door (the whole amount
+    due) in the same step."""
+    d = await delivery.confirm(
+        session,
+        redis,
+        delivery_id=delivery_id,
+        principal=principal,
+        code=data.code,
+        cash_paise=data.cash_paise,
+        actor=ctx,
+    )
     return await delivery.render(session, d=d, viewer=principal)
 
 

@@ -16,6 +16,10 @@ Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
+# More cash than any order could be due (₹1 crore): a typo, not a delivery.
+MAX_CASH_PAISE = 10_000_000_00
+
+
 class Status(StrEnum):
     assigned = "assigned"
     en_route = "en_route"
@@ -63,6 +67,11 @@ class Confirm(Input):
 
     model_config = ConfigDict(extra="forbid")
     code: Annotated[str, Field(pattern=r"^[0-9]{4,8}$")]
+    cash_paise: Annotated[int, Field(ge=0, le=MAX_CASH_PAISE)] | None = Field(
+        default=None,
+        description="The cash taken at the door of a cash-on-delivery order: the whole amount due "
+        "(the order's `due_paise`). Required for such an order, refused for any other.",
+    )
 
 
 class Failure(Input):

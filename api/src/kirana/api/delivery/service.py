@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import principal_from
+from kirana.api.audit import service as audit
 from kirana.api.db.base import utcnow
 from kirana.api.delivery import eta
 from kirana.api.delivery import schemas as s
@@ -37,6 +38,7 @@ from kirana.api.orders import service as orders
 from kirana.api.orders.models import Order
 from kirana.api.orders.states import Status as OrderStatus
 from kirana.api.outbox import service as outbox
+from kirana.api.payments import cod
 from kirana.api.ratelimit import limiter
 
 ASSIGNABLE = frozenset(
@@ -336,11 +338,30 @@ def _seconds(when: datetime, now: datetime) -> int:
 
 
 async def confirm(
-    session: AsyncSession, redis: Redis, *, delivery_id: uuid.UUID, principal: Principal, code: str
+    session: AsyncSession,
+    redis: Redis,
+    *,
+    delivery_id: uuid.UUID,
+    principal: Principal,
+    code: str,
+    cash_paise: int | None = None,
+    actor: audit.AuditContext = audit.SYSTEM,
 ) -> Delivery:
-    """Proof of delivery: the customer's one-time code; the order becomes delivered."""
+    """Proof of delivery: the customer's one-time code; the order becomes delivered. For a
+    cash-on-delivery order the agent records the cash taken (`cash_paise`, the whole amount
+    due) in the same transaction, through payments' own flow (ledger, audit, event)."""
     d = await _mine(session, delivery_id, principal)
     _active(d, "en_route")
+    due = await cod.due_at_door(session, order_id=d.order_id)
+    if due is not None and cash_paise is None:
+        raise InvalidInput(
+            f"this order is paid on delivery: record the cash taken ({due} paise) as cash_paise",
+            extra={"field": "cash_paise", "amount_paise": due},
+        )
+    if due is None and cash_paise is not None:
+        raise InvalidInput(
+            "this order is not paid on delivery: no cash is due", extra={"field": "cash_paise"}
+        )
     subject = str(d.id)
     await limiter.ensure_unlocked(redis, CODE_LOCK, subject)
     if d.code is None or not hmac.compare_digest(d.code.encode(), code.encode()):
@@ -355,6 +376,14 @@ async def confirm(
         principal=None,
         reason=f"delivered by agent {principal.user_id}; code confirmed",
     )
+    if cash_paise is not None:  # a wrong amount (422) rolls the delivery back with it
+        await cod.collect(
+            session,
+            order_id=d.order_id,
+            amount_paise=cash_paise,
+            principal=principal,
+            actor=actor.as_actor(principal.user_id),
+        )
     d.status, d.finished_at, d.code = "delivered", utcnow(), None
     _status_event(session, d)
     return d

@@ -118,6 +118,13 @@ async def confirm(
     return order, row
 
 
+async def due_at_door(session: AsyncSession, *, order_id: uuid.UUID) -> int | None:
+    """What is still to be taken in cash at the door of this order: None when it is not paid on
+    delivery or its cash is already recorded."""
+    row = await session.get(CashOnDelivery, order_id)
+    return None if row is None or row.collected_at is not None else row.amount_paise
+
+
 async def collect(
     session: AsyncSession,
     *,
