@@ -5,6 +5,8 @@
 CHARTS := $(patsubst %/Chart.yaml,%,$(wildcard charts/*/Chart.yaml))
 CHART_SCHEMAS := $(REPO_ROOT)/.local/share/kubeconform-charts
 
+##@ Code quality
+
 .PHONY: chart-lint
 chart-lint: ## helm lint --strict and helm template | kubeconform for every chart and ci/*-values.yaml
 	@test -x .local/bin/helm -a -x .local/bin/kubeconform || { echo "run 'make tools' first"; exit 1; }

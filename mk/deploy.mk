@@ -12,6 +12,8 @@ DEPLOY_FLAGS = --kubeconfig "$(KUBECONFIG)" $(if $(VERSION),--version "$(VERSION
 	$(if $(SMOKE),--smoke "$(SMOKE)") $(if $(SMOKE_URL),--smoke-url "$(SMOKE_URL)")
 DEPLOY = $(RUN) python -m deploy
 
+##@ Deploy (a real cluster, or the testbed)
+
 .PHONY: deploy-staging deploy-prod deploy-rollback health-check
 
 deploy-staging: install ## Deploy VERSION to staging (KUBECONFIG=... VERSION=1.2.3); rolls back and exits 1 on failure

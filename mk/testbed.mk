@@ -7,6 +7,8 @@ TESTBED_ENV = REPO_ROOT=$(REPO_ROOT)
 KUBECONFORM_FLAGS = -strict -summary \
   -schema-location '$(REPO_ROOT)/.local/share/kubeconform/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}{{.StrictSuffix}}.json'
 
+##@ Kubernetes testbed and tools
+
 .PHONY: testbed-build testbed-up testbed-down tools
 
 testbed-build: ## Build etcd, Kubernetes control plane, kubectl and kwok from source (cached in ~/.cache/kirana)

@@ -1,0 +1,45 @@
+# Tests, coverage, benchmarks and load. Included by the root Makefile.
+# COVERAGE_FLOOR: the unit + integration line coverage (branches counted) measured when the floor
+# was set, rounded down; `make coverage` and `make test` fail below it. Raise it as tests grow.
+COVERAGE_FLOOR := 0
+COVERAGE_FLAGS = --cov --cov-report=term --cov-report=xml:.local/coverage/coverage.xml \
+	--cov-report=html:.local/coverage/html --cov-fail-under=$(COVERAGE_FLOOR)
+UNIT_AND_INTEGRATION = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
+
+##@ Tests
+
+.PHONY: test test-unit test-integration test-monitoring test-e2e test-load test-performance coverage bench load
+
+test: install tools ## Every test: unit + integration under coverage (floor enforced), monitoring + charts, e2e on the testbed
+	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)
+	$(MAKE) --no-print-directory test-monitoring
+	$(MAKE) --no-print-directory test-e2e
+
+test-unit: install ## Unit tests only (no I/O)
+	$(RUN) pytest -q tests/unit
+
+test-integration: install ## Integration tests on real PostgreSQL and Redis
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
+
+test-monitoring: install tools ## promtool/amtool cases, a real Prometheus + Alertmanager on one shop (serial), charts rendered
+	$(RUN) pytest tests/monitoring tests/charts
+
+test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (started if not running)
+	$(RUN) pytest tests/e2e
+
+test-load: install ## Load smoke: a tiny Locust run of every journey against its own `kirana run`, thresholds set the exit code
+	$(RUN) pytest -q tests/integration/test_load_smoke.py tests/unit/load
+
+test-performance: bench ## The benchmarks (= make bench)
+
+coverage: install ## Unit + integration under coverage: report in .local/coverage/ (html, xml); fails under COVERAGE_FLOOR
+	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)
+
+bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (make bench only=http)
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
+	$(RUN) python -m tests.bench.run $(only)
+
+load: install ## Locust load run (tests/load): make load [HOST=url] [USERS=10] [DURATION=60] [SHAPE=smoke|ramp|steady|spike] [THRESHOLDS=file] [OUT=dir]
+	$(RUN) python -m tests.load.run --users $(or $(USERS),10) --duration $(or $(DURATION),60) --shape $(or $(SHAPE),smoke) \
+		$(if $(HOST),--host $(HOST)) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS)) $(if $(OUT),--out $(OUT)) \
+		$(if $(RAZORPAY),--razorpay $(RAZORPAY))
