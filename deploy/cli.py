@@ -17,6 +17,7 @@ bring a healthy shop back either: a human must act now.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import uuid
@@ -240,6 +241,19 @@ def do_deploy(ctx: Context, version: str) -> int:
     return EXIT_ROLLBACK_FAILED
 
 
+def rolled_back_to(history: list[dict[str, Any]], revision: int) -> int:
+    """The revision whose values `revision` runs, following `helm rollback`'s "Rollback to N"."""
+    by_revision = {int(r["revision"]): r for r in history}
+    seen = set()
+    while revision in by_revision and revision not in seen:
+        seen.add(revision)
+        m = re.match(r"Rollback to (\d+)", str(by_revision[revision].get("description", "")))
+        if not m:
+            break
+        revision = int(m.group(1))
+    return revision
+
+
 def rollback_target(ctx: Context, to: str | None) -> tuple[int, str | None]:
     history = ctx.helm.history(ctx.release)
     current = deployed_revision(history)
@@ -247,9 +261,17 @@ def rollback_target(ctx: Context, to: str | None) -> tuple[int, str | None]:
         raise DeployError(f"helm release {ctx.release} has no deployed revision in {ctx.namespace}")
     revisions = [int(r["revision"]) for r in history]
     if to is None:
-        older = [r for r in revisions if r < current]
+        # A revision made by `helm rollback` ("Rollback to N") runs N's values: what ran before it is
+        # what ran before N (a failed deploy that was rolled back is never "the previous").
+        effective = rolled_back_to(history, current)
+        running = ctx.helm.values(ctx.release, current).get("version")
+        older = [
+            r
+            for r in revisions
+            if r < effective and ctx.helm.values(ctx.release, r).get("version") != running
+        ]
         if not older:
-            raise DeployError(f"revision {current} is the first: nothing to roll back to")
+            raise DeployError(f"revision {current} ({running}) has no earlier version to roll back to")
         target = max(older)
     elif to.isdigit():
         target = int(to)

@@ -50,7 +50,7 @@ clean: ## Remove local state (.local/: embedded databases, backups, testbed data
 
 ##@ Code quality
 
-lint: install ## ruff, mypy (strict on src/ and deploy/), import-linter, hadolint (Dockerfiles), actionlint (workflows), chart-lint
+lint: install ## ruff, mypy (strict on src/ and deploy/), import-linter, hadolint, workflows (actionlint + GitHub schema), charts
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
@@ -58,6 +58,7 @@ lint: install ## ruff, mypy (strict on src/ and deploy/), import-linter, hadolin
 	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
 	.local/bin/actionlint
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
 
 fmt: install ## Format the code (ruff)

@@ -4,7 +4,7 @@
 COVERAGE_FLOOR := 0
 COVERAGE_FLAGS = --cov --cov-report=term --cov-report=xml:.local/coverage/coverage.xml \
 	--cov-report=html:.local/coverage/html --cov-fail-under=$(COVERAGE_FLOOR)
-UNIT_AND_INTEGRATION = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
+UNIT_AND_INTEGRATION = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration tests/delivery
 
 ##@ Tests
 
@@ -15,8 +15,8 @@ test: install tools ## Every test: unit + integration under coverage (floor enfo
 	$(MAKE) --no-print-directory test-monitoring
 	$(MAKE) --no-print-directory test-e2e
 
-test-unit: install ## Unit tests only (no I/O)
-	$(RUN) pytest -q tests/unit
+test-unit: install ## Unit tests only (no I/O), with the delivery pipeline's shape (tests/delivery)
+	$(RUN) pytest -q tests/unit tests/delivery
 
 test-integration: install ## Integration tests on real PostgreSQL and Redis
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
@@ -32,7 +32,7 @@ test-load: install ## Load smoke: a tiny Locust run of every journey against its
 
 test-performance: bench ## The benchmarks (= make bench)
 
-coverage: install ## Unit + integration under coverage: report in .local/coverage/ (html, xml); fails under COVERAGE_FLOOR
+coverage: install ## Unit + integration (+ tests/delivery) under coverage: report in .local/coverage/ (html, xml); fails under COVERAGE_FLOOR
 	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)
 
 bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (make bench only=http)

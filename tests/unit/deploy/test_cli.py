@@ -66,3 +66,16 @@ def test_deploy_needs_a_version_and_a_known_environment(capsys: pytest.CaptureFi
         cli.main(["health-check", "qa", "--kubeconfig", "k"])
     assert no_version.value.code == unknown.value.code == 2
     assert "--version" in capsys.readouterr().err
+
+
+def test_a_rollback_revision_runs_the_values_of_the_one_it_names() -> None:
+    history = [
+        {"revision": 1, "description": "Install complete"},
+        {"revision": 2, "description": "Upgrade complete"},
+        {"revision": 3, "description": "Upgrade complete"},  # a failed deploy...
+        {"revision": 4, "description": "Rollback to 2"},  # ...rolled back
+        {"revision": 5, "description": "Rollback to 4"},
+    ]
+    assert cli.rolled_back_to(history, 4) == 2
+    assert cli.rolled_back_to(history, 5) == 2
+    assert cli.rolled_back_to(history, 3) == 3
