@@ -12,7 +12,8 @@ VENV := .venv
 RUN := $(UV) run --frozen
 PYTEST_WORKERS ?= 2
 
-include mk/dev.mk mk/test.mk mk/db.mk mk/docs.mk mk/charts.mk mk/testbed.mk mk/operator.mk mk/deploy.mk
+include mk/dev.mk mk/test.mk mk/db.mk mk/docs.mk mk/charts.mk mk/security.mk mk/devloop.mk mk/testbed.mk mk/operator.mk \
+	mk/deploy.mk
 
 ##@ Help
 

@@ -50,16 +50,17 @@ clean: ## Remove local state (.local/: embedded databases, backups, testbed data
 
 ##@ Code quality
 
-lint: install ## ruff, mypy (strict on src/ and deploy/), import-linter, hadolint, workflows (actionlint + GitHub schema), charts
+lint: install ## ruff, mypy, import-linter, workflows (actionlint + schema), charts, security-scan, compose, skaffold
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy api/src workers/src operator/src deploy
 	$(RUN) lint-imports
-	@test -x .local/bin/hadolint -a -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
-	.local/bin/hadolint --config .hadolint.yaml docker/*.Dockerfile
+	@test -x .local/bin/actionlint || { echo "run 'make tools' first"; exit 1; }
 	.local/bin/actionlint
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(MAKE) --no-print-directory chart-lint
+	$(MAKE) --no-print-directory security-scan
+	$(MAKE) --no-print-directory devloop-lint
 
 fmt: install ## Format the code (ruff)
 	$(RUN) ruff format .
