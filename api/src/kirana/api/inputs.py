@@ -19,9 +19,10 @@ Pure (pydantic only); imported by the schemas and routers of every domain.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, GetJsonSchemaHandler, field_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema as cs
 
@@ -92,7 +93,18 @@ def document_text(schema: dict[str, Any]) -> None:
         document_text(sub)
 
 
+def check_iso_datetime(value: Any) -> Any:
+    """Only an RFC 3339 date-time string (what `format: date-time` says): pydantic alone would
+    also take `0.5` or `1700000000` as Unix seconds."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-01-31T18:30:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
 Text = Annotated[str, AfterValidator(check_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(check_iso_datetime)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 

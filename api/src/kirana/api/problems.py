@@ -170,7 +170,23 @@ def allowed_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
     found: set[str] = set()
     for route in iter_route_contexts(app.routes):
         methods = getattr(route, "methods", None)
-        if methods and route.matches(dict(scope))[0] != Match.NONE:
+        if not methods:
+            continue
+        match, child = route.matches(dict(scope))
+        if match != Match.NONE and _path_params_valid(route, child.get("path_params", {})):
             found |= set(methods)
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return sorted(found, key=lambda m: order.index(m) if m in order else len(order))
+
+
+def _path_params_valid(route: Any, values: Mapping[str, Any]) -> bool:
+    """Whether the path's values are valid for the route's typed path parameters: `DELETE
+    /v1/auth/sessions/{session_id}` matches `/v1/auth/sessions/revoke-all` as a pattern, but
+    `revoke-all` is no session id, so DELETE is not a method of that resource."""
+    from fastapi.dependencies.utils import request_params_to_args
+
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not values:
+        return True
+    _, errors_ = request_params_to_args(dependant.path_params, values)
+    return not errors_

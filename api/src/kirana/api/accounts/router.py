@@ -164,7 +164,8 @@ async def sessions(me: CurrentUser, session: SessionDep) -> list[SessionRead]:
     return [SessionRead.model_validate(r).model_copy(update={"current": r.id == me.session_id}) for r in rows]
 
 
-@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+# `:uuid`: only an id takes the path, so `DELETE /sessions/revoke-all` is a 405, not a 422
+@router.delete("/sessions/{session_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_session(session_id: uuid.UUID, me: CurrentUser, rt: RuntimeDep, ctx: AuditCtx) -> Response:
     """Sign out one of the account's sessions."""
     if not await flows.revoke(rt, ctx, me, reason="session_revoked", only=session_id):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -19,7 +18,7 @@ from kirana.api.audit.schemas import AuditEventRead, AuditPage
 from kirana.api.contract.document import raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
-from kirana.api.inputs import Int64, Text
+from kirana.api.inputs import Int64, IsoDateTime, Text
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=raising(errors.InvalidInput))  # cursors
 
@@ -32,8 +31,8 @@ async def _filters(
     outcome: Annotated[Text | None, Query(pattern="^(ok|failed|denied)$")] = None,
     target_type: Annotated[Text | None, Query(max_length=50)] = None,
     target_id: Annotated[Text | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
 ) -> audit.Filters:
     return audit.Filters(
         actor_id=actor_id,

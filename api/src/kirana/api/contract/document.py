@@ -377,7 +377,27 @@ def build(app: FastAPI) -> dict[str, Any]:
             _headers(facts, op)
             _text_params(dependant, op)
             _example(op)
-    return _readable_names(doc)
+    doc = _readable_names(doc)
+    _exact_bounds(doc)
+    return doc
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _exact_bounds(node: Any) -> None:
+    """Integer bounds as integers: FastAPI's OpenAPI model holds them as floats, and
+    `float(2**63 - 1)` is 2^63, so `maximum` promised one more than `bigint` holds."""
+    if isinstance(node, dict):
+        for key in _BOUNDS:
+            value = node.get(key)
+            if isinstance(value, float) and value.is_integer():
+                node[key] = max(inputs.INT64_MIN, min(inputs.INT64_MAX, int(value)))
+        for value in node.values():
+            _exact_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _exact_bounds(value)
 
 
 def _readable_names(doc: dict[str, Any]) -> dict[str, Any]:

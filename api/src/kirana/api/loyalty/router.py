@@ -13,10 +13,11 @@ from starlette.responses import Response
 from kirana.api.access.deps import CurrentUser, Require, StepUp
 from kirana.api.access.principal import Principal
 from kirana.api.audit.deps import AuditCtx
+from kirana.api.contract.document import raising
 from kirana.api.db.base import utcnow
 from kirana.api.deps import DatabaseDep, RedisDep, SessionDep, SettingsDep
-from kirana.api.errors import InvalidInput
-from kirana.api.idempotency.deps import IdempotentDep
+from kirana.api.errors import InvalidInput, NotFound
+from kirana.api.idempotency.deps import IdempotentRequiredDep
 from kirana.api.inputs import Text
 from kirana.api.loyalty import boards, campaigns, flows, leaderboards, unlocking
 from kirana.api.loyalty import schemas as s
@@ -59,7 +60,9 @@ async def preference(
     return s.PreferenceUpdate(leaderboard_opt_out=opted)
 
 
-@router.post("/redemptions", status_code=201, response_model=s.RedemptionRead)
+@router.post(
+    "/redemptions", status_code=201, response_model=s.RedemptionRead, responses=raising(NotFound)
+)  # no such order of the caller's
 async def redeem(
     data: s.RedemptionCreate, session: SessionDep, settings: SettingsDep, principal: CurrentUser
 ) -> s.RedemptionRead:
@@ -83,7 +86,7 @@ async def leaderboard(
     session: SessionDep,
     redis: RedisDep,
     principal: CurrentUser,
-    scope: Annotated[Text, Query(max_length=110)] = "all",
+    scope: Annotated[Text, Query(max_length=110, pattern=boards.SCOPE_RE.pattern)] = "all",
     top: Annotated[int, Query(ge=1, le=100)] = 10,
     around: Annotated[int, Query(ge=0, le=10)] = 2,
 ) -> s.LeaderboardRead:
@@ -131,7 +134,7 @@ async def adjust(
     ctx: AuditCtx,
     principal: Adjuster,
     _stepped_up: Annotated[Principal, StepUp],  # after the permission: 403 before 401
-    idem: IdempotentDep,
+    idem: IdempotentRequiredDep,  # the document then says the header is required (428 without)
 ) -> Response:
     """Add or take points with a reason; needs a two-factor step-up and an Idempotency-Key.
     A negative adjustment never takes the balance below zero."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from kirana.api.inputs import Input
 
@@ -115,7 +115,7 @@ class CampaignList(BaseModel):
 
 
 class PreferenceUpdate(Input):
-    leaderboard_opt_out: bool
+    leaderboard_opt_out: StrictBool  # `true` or `false`: 0 and "no" are refused, as documented
 
 
 class Standing(BaseModel):

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from kirana.api import errors
@@ -295,9 +296,25 @@ async def enable_saving(
     return s.SavedMethods(razorpay_customer_id=cid, items=[])
 
 
-@router.delete("/me/payment-methods/{token_id}", status_code=204)
+class _TokenId(Convertor[str]):
+    """A Razorpay token id (`token_` and its key): only one takes the path, so `DELETE
+    /me/payment-methods/customer` is a 405 (the path is `POST`'s), not a search for a token."""
+
+    regex = "token_[A-Za-z0-9]{1,34}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("razorpay_token", _TokenId())
+
+
+@router.delete("/me/payment-methods/{token_id:razorpay_token}", status_code=204)
 async def delete_method(
-    token_id: Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9_]+$")],
+    token_id: Annotated[str, Path(min_length=7, max_length=40, pattern=r"^token_[A-Za-z0-9]+$")],
     session: SessionDep,
     settings: SettingsDep,
     gateway: GatewayDep,
