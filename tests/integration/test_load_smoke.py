@@ -39,7 +39,9 @@ def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[i
 def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path: Path) -> None:
     data = scratch_dir("load")
     with running(data, cleanup=data, env={"KIRANA_SEED_CATALOG_PRODUCTS": "200"}) as run:
-        args = ["--host", run.base, "--razorpay", run.state()["razorpay_base_url"], "--shape", "smoke"]
+        state = run.state()
+        args = ["--host", run.base, "--razorpay", state["razorpay_base_url"], "--shape", "smoke"]
+        args += ["--sms", state["sms_gateway_url"]]
 
         # Real limits on errors and on every step having run; latency is left loose because the
         # machine running the suite is busy (docs/load-testing.md gives the real figures).

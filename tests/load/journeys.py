@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from locust.clients import HttpSession
 
 WORDS_FALLBACK = ("rice", "dal", "oil", "tea", "ghee", "atta", "soap", "salt")
@@ -117,31 +118,57 @@ class Browser:
 
 @dataclass
 class Account:
-    email: str
+    identifier: str  # the mobile number it signs in with
     password: str
     user_id: str = ""
     token: str = ""
     signed_in_at: float = 0.0
 
 
-def sign_up(http: HttpSession, headers: dict[str, str]) -> Account:
-    """A new customer of this run: registered, then signed in (raises when either fails)."""
-    account = Account(email=f"load-{uuid.uuid4().hex[:16]}@example.com", password=f"Lt-{uuid.uuid4().hex}")
+def sign_up(http: HttpSession, headers: dict[str, str], sms_url: str) -> Account:
+    """A new customer of this run: signed up with a mobile number, confirmed with the code read
+    from the SMS inbox of the local gateway (`kirana.api.devsms`, as the customer reads their
+    phone), then signed in (raises when a step fails)."""
+    if not sms_url:
+        raise RuntimeError("sign-up needs the SMS gateway's inbox (KIRANA_LOAD_SMS_URL)")
+    phone = f"+919{uuid.uuid4().int % 10**9:09d}"
+    account = Account(identifier=phone, password=f"Lt-{uuid.uuid4().hex}")
     r = http.post(
         "/v1/auth/register",
-        json={"email": account.email, "password": account.password, "name": "Load Shopper"},
+        json={"phone": phone, "password": account.password, "name": "Load Shopper"},
         headers=headers,
         name="shopper: sign up",
+    )
+    r.raise_for_status()
+    code = _code_sent_to(sms_url, phone)
+    r = http.post(
+        "/v1/auth/register/verify",
+        json={"signup": r.json()["signup"], "code": code},
+        headers=headers,
+        name="shopper: confirm sign-up",
     )
     r.raise_for_status()
     sign_in(http, headers, account)
     return account
 
 
+def _code_sent_to(sms_url: str, phone: str, within_s: float = 30.0) -> str:
+    """The sign-up code texted to `phone` (a worker sends it a moment after the sign-up)."""
+    deadline = time.monotonic() + within_s
+    with httpx.Client(timeout=5) as inbox:
+        while time.monotonic() < deadline:
+            found = inbox.get(f"{sms_url}/messages", params={"to": phone}).json()["messages"]
+            for message in found:
+                if "sign-up code: " in message["text"]:
+                    return str(message["text"].split("sign-up code: ", 1)[1][:6])
+            time.sleep(0.2)
+    raise RuntimeError(f"no sign-up code reached {phone} within {within_s:.0f}s")
+
+
 def sign_in(http: HttpSession, headers: dict[str, str], account: Account) -> None:
     r = http.post(
         "/v1/auth/login",
-        json={"identifier": account.email, "password": account.password},
+        json={"identifier": account.identifier, "password": account.password},
         headers=headers,
         name="shopper: sign in",
     )

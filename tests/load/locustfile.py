@@ -6,6 +6,7 @@ Run through `make load` (tests/load/run.py), which passes the settings below as 
 |---|---|
 | `KIRANA_LOAD_SHAPE` / `_USERS` / `_DURATION_S` | the shape (tests/load/shapes.py), peak users, seconds |
 | `KIRANA_LOAD_RAZORPAY_URL` | the fake Razorpay `kirana run` started; unset: shoppers cancel, not pay |
+| `KIRANA_LOAD_SMS_URL` | the local SMS gateway `kirana run` started: its inbox gives the sign-up codes |
 | `KIRANA_LOAD_THRESHOLDS` | the limits file (default tests/load/thresholds.toml) |
 | `KIRANA_LOAD_OUT` | where `verdict.json` (the threshold check) is written |
 """
@@ -33,6 +34,7 @@ from tests.load import journeys, shapes, thresholds
 
 log = logging.getLogger("kirana.load")
 RAZORPAY = os.environ.get("KIRANA_LOAD_RAZORPAY_URL", "").rstrip("/")
+SMS = os.environ.get("KIRANA_LOAD_SMS_URL", "").rstrip("/")
 
 
 class BrowserUser(HttpUser):
@@ -72,7 +74,7 @@ class MobileUser(HttpUser):
     def on_start(self) -> None:
         rng = random.Random()
         headers = {"X-Forwarded-For": journeys.client_ip(rng)}
-        self.account = journeys.sign_up(self.client, headers)
+        self.account = journeys.sign_up(self.client, headers, SMS)
         self.headers = headers
         self.app = journeys.MobileApp(self.client, rng, headers | journeys.auth(self.account))
         self.app.pull(full=True)
@@ -159,7 +161,7 @@ class ShopperUser(HttpUser):
         rng = random.Random()
         self.headers = {"X-Forwarded-For": journeys.client_ip(rng)}
         self.browser = journeys.Browser(self.client, rng, self.headers)
-        self.account = journeys.sign_up(self.client, self.headers)
+        self.account = journeys.sign_up(self.client, self.headers, SMS)
         self.socket: Notifications | None = None
         self._connect()
 

@@ -1,11 +1,12 @@
 """`make load`: one headless Locust run against a shop, then its report; exits as the thresholds say.
 
     python -m tests.load.run [--host URL] [--users N] [--duration S] [--shape NAME]
-                             [--thresholds FILE] [--razorpay URL] [--out DIR]
+                             [--thresholds FILE] [--razorpay URL] [--sms URL] [--out DIR]
 
 With no `--host`, the shop `kirana run` / `make run` records in `.local/run.json` (or
-`KIRANA_DATA_DIR`), and its fake Razorpay. Results go to `bench/results/load/<time>/` unless
-`--out` says otherwise. Exit 0: thresholds met; 1: a breach (or Locust failed); 2: bad usage.
+`KIRANA_DATA_DIR`), its fake Razorpay and its SMS gateway (whose inbox gives the sign-up
+codes). Results go to `bench/results/load/<time>/` unless `--out` says otherwise. Exit 0:
+thresholds met; 1: a breach (or Locust failed); 2: bad usage.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--razorpay", default=None, help="the fake Razorpay (default: the local run's; '' for none)"
     )
+    p.add_argument("--sms", default=None, help="the SMS gateway's base URL (default: the local run's)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     record = _run_record()
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         razorpay = (
             record.get("razorpay_base_url", "") if host == record.get("api_url", "").rstrip("/") else ""
         )
+    sms = args.sms
+    if sms is None:
+        sms = record.get("sms_gateway_url", "") if host == record.get("api_url", "").rstrip("/") else ""
     try:
         thresholds.load(args.thresholds)
         shapes.plan(args.shape, users=args.users, duration_s=args.duration)
@@ -68,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "KIRANA_LOAD_DURATION_S": str(args.duration),
         "KIRANA_LOAD_THRESHOLDS": str(args.thresholds.resolve()),
         "KIRANA_LOAD_RAZORPAY_URL": razorpay,
+        "KIRANA_LOAD_SMS_URL": sms,
         "KIRANA_LOAD_OUT": str(out),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
     }

@@ -118,3 +118,31 @@ async def deliver_events(app: FastAPI) -> int:
         settings=app.state.settings,
     )
     return await consumers.consume_once(deps, consumer="test")
+
+
+def code_in(text: str) -> str:
+    """The six-digit code of a message the shop sent ("...code: 492039 (valid ...")."""
+    return text.split(": ", 1)[1][:6]
+
+
+async def register(app: FastAPI, client: AsyncClient, body: dict[str, str]) -> str:
+    """Sign up as a client does, and let the workers send the codes; the sign-up's token."""
+    r = await client.post("/v1/auth/register", json=body)
+    assert r.status_code == 202, r.text
+    await deliver_events(app)
+    token: str = r.json()["signup"]
+    return token
+
+
+def last_code_to(app: FastAPI, address: str) -> str:
+    """The code of the latest message sent to this email or number, read as its owner would."""
+    notifier = app.state.access.notifier
+    box = notifier.email.sent if "@" in address else notifier.sms.sent
+    return code_in(next(m.text for m in reversed(box) if m.to == address))
+
+
+async def verify_signup(client: AsyncClient, token: str, code: str) -> dict[str, str]:
+    r = await client.post("/v1/auth/register/verify", json={"signup": token, "code": code})
+    assert r.status_code == 200, r.text
+    body: dict[str, str] = r.json()
+    return body

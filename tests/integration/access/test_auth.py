@@ -13,24 +13,36 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from kirana.api.ratelimit import limiter
-from tests.integration.access.helpers import PASSWORD, deliver_events, login, make_user
+from tests.integration.access.helpers import (
+    PASSWORD,
+    deliver_events,
+    last_code_to,
+    login,
+    make_user,
+    register,
+    verify_signup,
+)
 
 
-async def test_register_then_login_and_read_me(client: AsyncClient) -> None:
-    r = await client.post(
-        "/v1/auth/register",
-        json={"email": "Asha@Example.com", "phone": "98450 12345", "password": "a-long-password-1"},
+async def test_register_verify_then_login_and_read_me(client: AsyncClient, app: FastAPI) -> None:
+    token = await register(
+        app,
+        client,
+        {"email": "Asha@Example.com", "phone": "98450 12345", "password": "a-long-password-1"},
     )
-    assert r.status_code == 202
+    await verify_signup(client, token, last_code_to(app, "+919845012345"))
     r = await client.post(
         "/v1/auth/login", json={"identifier": "+91 98450 12345", "password": "a-long-password-1"}
     )
     assert r.status_code == 200, r.text
-    token = r.json()["access_token"]
-    me = (await client.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})).json()
-    assert me["email"] == "asha@example.com" and me["phone"] == "+919845012345"
+    access = r.json()["access_token"]
+    me = (await client.get("/v1/auth/me", headers={"Authorization": f"Bearer {access}"})).json()
+    assert me["phone"] == "+919845012345" and me["email"] is None  # the email is not proved yet
     assert me["roles"] == ["customer"]
     assert "cart:*" in me["permissions"]
+    await verify_signup(client, token, last_code_to(app, "asha@example.com"))
+    me = (await client.get("/v1/auth/me", headers={"Authorization": f"Bearer {access}"})).json()
+    assert me["email"] == "asha@example.com"
 
 
 async def test_registering_a_taken_email_looks_the_same(client: AsyncClient, app: FastAPI) -> None:
@@ -42,9 +54,12 @@ async def test_registering_a_taken_email_looks_the_same(client: AsyncClient, app
         "/v1/auth/register", json={"email": "new@example.com", "password": "another-password-9"}
     )
     assert r.status_code == fresh.status_code == 202
-    assert r.json() == fresh.json()
-    # the real owner hears about it
-    assert app.state.access.notifier.email.sent[-1].to == "taken@example.com"
+    assert set(r.json()) == set(fresh.json()) and r.json()["detail"] == fresh.json()["detail"]
+    assert r.json()["signup"] != fresh.json()["signup"]  # a token either way
+    await deliver_events(app)
+    # the real owner hears about it, and gets no code
+    told = [m for m in app.state.access.notifier.email.sent if m.to == "taken@example.com"]
+    assert len(told) == 1 and "already has one" in told[0].text
 
 
 async def test_weak_password_is_refused(client: AsyncClient) -> None:

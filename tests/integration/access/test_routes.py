@@ -91,6 +91,7 @@ READERS = {"support", "store_manager", "admin", "owner"}  # access:read
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/livez"): EVERYONE,
     ("POST", "/v1/auth/register"): EVERYONE,
+    ("POST", "/v1/auth/register/verify"): EVERYONE,
     ("POST", "/v1/auth/login"): EVERYONE,
     ("POST", "/v1/auth/login/2fa"): EVERYONE,
     ("POST", "/v1/auth/login/2fa/sms"): EVERYONE,

@@ -48,6 +48,7 @@ class RunState(BaseModel):
     razorpay_key_id: str = ""
     razorpay_key_secret: str = ""
     razorpay_webhook_secret: str = ""
+    sms_gateway_url: str = ""  # the local SMS gateway (kirana.api.devsms), its inbox at /messages
     children: dict[str, tuple[int, float]] = {}  # name -> (pid, create time)
 
 

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from kirana.api import devstack, localshop
 from kirana.api.devrazorpay.server import FakeServer
+from kirana.api.devsms import FakeSmsServer
 from kirana.api.settings import Settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -157,6 +158,7 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
     fake: FakeServer | None = None
+    sms: FakeSmsServer | None = None
     state: localshop.RunState | None = None
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -240,6 +242,12 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
                     "razorpay_webhook_secret": fake.account.webhook_secret,
                 }
             )
+        if settings.sms_provider == "console":  # no SMS provider set: the local gateway and inbox
+            with step("SMS gateway (local, with an inbox) starting"):
+                sms = FakeSmsServer().start()
+            console.print(f"  [dim]texts sent: {sms.base_url}/messages?to=+91...[/]")
+            env |= sms.env()
+            state = state.model_copy(update={"sms_gateway_url": sms.base_url})
         env.setdefault("KIRANA_DRAIN_SECONDS", "0")  # nobody routes traffic to a laptop
         env.setdefault("KIRANA_LOG_JSON", "false" if sys.stderr.isatty() else "true")
         api_url = f"http://{settings.host}:{api_port}"
@@ -299,6 +307,8 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
                 _stop(proc)
             if fake is not None:
                 fake.stop()
+            if sms is not None:
+                sms.stop()
             if redis is not None:
                 redis.stop()
             if pg is not None:

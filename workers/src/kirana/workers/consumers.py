@@ -19,7 +19,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from kirana.api.accounts import resets
+from kirana.api.accounts import resets, signups
 from kirana.api.db.engine import Database
 from kirana.api.loyalty import flows as loyalty
 from kirana.api.notify.providers import Notifier
@@ -45,6 +45,10 @@ async def _password_reset(deps: Deps, payload: dict[str, Any]) -> None:
     await resets.deliver(deps.db, deps.notifier, payload=payload, ttl_s=deps.settings.password_reset_ttl_s)
 
 
+async def _signup(deps: Deps, payload: dict[str, Any]) -> None:
+    await signups.deliver(deps.db, deps.notifier, payload=payload)
+
+
 async def _order_status(deps: Deps, payload: dict[str, Any]) -> None:
     await loyalty.on_order_event(deps.db, deps.redis, payload=payload, settings=deps.settings.loyalty)
 
@@ -59,6 +63,7 @@ async def _payment_refunded(deps: Deps, payload: dict[str, Any]) -> None:
 
 HANDLERS: dict[str, Callable[[Deps, dict[str, Any]], Awaitable[None]]] = {
     resets.TOPIC: _password_reset,
+    signups.TOPIC: _signup,
     loyalty.TOPIC: _order_status,
     notices.TOPIC: _auto_refunded,
     loyalty.REFUND_TOPIC: _payment_refunded,

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge, start_http_server
 
 from kirana.api import logging as kirana_logging
 from kirana.api import redis as kirana_redis
+from kirana.api.accounts import signups
 from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
 from kirana.api.delivery import scheduled as delivery_jobs
@@ -60,6 +61,7 @@ JOBS: list[Job] = [
     Job("sync.compact_changes", 600.0, sync_jobs.compact_changes),
     Job("idempotency.purge_expired", 900.0, idempotency_jobs.purge_expired_keys),
     Job("search.rebuild_terms", 300.0, search_jobs.rebuild_terms),
+    Job("accounts.prune_signups", 900.0, signups.prune),
 ]
 
 

@@ -1,5 +1,5 @@
-"""Account flows: sign-up, sign-in (with a second factor), token refresh, sign-out, password
-change and reset, contact changes. Called by the accounts router.
+"""Account flows: sign-up (its codes in `accounts.signups`), sign-in (with a second factor), token
+refresh, sign-out, password change and reset, contact changes. Called by the accounts router.
 
 Each flow owns its transactions (failures are audited in a transaction of their own, since the
 request's would roll back), applies the abuse limits, and publishes the permission-cache
@@ -18,7 +18,7 @@ from datetime import timedelta
 from kirana.api.access import service as access
 from kirana.api.access.principal import Principal
 from kirana.api.access.runtime import AccessRuntime
-from kirana.api.accounts import identifiers, passwords, resets
+from kirana.api.accounts import identifiers, passwords, resets, signups
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.audit import service as audit
@@ -74,37 +74,15 @@ async def register(
     phone: str | None,
     password: str,
     name: str,
-) -> None:
-    """Create the account, or (when the email/phone is taken) tell its owner; the caller sees the
-    same answer either way."""
+) -> str:
+    """Start a sign-up and return its secret token: a code goes to each address
+    (`accounts.signups`), and the account exists once one comes back. The caller sees the same
+    answer, at the same cost, whether or not the email/phone was taken (the owner of a taken
+    one is told, by the worker)."""
     await limiter.hit(rt.redis, REGISTER_IP, ctx.ip or "-")
     passwords.check_policy(password, identifiers=(email, phone))
     password_hash = passwords.hash_password(password)
-    async with rt.db.session() as session:
-        user = await accounts.create_user(
-            session, email=email, phone=phone, password_hash=password_hash, name=name
-        )
-        if user is not None:
-            await access.assign_default_role(session, user_id=user.id)
-            await audit.record(
-                session,
-                ctx.as_actor(user.id),
-                action="account.registered",
-                target_type="user",
-                target_id=user.id,
-                after={"email": bool(email), "phone": bool(phone)},
-            )
-    if user is None:
-        await audit.record_now(
-            rt.db, ctx, action="account.registered", outcome="failed", after={"reason": "taken"}
-        )
-        if email:
-            await rt.notifier.email.send(
-                to=email,
-                subject="Someone tried to sign up with your address",
-                text="Somebody tried to create a Kirana account with this address, which already has one. "
-                "If it was you, sign in or reset your password.",
-            )
+    return await signups.request(rt, ctx, email=email, phone=phone, password_hash=password_hash, name=name)
 
 
 async def open_session(

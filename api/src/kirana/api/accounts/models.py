@@ -99,3 +99,28 @@ class ContactChange(Base):
     code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class Signup(Base):
+    """A sign-up waiting for proof that its email or phone receives messages (`accounts.signups`).
+
+    Not an account: no sign-in identifier is taken until a code comes back, so a sign-up
+    with somebody else's address blocks nobody (several may name one address; the first
+    confirmed takes it and the others' claims on it are dropped). Its id becomes the account's.
+    """
+
+    __tablename__ = "signups"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # sha256 of the secret token the registering client holds: a code confirms only with it
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)
+    # sha256 of (id, kind, code); NULL until the worker has sent the code
+    email_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    phone_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    failures: Mapped[int] = mapped_column(server_default=text("0"))  # wrong codes so far
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Header, Response, status
 
 from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Public, RuntimeDep, StepUp
-from kirana.api.accounts import contacts, flows
+from kirana.api.accounts import contacts, flows, signups
 from kirana.api.accounts import service as accounts
 from kirana.api.accounts.models import User
 from kirana.api.accounts.schemas import (
     Accepted,
+    AccountRead,
     ChallengeIn,
     ContactUpdateIn,
     ContactVerifyIn,
@@ -23,10 +24,12 @@ from kirana.api.accounts.schemas import (
     PasswordChangeIn,
     RefreshIn,
     RegisterIn,
+    RegisterVerifyIn,
     ResetIn,
     ResetRequestIn,
     RevokeAllIn,
     SessionRead,
+    SignupAccepted,
     TokenPair,
     TwoFactorChallenge,
 )
@@ -59,10 +62,27 @@ def _pair(t: flows.Tokens) -> TokenPair:
 
 
 @router.post("/register", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
-async def register(body: RegisterIn, rt: RuntimeDep, ctx: AuditCtx) -> Accepted:
-    """Create an account. The answer is the same whether or not the email/phone was taken."""
-    await flows.register(rt, ctx, email=body.email, phone=body.phone, password=body.password, name=body.name)
-    return Accepted(detail="if the email/phone was new, the account is ready: sign in")
+async def register(body: RegisterIn, rt: RuntimeDep, ctx: AuditCtx) -> SignupAccepted:
+    """Sign up: a six-digit code goes to the email and to the phone given, and the account exists
+    once one comes back (`POST /v1/auth/register/verify`). Until then the address is taken by
+    nobody and signs nobody in. The answer is the same whether or not the email/phone was taken
+    (the owner of a taken one is told)."""
+    token = await flows.register(
+        rt, ctx, email=body.email, phone=body.phone, password=body.password, name=body.name
+    )
+    return SignupAccepted(
+        detail="a code is on its way to each new address: confirm it to create the account", signup=token
+    )
+
+
+@router.post("/register/verify", dependencies=[Public], responses=raising(errors.Conflict))
+async def verify_registration(body: RegisterVerifyIn, rt: RuntimeDep, ctx: AuditCtx) -> AccountRead:
+    """Confirm a sign-up with its token and the code sent to its email or phone: the first code
+    creates the account with that identifier, the other one (if given) adds it; then sign in. A
+    wrong code, or an unknown or expired sign-up, answers 422 (five wrong codes drop the
+    sign-up); an address a verified account took meanwhile answers 409."""
+    user = await signups.confirm(rt, ctx, token=body.signup, code=body.code)
+    return AccountRead(id=user.id, email=user.email, phone=user.phone)
 
 
 @router.post("/login", dependencies=[Public], responses={429: {"description": "Too many attempts"}})

@@ -35,9 +35,36 @@ class RegisterIn(Input):
         return self
 
 
+class RegisterVerifyIn(Input):
+    signup: str = Field(min_length=16, max_length=200, description="the `signup` token the sign-up answered")
+    code: str = Field(pattern=r"^[0-9]{6}$", description="the six-digit code sent to the email or phone")
+
+
+class AccountRead(BaseModel):
+    """An account and its verified sign-in identifiers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "0b9a3c1e-54d2-4f7e-9a61-2f4c8d0e7b15", "email": "asha@example.com", "phone": None}
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    email: str | None
+    phone: str | None
+
+
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
     detail: str
+
+
+class SignupAccepted(Accepted):
+    signup: str = Field(
+        description="secret token of this sign-up: send it with the code to POST /v1/auth/register/verify"
+    )
 
 
 class LoginIn(Input):

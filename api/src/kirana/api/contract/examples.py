@@ -41,6 +41,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "ResetIn": {"token": "pr_8fK2mQ9xLp3Zt7Wv", "new_password": "staple-battery-horse-42"},
     "CodeIn": {"code": "492039"},
     "ContactVerifyIn": {"kind": "phone", "code": "492039"},
+    "RegisterVerifyIn": {"signup": "su_Xo3vT9kQ2mLp8ZrB4nYc", "code": "492039"},
     "DisableIn": {"password": _PASSWORD},
     "StepUpIn": {"method": "totp", "code": "492039"},
     # access
