@@ -82,6 +82,8 @@ async def test_loyalty_answers_what_its_document_lists(app: FastAPI, client: Asy
         "/v1/loyalty/me/leaderboard-preference", headers=account.headers, json={"leaderboard_opt_out": 0}
     )
     assert r.status_code == 422 and r.json()["type"] == "https://kirana.dev/problems/validation-error"
+    r = await client.post("/v1/auth/sessions/revoke-all", headers=account.headers, json={"keep_current": 0})
+    assert r.status_code == 422 and r.json()["type"] == "https://kirana.dev/problems/validation-error"
 
     params = doc["/v1/loyalty/leaderboards/{period}"]["get"]["parameters"]
     scope = next(p for p in params if p["name"] == "scope")

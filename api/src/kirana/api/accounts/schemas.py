@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from kirana.api.accounts import identifiers
 from kirana.api.inputs import Input
@@ -160,4 +160,4 @@ class SessionRead(BaseModel):
 
 
 class RevokeAllIn(Input):
-    keep_current: bool = False
+    keep_current: StrictBool = False  # `true` or `false`: 0 and "no" are refused, as documented
