@@ -188,6 +188,7 @@ OPERATIONS: list[dict[str, Any]] = [
     # secret only the server or the payer has (a code, a signature), a cursor the server issued,
     # or a SKU that exists. No schema can state which values those are.
     _expect("POST", "/v1/auth/me/verify", "positive_data_acceptance", "422"),  # the code sent
+    _expect("POST", "/v1/auth/register/verify", "positive_data_acceptance", "422"),  # token + code
     _expect("POST", "/v1/auth/2fa/totp/confirm", "positive_data_acceptance", "422"),  # TOTP code
     _expect("POST", "/v1/auth/2fa/sms/confirm", "positive_data_acceptance", "422"),  # SMS code
     _expect("POST", "/v1/auth/step-up", "positive_data_acceptance", "422"),  # code of the method

@@ -12,6 +12,7 @@ and bounded example counts keep the run deterministic and a few minutes long.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,7 +148,9 @@ def _record(caller: fuzzing.Caller) -> None:
         "server_seconds": round(sum(caller.waited.values()), 1),
         "slowest": sorted(caller.waited.items(), key=lambda kv: -kv[1])[:8],
     }
-    FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True))
+    partial = FIGURES.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(figures, indent=2, sort_keys=True))
+    partial.replace(FIGURES)  # whole, even with another run writing beside it
 
 
 @pytest.fixture
