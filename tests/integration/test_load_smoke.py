@@ -36,6 +36,7 @@ def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[i
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("run")  # `kirana run` on the default ports: one at a time
 def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path: Path) -> None:
     data = scratch_dir("load")
     with running(data, cleanup=data, env={"KIRANA_SEED_CATALOG_PRODUCTS": "200"}) as run:

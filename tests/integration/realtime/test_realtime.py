@@ -50,7 +50,9 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 @pytest.fixture
 def two_servers(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Servers]:
-    e = env(database_url, redis_url, tmp_path, KIRANA_WS_SEND_QUEUE="16")
+    # A small send queue, so the slow consumer's 600 large frames overflow it soon, yet twice the
+    # 30-frame bursts the ordering test sends at once (a busy machine may drain none meanwhile).
+    e = env(database_url, redis_url, tmp_path, KIRANA_WS_SEND_QUEUE="64")
     started = [start_server(e, app_factory="kirana.api.asgi:factory") for _ in range(2)]
     procs = [p for p, _ in started]
     try:
