@@ -123,15 +123,19 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/auth/2fa/recovery-codes"): ALL_USERS,
     ("POST", "/v1/auth/step-up"): ALL_USERS,
     ("POST", "/v1/auth/step-up/sms"): ALL_USERS,
-    ("DELETE", "/v1/auth/sessions/{session_id}"): ALL_USERS,
+    ("DELETE", "/v1/auth/sessions/{session_id:uuid}"): ALL_USERS,
     # These end the caller's session(s): last.
     ("POST", "/v1/auth/sessions/revoke-all"): ALL_USERS,
     ("POST", "/v1/auth/logout"): ALL_USERS,
 }
 
 
+# A value each typed path parameter takes (a route whose parameter does not match is not reached).
+_SAMPLES = {"{role}": "customer", "{token_id:razorpay_token}": "token_NoSuchToken01"}
+
+
 def _concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", lambda m: "customer" if m.group(0) == "{role}" else str(uuid.uuid4()), path)
+    return re.sub(r"\{[^}]+\}", lambda m: _SAMPLES.get(m.group(0), str(uuid.uuid4())), path)
 
 
 @pytest.fixture
