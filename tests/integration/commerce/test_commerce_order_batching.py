@@ -113,8 +113,9 @@ async def test_batched_answers_are_what_a_read_shows_and_every_row_is_written(
     assert [r.status_code for r in answers] == [201, 201, 201], [r.text for r in answers]
     assert _batcher(app).largest == 3
     placed = [r.json() for r in answers]
-    for order in placed:
-        read = await client.get(f"/v1/orders/{order['id']}", headers=buyer.headers)
+    for order, answer in zip(placed, answers, strict=True):
+        assert answer.headers["location"] == f"/v1/orders/{order['id']}"
+        read = await client.get(answer.headers["location"], headers=buyer.headers)
         assert read.json() == order  # the answer is exactly what the database now holds
     assert [[(x["sku"], x["quantity"]) for x in o["lines"]] for o in placed] == [
         [("DAL-1KG", 1), ("KURTA-M", 2)],

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from kirana.api import errors
@@ -24,7 +24,7 @@ from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
 from kirana.api.catalog.edge import cache_key, etag_matches
 from kirana.api.catalog.listing_cache import ListingCache
-from kirana.api.contract.document import raising
+from kirana.api.contract.document import conditional, created, raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.inputs import Int64, Text
@@ -63,11 +63,11 @@ def _etag(body: bytes) -> str:
 
 
 def _etag_response(
-    request: Request, body: bytes, *, cache: str = "no-cache", etag: str | None = None
+    if_none_match: str | None, body: bytes, *, cache: str = "no-cache", etag: str | None = None
 ) -> Response:
     etag = etag or _etag(body)
     headers = {"ETag": etag, "Cache-Control": cache}
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, 200, headers, media_type="application/json")
 
@@ -82,7 +82,18 @@ def _attributes(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-@router.get("/products", response_model=s.ProductPage)
+IfNoneMatch = Annotated[
+    Text | None,
+    Header(
+        alias="If-None-Match",
+        max_length=1_000,
+        description="ETags from earlier answers (comma-separated, `*` not taken): 304 when one "
+        "is the current one",
+    ),
+]
+
+
+@router.get("/products", response_model=s.ProductPage, responses=conditional())
 async def list_products(
     request: Request,
     db: DatabaseDep,
@@ -99,6 +110,7 @@ async def list_products(
     limit: Annotated[Int64, Query(ge=1, le=100)] = 24,
     cursor: Annotated[Text | None, Query(max_length=500)] = None,
     include_unpublished: bool = False,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Published products, filtered and sorted, one keyset page at a time (`next_cursor`)."""
     if include_unpublished and not (principal and principal.can("catalog:write")):
@@ -128,16 +140,18 @@ async def list_products(
     else:
         cached = await cache.get(cache_key(request.scope), compute)
         body, etag = cached.body, cached.etag
-    return _etag_response(request, body, etag=etag)
+    return _etag_response(if_none_match, body, etag=etag)
 
 
-@router.get("/products/{ref}", response_model=s.ProductRead)
-async def get_product(request: Request, ref: Text, session: SessionDep, principal: OptionalUser) -> Response:
+@router.get("/products/{ref}", response_model=s.ProductRead, responses=conditional())
+async def get_product(
+    ref: Text, session: SessionDep, principal: OptionalUser, if_none_match: IfNoneMatch = None
+) -> Response:
     """One product (by id or slug) with its variants; ETag / If-None-Match supported."""
     staff = principal is not None and principal.can("catalog:write")
     view = await catalog.get_product(session, ref=ref, include_unpublished=staff)
     body = catalog.render_product(view, include_inactive=staff).model_dump_json().encode()
-    return _etag_response(request, body)
+    return _etag_response(if_none_match, body)
 
 
 @router.get("/categories", response_model=list[s.CategoryNode], dependencies=[Public])
@@ -195,10 +209,14 @@ async def delete_category(slug: Text, session: SessionDep, _: CatalogWrite) -> R
     return Response(status_code=204)
 
 
-@router.post("/products", status_code=201, response_model=s.ProductRead)
-async def create_product(data: s.ProductCreate, session: SessionDep, _: CatalogWrite) -> s.ProductRead:
+@router.post("/products", status_code=201, response_model=s.ProductRead, responses=created())
+async def create_product(
+    data: s.ProductCreate, response: Response, session: SessionDep, _: CatalogWrite
+) -> s.ProductRead:
     """Create a product (a draft until published) with its variants."""
-    return catalog.render_product(await catalog.create_product(session, data=data), include_inactive=True)
+    product = catalog.render_product(await catalog.create_product(session, data=data), include_inactive=True)
+    response.headers["Location"] = f"/v1/catalog/products/{product.id}"
+    return product
 
 
 @router.patch("/products/{ref}", response_model=s.ProductRead)

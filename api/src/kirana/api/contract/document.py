@@ -11,7 +11,8 @@ already resolves for it:
   errors only their own code raises with `responses=contract.document.raising(...)`;
 - every error answer as `application/problem+json` `Problem`, listing its problem `type` URIs
   (`x-problem-types`) with an example of each; `WWW-Authenticate` on 401, `Retry-After` on 429
-  and 503, `X-Request-ID` on every answer;
+  and 503, `X-Request-ID` on every answer; `Location` on a 201 and `ETag`/304 on a conditional
+  read where the route says so (`created()`, `conditional()`);
 - the `Idempotency-Key` header's format, and `required` where the route refuses to run without
   one (it depends on something that raises `KeyRequired`);
 - a summary from the first line of the route's docstring and an example of each request body.
@@ -78,6 +79,11 @@ HEADERS: dict[str, Any] = {
         "required": True,
         "schema": {"type": "string"},
     },
+    "Location": {
+        "description": "The URL of what was created (a path on this API): GET it for its state.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored answer to an earlier request with the same "
         "Idempotency-Key.",
@@ -123,6 +129,21 @@ def facts_of(dependant: Dependant) -> Facts:
         facts.step_up |= call is access.require_step_up
         facts.raises.extend(c for c in errors.raised_by(call) if c not in facts.raises)
     return facts
+
+
+def conditional() -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a read that answers with an `ETag` and 304 (no body) when the request's
+    `If-None-Match` names it; the route takes `If-None-Match` as a header parameter."""
+    etag = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    return {
+        200: {"headers": dict(etag)},
+        304: {"description": "Not modified: `If-None-Match` names the current ETag", "headers": etag},
+    }
+
+
+def created() -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a 201 whose answer names what it created in `Location`."""
+    return {201: {"headers": {"Location": {"$ref": "#/components/headers/Location"}}}}
 
 
 def raising(*classes: type[errors.KiranaError]) -> dict[int | str, dict[str, Any]]:

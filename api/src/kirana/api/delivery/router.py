@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Require
 from kirana.api.access.principal import Principal
 from kirana.api.audit.deps import AuditCtx
-from kirana.api.contract.document import raising
+from kirana.api.contract.document import created, raising
 from kirana.api.delivery import schemas as s
 from kirana.api.delivery import service as delivery
 from kirana.api.deps import RedisDep, SessionDep, SettingsDep
@@ -37,11 +37,18 @@ def tuning(settings: Settings) -> delivery.Tuning:
     )
 
 
-@router.post("/staff/orders/{order_id}/delivery", status_code=201, response_model=s.DeliveryRead)
+@router.post(
+    "/staff/orders/{order_id}/delivery", status_code=201, response_model=s.DeliveryRead, responses=created()
+)
 async def assign(
-    order_id: uuid.UUID, data: s.AssignmentCreate, session: SessionDep, principal: Assigner
+    order_id: uuid.UUID,
+    data: s.AssignmentCreate,
+    response: Response,
+    session: SessionDep,
+    principal: Assigner,
 ) -> s.DeliveryRead:
     """Assign the order to a delivery agent of its store (another agent's assignment ends)."""
+    response.headers["Location"] = f"/v1/orders/{order_id}/delivery"
     d = await delivery.assign(
         session, order_id=order_id, agent_id=data.agent_id, destination=data.destination, principal=principal
     )

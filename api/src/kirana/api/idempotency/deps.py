@@ -90,10 +90,12 @@ class Idempotent:
         required: bool = False,
         headers: dict[str, str] | None = None,
         claim_for: idempotency.Request | None = None,
+        location: Callable[[Any], str] | None = None,
     ) -> Response:
         """Run `work(session)` once per key; replay its response for retries. The key is
         claimed for `claim_for` when given (a route that admits its requests itself, as order
-        placement does), else for this request's method, path and `body`."""
+        placement does), else for this request's method, path and `body`. `location(result)`
+        is the created resource's URL, sent (and stored for replays) as `Location`."""
         response_headers = dict(headers or {})
         if self.owner == idempotency.ANONYMOUS and claim_for is None:
             # Nothing only this caller holds (no user, no cart token) could scope the key: any
@@ -105,6 +107,8 @@ class Idempotent:
                 self.required_key()
             async with self.db.session() as session:
                 result = await work(session)
+            if location is not None:
+                response_headers["Location"] = location(result)
             return Response(_render(result), status_code, response_headers, media_type=JSON)
 
         req = claim_for or self.request_for(body)
@@ -120,6 +124,8 @@ class Idempotent:
                     failed = exc
                     raise  # roll the work back
                 content = _render(result)
+                if location is not None:
+                    response_headers["Location"] = location(result)
                 answer = success_answer(claim.id, status_code, content, response_headers)
                 await idempotency.complete(session, answer)
         except errors.KiranaError as exc:

@@ -201,8 +201,9 @@ class OrderBatcher:
                 else:
                     number = next(numbers)
                     body = placement.answer(verdict, number=number, at=at).model_dump_json().encode()
-                    writes.append(_Write(ticket, verdict, number, success_answer(claim.id, 201, body, {})))
-                    outcomes[ticket] = Response(body, 201, media_type=JSON)
+                    where = {"Location": placement.location(verdict.order_id)}
+                    writes.append(_Write(ticket, verdict, number, success_answer(claim.id, 201, body, where)))
+                    outcomes[ticket] = Response(body, 201, where, media_type=JSON)
             if len(writes) > 1:
                 try:  # the whole batch in one statement; a savepoint keeps the rest if it fails
                     async with session.begin_nested():

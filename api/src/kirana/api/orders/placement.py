@@ -446,6 +446,11 @@ async def checkout_order(
     return placed
 
 
+def location(order_id: uuid.UUID) -> str:
+    """Where a placed order is read (`Location` of the 201 that placed it)."""
+    return f"/v1/orders/{order_id}"
+
+
 def read_model(order: Order, lines: Sequence[OrderLine], history: Sequence[OrderEvent]) -> s.OrderRead:
     return s.OrderRead(
         id=order.id,

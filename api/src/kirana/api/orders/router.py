@@ -19,7 +19,7 @@ from kirana.api import errors
 from kirana.api.access.deps import CurrentUser, Require, StepUp, ensure_two_factor_for, require_step_up
 from kirana.api.access.principal import Principal
 from kirana.api.catalog import errors as catalog_errors
-from kirana.api.contract.document import raising
+from kirana.api.contract.document import created, raising
 from kirana.api.deps import SessionDep, SettingsDep
 from kirana.api.idempotency.deps import IdempotentDep, IdempotentRequiredDep
 from kirana.api.inputs import Int64, Text
@@ -51,7 +51,11 @@ def policy(settings: Settings) -> placement.Policy:
     return placement.policy_from(settings)
 
 
-@router.post("/checkout", status_code=201, response_model=s.OrderRead)
+def _where(order: s.OrderRead) -> str:
+    return placement.location(order.id)
+
+
+@router.post("/checkout", status_code=201, response_model=s.OrderRead, responses=created())
 async def checkout(
     request: Request, data: s.Checkout, settings: SettingsDep, principal: Placer, idem: IdempotentRequiredDep
 ) -> Response:
@@ -68,10 +72,10 @@ async def checkout(
             client=request.client.host if request.client else None,
         )
 
-    return await idem.run(work, body=data, status_code=201, required=True)
+    return await idem.run(work, body=data, status_code=201, required=True, location=_where)
 
 
-@router.post("/orders", status_code=201, response_model=s.OrderRead)
+@router.post("/orders", status_code=201, response_model=s.OrderRead, responses=created())
 async def place(
     request: Request,
     data: s.PlaceOrder,
@@ -94,7 +98,7 @@ async def place(
     async def work(session: AsyncSession) -> s.OrderRead:
         return await placement.place_order(session, wanted)
 
-    return await idem.run(work, claim_for=claim, status_code=201)
+    return await idem.run(work, claim_for=claim, status_code=201, location=_where)
 
 
 @router.get("/orders", response_model=s.OrderPage)
