@@ -73,6 +73,16 @@ SMS_DURATION = Histogram(
     "Time the SMS gateway took to answer one attempt.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+EMAIL_REQUESTS = Counter(
+    "kirana_email_requests_total",
+    "Messages handed to the SMTP server, by outcome: sent, refused (5xx), failed (4xx or unreachable).",
+    ["outcome"],
+)
+EMAIL_DURATION = Histogram(
+    "kirana_email_request_duration_seconds",
+    "Time the SMTP server took for one attempt (connect, TLS, authenticate, send).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 DRAINING = Gauge(
     "kirana_draining",
     "1 while the process is draining after SIGTERM.",

@@ -64,6 +64,21 @@ class SmsSettings:
     daily_cap: int
 
 
+@dataclass(frozen=True)
+class EmailSettings:
+    """How email is sent (`KIRANA_EMAIL_*`): "console" logs it, "smtp" hands it to an SMTP
+    server (port 587 with STARTTLS, or 465 with TLS from the start, as `tls` says)."""
+
+    provider: str
+    from_address: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: SecretStr
+    tls: str  # "starttls", "tls" or "none" (a relay on the same host or network only)
+    timeout_s: float
+
+
 class Settings(BaseSettings):
     """Everything configurable; field `x` comes from `KIRANA_X` (see the module docstring)."""
 
@@ -146,6 +161,14 @@ class Settings(BaseSettings):
     sms_dlt_entity_id: str = ""
     sms_dlt_template_id: str = ""
     sms_daily_cap: Annotated[int, Field(ge=1)] = 10
+    email_provider: str = "console"
+    email_from_address: str = "Kirana <no-reply@localhost>"
+    email_smtp_host: str = ""
+    email_smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    email_smtp_username: str = ""
+    email_smtp_password: SecretStr = SecretStr("")
+    email_tls: str = "starttls"
+    email_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
 
     # Logging
     log_level: str = "INFO"
@@ -250,10 +273,26 @@ class Settings(BaseSettings):
             raise ValueError("must be console or http")
         return value
 
+    @field_validator("email_provider")
+    @classmethod
+    def _known_email_provider(cls, value: str) -> str:
+        if value not in {"console", "smtp"}:
+            raise ValueError("must be console or smtp")
+        return value
+
+    @field_validator("email_tls")
+    @classmethod
+    def _known_email_tls(cls, value: str) -> str:
+        if value not in {"starttls", "tls", "none"}:
+            raise ValueError("must be starttls, tls or none")
+        return value
+
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
         if self.sms_provider == "http" and not self.sms_gateway_url:
             raise ValueError("KIRANA_SMS_GATEWAY_URL is required when KIRANA_SMS_PROVIDER=http")
+        if self.email_provider == "smtp" and not self.email_smtp_host:
+            raise ValueError("KIRANA_EMAIL_SMTP_HOST is required when KIRANA_EMAIL_PROVIDER=smtp")
         if self.environment in (Environment.staging, Environment.production):
             secret = self.secret_key.get_secret_value()
             if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
@@ -282,6 +321,19 @@ class Settings(BaseSettings):
             dlt_entity_id=self.sms_dlt_entity_id,
             dlt_template_id=self.sms_dlt_template_id,
             daily_cap=self.sms_daily_cap,
+        )
+
+    @property
+    def email(self) -> EmailSettings:
+        return EmailSettings(
+            provider=self.email_provider,
+            from_address=self.email_from_address,
+            smtp_host=self.email_smtp_host,
+            smtp_port=self.email_smtp_port,
+            smtp_username=self.email_smtp_username,
+            smtp_password=self.email_smtp_password,
+            tls=self.email_tls,
+            timeout_s=self.email_timeout_s,
         )
 
     @property

@@ -3,22 +3,30 @@
 `build(settings)` picks them once at start-up (the app's lifespan stores the result in
 `app.state.notifier`). The console providers log and keep the last messages in memory for
 development and tests; `HttpSms` posts to a real SMS gateway (Indian DLT rules: a registered
-sender id, entity id and template id travel with every message).
+sender id, entity id and template id travel with every message); `SmtpEmail` hands mail to an
+SMTP server (the shop's relay or a provider's submission port), with the standard library's
+client in a thread, so no extra dependency sits between the shop and its mail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import smtplib
+import ssl
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Protocol
 
 import httpx
 
 from kirana.api import metrics
 from kirana.api.errors import Unavailable
-from kirana.api.settings import Settings
+from kirana.api.settings import EmailSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +141,63 @@ class HttpSms:
         await self.client.aclose()
 
 
+class SmtpEmail:
+    """Plain-text mail through an SMTP server: STARTTLS on the submission port (587), TLS from
+    the start (465) or, for a relay on the same host or network, none. Authenticates when a
+    username is set. One retry on a connection error or a 4xx (temporary) answer."""
+
+    def __init__(self, config: EmailSettings) -> None:
+        self.config = config
+
+    async def send(self, *, to: str, subject: str, text: str) -> str:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.config.from_address, to, subject
+        msg["Date"] = formatdate(localtime=False)
+        domain = self.config.from_address.rpartition("@")[2].rstrip(">") or "localhost"
+        msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
+        msg.set_content(text)
+        last = "no attempt"
+        for _ in range(2):
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(self._deliver, msg)
+            except smtplib.SMTPResponseException as exc:
+                if 400 <= exc.smtp_code < 500:
+                    last = f"SMTP {exc.smtp_code}"
+                    continue
+                metrics.EMAIL_REQUESTS.labels("refused").inc()
+                log.error("smtp server refused the message", extra={"code": exc.smtp_code})
+                raise Unavailable("the email could not be sent; try again later") from None
+            except (OSError, smtplib.SMTPException) as exc:
+                last = type(exc).__name__
+                continue
+            finally:
+                metrics.EMAIL_DURATION.observe(time.monotonic() - started)
+            metrics.EMAIL_REQUESTS.labels("sent").inc()
+            return str(msg["Message-ID"])
+        metrics.EMAIL_REQUESTS.labels("failed").inc()
+        log.error("smtp server unreachable", extra={"reason": last})
+        raise Unavailable("the email could not be sent; try again later")
+
+    def _deliver(self, msg: EmailMessage) -> None:
+        c = self.config
+        tls = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if c.tls == "tls":
+            smtp = smtplib.SMTP_SSL(c.smtp_host, c.smtp_port, timeout=c.timeout_s, context=tls)
+        else:
+            smtp = smtplib.SMTP(c.smtp_host, c.smtp_port, timeout=c.timeout_s)
+        with smtp:
+            if c.tls == "starttls":
+                smtp.starttls(context=tls)
+            if c.smtp_username:
+                smtp.login(c.smtp_username, c.smtp_password.get_secret_value())
+            smtp.send_message(msg)
+
+    async def aclose(self) -> None:
+        return None
+
+
 @dataclass
 class Notifier:
     sms: SmsProvider
@@ -156,4 +221,5 @@ def build(settings: Settings) -> Notifier:
         )
     else:
         sms = ConsoleSms()
-    return Notifier(sms=sms, email=ConsoleEmail())
+    email: EmailProvider = SmtpEmail(settings.email) if settings.email.provider == "smtp" else ConsoleEmail()
+    return Notifier(sms=sms, email=email)
