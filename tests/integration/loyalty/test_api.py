@@ -65,6 +65,12 @@ async def test_redemption_refusals(client: AsyncClient, login: Login, shop: Cata
     assert (await client.delete(f"/v1/loyalty/redemptions/{order['id']}")).status_code == 204
     assert (await client.get("/v1/loyalty/me")).json()["balance"] == 1_000
     problem(await client.delete(f"/v1/loyalty/redemptions/{order['id']}"), 404, "not-found")
+    # Taken off, they do not go on again (the answer must not read as points applied).
+    problem(
+        await client.post("/v1/loyalty/redemptions", json={"order_id": order["id"], "points": 150}),
+        409,
+        "redemption-closed",
+    )
 
 
 async def test_more_than_the_balance_is_refused(client: AsyncClient, login: Login, shop: Catalog) -> None:

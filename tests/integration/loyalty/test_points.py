@@ -15,7 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from kirana.api.db.engine import Database
 from kirana.api.loyalty import flows, scheduled
 from kirana.api.loyalty import service as loyalty
-from kirana.api.loyalty.models import Account, LedgerEntry
+from kirana.api.loyalty.models import Account, LedgerEntry, Redemption
+from kirana.api.orders import service as orders
+from kirana.api.orders.models import Order
 from kirana.api.orders.states import Status
 from kirana.api.realtime import broker, channels
 from kirana.api.settings import Settings
@@ -174,6 +176,36 @@ async def test_points_held_on_an_order_come_back_when_it_is_cancelled_or_expires
     await worker.pump()  # a replay changes nothing
     assert (await me(client))["balance"] == 300
     async with db.session() as s:
+        assert await loyalty.verify(s) == []
+
+
+async def test_a_cancelled_order_paid_late_at_its_discount_takes_its_points_again(
+    client: AsyncClient, login: Login, shop: Catalog, db: Database, worker: Worker
+) -> None:
+    """The points came back when the order was cancelled, then a payment at the discounted amount
+    was captured and payments revived the order: the points are taken again, once."""
+    buyer = await login(customer())
+    assert buyer is not None
+    sku = (await shop.product(price=PRICE, stock=10)).variants[0].sku
+    await grant(db, buyer.user_id, 300)
+    order = await place(client, sku)
+    r = await client.post("/v1/loyalty/redemptions", json={"order_id": order["id"], "points": 100})
+    assert r.status_code == 201
+    await move(db, order["id"], Status.cancelled)
+    await worker.pump()
+    assert (await me(client))["balance"] == 300
+    async with db.session() as s:  # what payments does with a capture for a cancelled order
+        row = await s.get(Order, uuid.UUID(order["id"]), with_for_update=True)
+        assert row is not None and row.discount_paise == 100 * 10
+        assert await orders.revive_paid(s, order=row, reference="pay_late")
+    await worker.pump()
+    await worker.pump()  # a replay changes nothing
+    assert (await me(client))["balance"] == 200
+    kinds = [e["kind"] for e in (await client.get("/v1/loyalty/me/ledger")).json()["items"]]
+    assert kinds.count("reverse") == 1 and kinds.count("release") == 1
+    async with db.session() as s:
+        held = await s.get(Redemption, uuid.UUID(order["id"]))
+        assert held is not None and held.status == "applied"
         assert await loyalty.verify(s) == []
 
 

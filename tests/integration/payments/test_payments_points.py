@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -13,9 +14,16 @@ from kirana.api.db.engine import Database
 from kirana.api.devrazorpay.server import FakeServer
 from kirana.api.loyalty import service as loyalty
 from kirana.api.payments import ledger_check
+from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, customer
 from tests.integration.payments.conftest import pay, place, start
 from tests.integration.payments.test_payments_checkout import q
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"loyalty_redeem_max_percent": 20})  # off by default
+
 
 ADDRESS = {
     "name": "Asha",

@@ -36,7 +36,7 @@ class LoyaltySettings:
 
     points_per_100_rupees: int = 10
     point_value_paise: int = 10
-    redeem_max_percent: int = 20
+    redeem_max_percent: int = 0
     expiry_months: int = 12
 
 
@@ -226,10 +226,11 @@ class Settings(BaseSettings):
     # many months an earning lives before the expiry job takes what is left of it.
     loyalty_points_per_100_rupees: Annotated[int, Field(ge=0, le=10_000)] = 10
     loyalty_point_value_paise: Annotated[int, Field(ge=1, le=10_000)] = 10
-    # The share of an order's total points may pay (0: redemption off). Payments charge the
-    # total minus the points' value; upgrading from a release before that, keep 0 until every
-    # replica runs this one (an old replica would charge the whole total). Docs: loyalty.md.
-    loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 20
+    # The share of an order's total points may pay; 0 (the default) turns redemption off. Payments
+    # charge the total minus the points' value from this release on, but a replica of an older
+    # release (during the rolling deploy, or after a rollback) charges the whole total, so it
+    # stays off until the shop turns it on (20 is the intended share). Docs: loyalty.md.
+    loyalty_redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 0
     loyalty_expiry_months: Annotated[int, Field(ge=1, le=120)] = 12
     # Cash on delivery: offered up to this order total (₹10,000), at these pincodes or pincode
     # prefixes (comma-separated; empty: everywhere the shop delivers).

@@ -118,7 +118,10 @@ async def _award_row(session: AsyncSession, *, order: Order, settings: LoyaltySe
 
 
 async def on_paid(session: AsyncSession, *, order_id: uuid.UUID, settings: LoyaltySettings) -> bool:
-    """The order was paid: its points show as pending, and points held on it are spent."""
+    """The order was paid: its points show as pending, and points held on it are spent. An order
+    paid after it was cancelled or expired (a late capture that payments revives) had its points
+    given back meanwhile, yet was paid at the discounted amount: the points are taken again, into
+    debt if the balance no longer covers them."""
     order = await session.get(Order, order_id)
     if order is None:
         return False
@@ -127,6 +130,25 @@ async def on_paid(session: AsyncSession, *, order_id: uuid.UUID, settings: Loyal
         .where(Redemption.order_id == order_id, Redemption.status == "held")
         .values(status="applied")
     )
+    if order.discount_paise:
+        released = (
+            await session.execute(
+                update(Redemption)
+                .where(Redemption.order_id == order_id, Redemption.status == "released")
+                .values(status="applied")
+                .returning(Redemption.points)
+            )
+        ).first()
+        if released is not None:
+            await loyalty.post(
+                session,
+                user_id=order.user_id,
+                kind="reverse",  # never refused: what the balance lacks becomes debt
+                points=-int(released[0]),
+                source=f"retake:{order_id}",
+                order_id=order_id,
+                reason="paid at the discounted amount after the points were given back",
+            )
     return await _award_row(session, order=order, settings=settings)
 
 

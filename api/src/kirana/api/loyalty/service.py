@@ -179,6 +179,11 @@ async def redeem(
     if order is None or order.user_id != principal.user_id:
         raise NotFound("no such order")
     held = await session.get(Redemption, order_id)
+    if held is not None and held.status == "released":
+        raise RedemptionClosed(
+            "points were taken off this order and cannot go on it again; place the order again",
+            extra={"status": order.status},
+        )
     if held is not None:
         acct = await account(session, user_id=order.user_id)
         return _redemption(held, acct.balance)
