@@ -195,9 +195,17 @@ def roll_back(ctx: Context, revision: int, version: str | None) -> tuple[bool, s
     return check_and_report(ctx, name, version), sentence
 
 
+def _last_revision(history: list[dict[str, Any]]) -> int:
+    return max((int(r["revision"]) for r in history), default=0)
+
+
 def do_deploy(ctx: Context, version: str) -> int:
+    """Upgrade to `version`; on any failure once helm has been asked, put the previous revision
+    back. 0: live and healthy; 1: failed, and nothing changed or the previous revision runs
+    healthy again; 3: the rollback failed or could not be confirmed (look now)."""
     preflight(ctx)
     history = ctx.helm.history(ctx.release)
+    last_before = _last_revision(history)
     previous = deployed_revision(history)
     prev_version = ctx.helm.values(ctx.release, previous).get("version") if previous else None
     ctx.say(f"previous: revision {previous}, version {prev_version}" if previous else "first install")
@@ -211,27 +219,39 @@ def do_deploy(ctx: Context, version: str) -> int:
         ctx.helm.run(*argv)
     except DeployError as exc:
         failure, helm_failed = str(exc), True
-    if not failure:
-        name = shoprelease_name(ctx)
-        ctx.say(f"waiting for shoprelease/{name} (at most {int(ctx.timeout)}s)")
-        code, sentence = wait_release(ctx, name, ctx.timeout)
-        if code is None:
-            token = uuid.uuid4().hex[:8]
-            ctx.say(f"{sentence}; asking the operator to abort ({ABORT_ANNOTATION}={token})")
-            ctx.cluster.annotate_release(name, ABORT_ANNOTATION, token)
-            code, _ = wait_release(ctx, name, min(ctx.timeout, 300))
-        if code == EXIT_READY and check_and_report(ctx, name, version):
-            ctx.verdict(True, version, f"{version} is live and healthy in {ctx.namespace}")
-            return EXIT_OK
-        failure = "health-check failed" if code == EXIT_READY else sentence
+    try:
+        if not failure:
+            name = shoprelease_name(ctx)
+            ctx.say(f"waiting for shoprelease/{name} (at most {int(ctx.timeout)}s)")
+            code, sentence = wait_release(ctx, name, ctx.timeout)
+            if code is None:
+                token = uuid.uuid4().hex[:8]
+                ctx.say(f"{sentence}; asking the operator to abort ({ABORT_ANNOTATION}={token})")
+                ctx.cluster.annotate_release(name, ABORT_ANNOTATION, token)
+                code, _ = wait_release(ctx, name, min(ctx.timeout, 300))
+            if code == EXIT_READY and check_and_report(ctx, name, version):
+                ctx.verdict(True, version, f"{version} is live and healthy in {ctx.namespace}")
+                return EXIT_OK
+            failure = "health-check failed" if code == EXIT_READY else sentence
+    except Exception as exc:  # helm has been asked: whatever broke, the release must be put back
+        failure = f"{type(exc).__name__}: {exc}"
     ctx.say(f"deploy of {version} failed: {failure}")
     if previous is None:
         ctx.verdict(False, version, f"{failure}; first install, nothing to roll back to")
         return EXIT_FAILED
-    if helm_failed and deployed_revision(ctx.helm.history(ctx.release)) == previous:
-        ctx.verdict(False, version, f"{failure}; nothing changed, revision {previous} ({prev_version}) runs")
-        return EXIT_FAILED
-    healthy, why = roll_back(ctx, previous, prev_version)
+    if helm_failed:
+        try:
+            after = _last_revision(ctx.helm.history(ctx.release))
+        except Exception:  # noqa: BLE001 - unknown: roll back to be sure
+            after = last_before + 1
+        if after == last_before:  # helm recorded no revision: it changed nothing
+            runs = f"revision {previous} ({prev_version}) runs"
+            ctx.verdict(False, version, f"{failure}; nothing changed, {runs}")
+            return EXIT_FAILED
+    try:
+        healthy, why = roll_back(ctx, previous, prev_version)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed rollback, never as a success
+        healthy, why = False, f"{type(exc).__name__}: {exc}"
     if healthy:
         ctx.verdict(
             False, version, f"{failure}; rolled back to {prev_version} (revision {previous}), healthy"
@@ -254,6 +274,10 @@ def rolled_back_to(history: list[dict[str, Any]], revision: int) -> int:
     return revision
 
 
+# helm statuses of revisions that really ran (a `failed` or `pending-*` one never became live).
+RAN = frozenset({"deployed", "superseded"})
+
+
 def rollback_target(ctx: Context, to: str | None) -> tuple[int, str | None]:
     history = ctx.helm.history(ctx.release)
     current = deployed_revision(history)
@@ -265,10 +289,11 @@ def rollback_target(ctx: Context, to: str | None) -> tuple[int, str | None]:
         # what ran before N (a failed deploy that was rolled back is never "the previous").
         effective = rolled_back_to(history, current)
         running = ctx.helm.values(ctx.release, current).get("version")
+        ran = {int(r["revision"]) for r in history if str(r.get("status")) in RAN}
         older = [
             r
             for r in revisions
-            if r < effective and ctx.helm.values(ctx.release, r).get("version") != running
+            if r < effective and r in ran and ctx.helm.values(ctx.release, r).get("version") != running
         ]
         if not older:
             raise DeployError(f"revision {current} ({running}) has no earlier version to roll back to")
@@ -387,5 +412,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except DeployError as exc:
         ctx.verdict(False, args.version, str(exc))
         return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - an unexpected error mid-way: the state is unknown
+        ctx.verdict(False, args.version, f"unexpected {type(exc).__name__}: {exc}; check the release now")
+        return EXIT_FAILED if args.verb == "health-check" else EXIT_ROLLBACK_FAILED
     finally:
         cluster.close()
