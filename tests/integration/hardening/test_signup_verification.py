@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
 from kirana.api.accounts import signups
 from kirana.api.db.base import utcnow
@@ -95,3 +95,44 @@ async def test_expired_sign_ups_are_pruned_and_confirm_nothing(client: AsyncClie
     assert await signups.prune(app.state.db, now=utcnow() + signups.CODE_TTL + timedelta(seconds=1)) == 1
     r = await client.post("/v1/auth/register/verify", json={"signup": token, "code": code})
     assert r.status_code == 422
+
+
+def _from(app: FastAPI, ip: str) -> AsyncClient:
+    """A client whose requests come from `ip` (as the app sees the peer)."""
+    return AsyncClient(transport=ASGITransport(app=app, client=(ip, 40_000)), base_url="http://shop.test")
+
+
+async def test_a_strangers_sign_ups_cannot_lock_the_owner_out(client: AsyncClient, app: FastAPI) -> None:
+    """The per-address limit counts sign-ups from one client address: a stranger who names the
+    victim five times is refused the sixth, and the victim, signing up from elsewhere, is not."""
+
+    def body(password: str) -> dict[str, str]:
+        return {"email": "nila@example.com", "password": password}
+
+    async with _from(app, "198.51.100.7") as stranger, _from(app, "203.0.113.20") as owner:
+        for n in range(5):
+            r = await stranger.post("/v1/auth/register", json=body(f"s-{n}-long-pass"))
+            assert r.status_code == 202
+        r = await stranger.post("/v1/auth/register", json=body("s-6-long-pass"))
+        assert r.status_code == 429
+        r = await owner.post("/v1/auth/register", json=body("owner-long-pass-1"))
+        assert r.status_code == 202, r.text
+        token = r.json()["signup"]
+    await deliver_events(app)
+    account = await verify_signup(client, token, last_code_to(app, "nila@example.com"))
+    assert account["email"] == "nila@example.com"
+
+
+async def test_codes_to_one_address_are_capped_whoever_asks(client: AsyncClient, app: FastAPI) -> None:
+    """A flood of sign-ups naming one number from many client addresses sends it at most
+    `SIGNUP_CODES` codes an hour (each SMS costs the shop money)."""
+    number = "+919845000888"
+    sms = app.state.access.notifier.sms.sent
+    before = sum(1 for m in sms if m.to == number)
+    for n in range(signups.SIGNUP_CODES.max + 3):
+        async with _from(app, f"198.51.100.{n + 1}") as sender:
+            body = {"phone": number, "password": f"flood-{n}-long-pass"}
+            r = await sender.post("/v1/auth/register", json=body)
+            assert r.status_code == 202, r.text
+        await deliver_events(app)
+    assert sum(1 for m in sms if m.to == number) - before == signups.SIGNUP_CODES.max

@@ -46,7 +46,7 @@ async def _password_reset(deps: Deps, payload: dict[str, Any]) -> None:
 
 
 async def _signup(deps: Deps, payload: dict[str, Any]) -> None:
-    await signups.deliver(deps.db, deps.notifier, payload=payload)
+    await signups.deliver(deps.db, deps.notifier, payload=payload, redis=deps.redis)
 
 
 async def _order_status(deps: Deps, payload: dict[str, Any]) -> None:

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,15 +45,22 @@ from kirana.api.accounts.models import Signup, User
 from kirana.api.audit import service as audit
 from kirana.api.db.base import utcnow
 from kirana.api.db.engine import Database
-from kirana.api.errors import Conflict, InvalidInput
+from kirana.api.errors import Conflict, InvalidInput, RateLimited
 from kirana.api.notify.providers import Notifier
 from kirana.api.outbox import service as outbox
 from kirana.api.ratelimit import limiter
 
+log = logging.getLogger(__name__)
+
 TOPIC = "account.signup_requested"
 CODE_TTL = timedelta(minutes=30)
 MAX_FAILURES = 5
-SIGNUP_ADDRESS = limiter.Limit("signup-address", 5, 3600)  # sign-ups naming one address
+# Sign-ups naming one address from one client address: a stranger sending five cannot make its
+# owner's own sign-up a 429 (that would be the squatting this module exists to stop).
+SIGNUP_ADDRESS = limiter.Limit("signup-address", 5, 3600)
+# Codes sent to one address, whoever asks: what a sign-up flood can make the shop send (SMS costs
+# money), past which further sign-ups naming it are stored but get no code for the hour.
+SIGNUP_CODES = limiter.Limit("signup-codes", 10, 3600)
 SIGNUP_VERIFY_IP = limiter.Limit("signup-verify-ip", 30, 3600)  # codes tried from one address
 TAKEN = "that email address or number cannot be used"
 BAD_CODE = "the code is not valid, or the sign-up has expired; sign up again for a new code"
@@ -75,7 +84,7 @@ async def request(
     the sign-up's secret token (`confirm` needs it with the code)."""
     for value in (email, phone):
         if value:
-            await limiter.hit(rt.redis, SIGNUP_ADDRESS, value)
+            await limiter.hit(rt.redis, SIGNUP_ADDRESS, value, ctx.ip or "-")
     now = utcnow()
     token, token_hash = tokens.new_opaque_token()
     async with rt.db.session() as session:
@@ -99,9 +108,12 @@ async def request(
     return token
 
 
-async def deliver(db: Database, notifier: Notifier, *, payload: dict[str, Any]) -> int:
+async def deliver(
+    db: Database, notifier: Notifier, *, payload: dict[str, Any], redis: Redis | None = None
+) -> int:
     """Send each address of the sign-up its code (or, if an account holds it, tell that
-    account's owner); returns the codes sent. Runs in a worker."""
+    account's owner); returns the codes sent. With `redis`, at most `SIGNUP_CODES` an hour go
+    to one address, and past that the sign-up waits, codeless, for a later one. Runs in a worker."""
     signup_id = uuid.UUID(str(payload["signup_id"]))
     codes: dict[str, tuple[str, str]] = {}  # kind -> (address, code)
     notices: list[str] = []
@@ -124,7 +136,14 @@ async def deliver(db: Database, notifier: Notifier, *, payload: dict[str, Any]) 
         if signup.email is None and signup.phone is None:
             await session.delete(signup)
         minutes = int(CODE_TTL.total_seconds() // 60)
-    for kind, (value, code) in codes.items():
+    for kind, (value, code) in list(codes.items()):
+        if redis is not None:
+            try:
+                await limiter.hit(redis, SIGNUP_CODES, kind, value)
+            except RateLimited:
+                log.warning("sign-up code budget of an address spent; no code sent", extra={"kind": kind})
+                del codes[kind]
+                continue
         text = f"Your Kirana sign-up code: {code} (valid {minutes} minutes). Ignore this if it was not you."
         if kind == "email":
             await notifier.email.send(to=value, subject="Confirm your Kirana sign-up", text=text)
