@@ -65,6 +65,7 @@ class Caller:
     phases: dict[str, int] = field(default_factory=dict)  # phase (examples, coverage, ...) -> cases
     waited: dict[str, float] = field(default_factory=dict)  # operation label -> seconds of answers
     steps: int = 0  # stateful steps sent
+    failed: list[str] = field(default_factory=list)  # stateful checks that failed, as they ran
 
     @property
     def headers(self) -> dict[str, str]:
@@ -243,6 +244,9 @@ OPERATIONS: list[dict[str, Any]] = [
     # the future, distinct synonym terms, a guest cart token the server issued, SKUs that exist.
     # Some of these JSON Schema could state (a role name's or a scope's pattern): see the report.
     _expect("POST", "/v1/catalog/products", "positive_data_acceptance", "422"),
+    # a campaign's window: `ends_at` after `starts_at` (also the stored one, on PATCH)
+    _expect("POST", "/v1/loyalty/campaigns", "positive_data_acceptance", "422"),
+    _expect("PATCH", "/v1/loyalty/campaigns/{campaign_id}", "positive_data_acceptance", "422"),
     _expect("PATCH", "/v1/catalog/products/{ref}", "positive_data_acceptance", "422"),
     _expect("POST", "/v1/catalog/products/{ref}/variants", "positive_data_acceptance", "422"),
     _expect("PATCH", "/v1/catalog/variants/{sku}", "positive_data_acceptance", "422"),

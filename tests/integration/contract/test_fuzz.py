@@ -11,6 +11,7 @@ and bounded example counts keep the run deterministic and a few minutes long.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -197,17 +198,33 @@ def test_chains_of_operations_keep_their_contract(fuzz_shop: Shop, who: str) -> 
         ) -> None:
             if fuzzing.refused_by_http_parser(case, response):
                 return
-            if fuzzing.mislabelled_positive(case):  # every other check still runs on it
-                case.validate_response(
-                    response,
-                    excluded_checks=[positive_data_acceptance],
-                    transport_kwargs=kwargs or None,
-                    recorder=getattr(self, "recorder", None),
-                )
-                return
-            super().validate_response(response, case, **kwargs)
+            try:
+                if fuzzing.mislabelled_positive(case):  # every other check still runs on it
+                    case.validate_response(
+                        response,
+                        excluded_checks=[positive_data_acceptance],
+                        transport_kwargs=kwargs or None,
+                        recorder=getattr(self, "recorder", None),
+                    )
+                else:
+                    super().validate_response(response, case, **kwargs)
+            except BaseException as exc:
+                caller.failed.append(f"{case.method} {case.path} -> {response.status_code}: {exc!r}"[:2000])
+                raise
 
-    Counted.run(
+    # Hypothesis replays choice sequences, and a scenario's rules depend on what the server
+    # answered before (which ids exist): against a live server a replay can draw differently,
+    # which Hypothesis reports as "inconsistent data generation". That is no contract failure;
+    # any check that failed is in `caller.failed`, asserted empty below.
+    with contextlib.suppress(hypothesis.errors.FlakyStrategyDefinition):
+        _run_machine(Counted)
+    assert caller.failed == [], "\n".join(caller.failed)
+    assert caller.steps >= STATEFUL_SCENARIOS  # every scenario sent at least one request
+    _record(caller)
+
+
+def _run_machine(machine: Any) -> None:
+    machine.run(
         settings=hypothesis.settings(
             max_examples=STATEFUL_SCENARIOS,
             stateful_step_count=STATEFUL_STEPS,
@@ -216,7 +233,9 @@ def test_chains_of_operations_keep_their_contract(fuzz_shop: Shop, who: str) -> 
             deadline=None,
             # too_slow: every step is a real request to a real server (see fuzzing.config)
             suppress_health_check=[hypothesis.HealthCheck.too_slow],
+            # No shrinking: a scenario runs against a server whose state the earlier ones
+            # changed, so replaying it to shrink draws differently (FlakyStrategyDefinition)
+            # and hides the failure found; the failing scenario is reported as it ran.
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )
     )
-    assert caller.steps >= STATEFUL_SCENARIOS  # every scenario sent at least one request
-    _record(caller)
