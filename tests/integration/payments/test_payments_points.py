@@ -18,21 +18,12 @@ from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, customer
 from tests.integration.payments.conftest import pay, place, start
 from tests.integration.payments.test_payments_checkout import q
+from tests.integration.payments.test_payments_cod import ADDRESS
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"loyalty_redeem_max_percent": 20})  # off by default
-
-
-ADDRESS = {
-    "name": "Asha",
-    "phone": "+919812345678",
-    "line1": "12 MG Road",
-    "city": "Bengaluru",
-    "state": "Karnataka",
-    "pincode": "560001",
-}
 
 
 async def _with_points(login, db: Database, points: int) -> None:
