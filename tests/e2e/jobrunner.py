@@ -594,7 +594,9 @@ def make_pvc(api: client.ApiClient, namespace: str, claim: str) -> str:
         pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
         return pvc.status.phase == "Bound"
 
-    k8s.wait_for(f"PVC {claim} to bind", bound, timeout=30)
+    # The PV controller binds on its own resync (every 15 s) when it misses the first event, and
+    # a busy control plane takes longer: 30 s was seen to fall short in a clean-clone CI run.
+    k8s.wait_for(f"PVC {claim} to bind", bound, timeout=120)
     return pv
 
 
