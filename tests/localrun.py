@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,16 @@ class Run:
         return data
 
     def wait_ready(self, timeout: float = 300) -> Run:
+        """Until the API answers /readyz and `kirana run` has marked its record ready (a moment
+        later: it polls /readyz itself, then writes the record)."""
+        deadline = time.monotonic() + timeout
         wait_http(self.base + "/readyz", self.proc, timeout)
-        return self
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with suppress(OSError, ValueError):
+                if self.state()["status"] == "ready":
+                    return self
+            time.sleep(0.1)
+        raise AssertionError(f"`kirana run` did not mark its record ready: {self.state_path}")
 
     def wait(self, timeout: float = 60) -> str:
         """Until it exits by itself; its whole output."""
