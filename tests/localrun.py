@@ -105,6 +105,8 @@ class Run:
         """Ctrl-C, as a developer stops it; its whole output."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+        elif self.proc.stdout is None or self.proc.stdout.closed:
+            return self.output  # stopped and read before
         self.output, _ = self.proc.communicate(timeout=timeout)
         return self.output
 
@@ -141,6 +143,10 @@ def running(data: Path | None = None, *, cleanup: Path | None = None, **kwargs: 
     run = start_run(data, **kwargs)
     try:
         yield run.wait_ready()
+    except BaseException as exc:
+        # What the run's API and worker logged (WARNING and up) is what tells why a test failed.
+        exc.add_note(f"`kirana run` output (last 8000 characters):\n{run.stop()[-8000:]}")
+        raise
     finally:
         run.stop()
         if cleanup is not None:
