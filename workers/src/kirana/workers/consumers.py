@@ -4,7 +4,10 @@ The relay (`relay.py`) appends every committed outbox event to the Redis stream
 `kirana:events`; this module reads it as the consumer group `GROUP`, so each event is handled
 by one worker replica, and acknowledges it once its handler has finished. An event whose
 handler failed stays pending and is claimed again after `RETRY_IDLE_MS` (by any replica).
-Handlers are registered in `HANDLERS` by topic; events of other topics are acknowledged unread.
+Handlers are registered in `HANDLERS` by topic. Events of a topic this build declares
+(`outbox.topics.TOPICS`) but does not react to are acknowledged unread; an event of a topic it
+has never heard of (written by a newer replica during a rolling deploy) is left pending, so a
+worker that knows it claims it later instead of it being lost.
 Called by `main.run` (a loop) and by tests (`consume_once`).
 """
 
@@ -16,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -23,6 +27,7 @@ from kirana.api.accounts import resets, signups
 from kirana.api.db.engine import Database
 from kirana.api.loyalty import flows as loyalty
 from kirana.api.notify.providers import Notifier
+from kirana.api.outbox.topics import TOPICS
 from kirana.api.payments import notices
 from kirana.api.settings import Settings
 from kirana.workers import relay
@@ -31,6 +36,12 @@ log = logging.getLogger("kirana.workers.consumers")
 
 GROUP = "kirana-workers"
 RETRY_IDLE_MS = 60_000
+
+DEFERRED = Counter(
+    "kirana_worker_events_deferred_total",
+    "Stream events of a topic this worker does not know, left pending for a newer replica.",
+    ["topic"],
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,12 @@ async def ensure_group(redis: Redis) -> None:
 
 async def _handle(deps: Deps, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
     event = json.loads(fields[b"event"])
+    if event["topic"] not in TOPICS:
+        DEFERRED.labels(event["topic"]).inc()
+        log.warning(
+            "event of an unknown topic left pending for a newer worker", extra={"topic": event["topic"]}
+        )
+        return False
     handler = HANDLERS.get(event["topic"])
     if handler is not None:
         try:

@@ -1,5 +1,6 @@
 """Gauges the alert rules read that no request path can set: whether PostgreSQL and Redis answer
-this worker, and how many orders wait for payment (and for how long).
+this worker, how many orders wait for payment (and for how long), and how far behind the outbox
+relay is (events no running worker knows wait there too: `outbox.topics`).
 
 `kirana.workers.main.run` starts `probe_loop` beside the relay and the periodic jobs. The probes
 run on their own short timeout and never share a failure with the jobs: a PostgreSQL outage sets
@@ -18,6 +19,7 @@ from prometheus_client import Gauge
 
 from kirana.api.db.engine import Database
 from kirana.api.orders import service as orders
+from kirana.api.outbox import service as outbox
 
 log = logging.getLogger("kirana.workers.probes")
 
@@ -36,6 +38,15 @@ PENDING_PAYMENT = Gauge(
 PENDING_PAYMENT_OLDEST = Gauge(
     "kirana_orders_pending_payment_oldest_age_seconds",
     "Age of the oldest order still waiting for payment (0 when none waits).",
+)
+
+OUTBOX_UNPUBLISHED = Gauge(
+    "kirana_outbox_unpublished_events",
+    "Outbox events committed and not yet relayed to Redis, at the last probe.",
+)
+OUTBOX_OLDEST = Gauge(
+    "kirana_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox event not yet relayed (0 when none waits).",
 )
 
 
@@ -57,11 +68,19 @@ async def _pending_payment(db: Database) -> None:
     PENDING_PAYMENT_OLDEST.set(0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
 
 
+async def _outbox(db: Database) -> None:
+    async with db.session() as session:
+        count, oldest = await outbox.backlog(session)
+    OUTBOX_UNPUBLISHED.set(count)
+    OUTBOX_OLDEST.set(0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
+
+
 async def probe_once(db: Database, redis: Any) -> None:
     postgres_ok, _ = await asyncio.gather(_check("postgres", db.ping()), _check("redis", redis.ping()))
     if postgres_ok:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(_pending_payment(db), PROBE_TIMEOUT_S)
+        for probe in (_pending_payment, _outbox):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(probe(db), PROBE_TIMEOUT_S)
 
 
 async def probe_loop(db: Database, redis: Any, stop: asyncio.Event) -> None:
