@@ -14,6 +14,9 @@ from kirana.api.access.principal import Principal, matches
 
 PERMISSION_RE = re.compile(r"^(\*|[a-z][a-z0-9_]*):(\*|[a-z][a-z0-9_]*)$")
 SCOPE_RE = re.compile(r"^(store|region):[a-z0-9][a-z0-9_\-]{0,62}$")
+ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# What a client may send as a permission: `resource:action` (either may be `*`) or `*` alone.
+PERMISSION_INPUT_RE = re.compile(r"^(\*|(\*|[a-z][a-z0-9_]*):(\*|[a-z][a-z0-9_]*))$")
 
 # Staff holding any of these must have two-factor authentication enabled to use them.
 PRIVILEGED = (

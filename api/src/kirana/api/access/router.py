@@ -21,6 +21,7 @@ from kirana.api.access.schemas import (
     PermissionGrantRead,
     RoleGrantIn,
     RoleGrantRead,
+    RoleName,
     RolePut,
     RoleRead,
     ScopesIn,
@@ -29,7 +30,6 @@ from kirana.api.access.schemas import (
 from kirana.api.audit.deps import AuditCtx
 from kirana.api.contract.document import raising
 from kirana.api.deps import SessionDep
-from kirana.api.inputs import Text
 
 router = APIRouter(
     prefix="/v1/access",
@@ -57,7 +57,11 @@ async def list_roles(session: SessionDep, _: Principal = Require("access:read"))
 
 @router.put("/roles/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[StepUp])
 async def put_role(
-    name: Text, body: RolePut, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:manage_roles")
+    name: RoleName,
+    body: RolePut,
+    rt: RuntimeDep,
+    ctx: AuditCtx,
+    me: Principal = Require("access:manage_roles"),
 ) -> Response:
     """Create or redefine a role (cycles and escalation refused); every cache is invalidated."""
     async with rt.db.session() as session:
@@ -115,7 +119,7 @@ async def grant_role(
 
 @router.delete("/users/{user_id}/roles/{role}", dependencies=[StepUp])
 async def revoke_role(
-    user_id: uuid.UUID, role: Text, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:grant")
+    user_id: uuid.UUID, role: RoleName, rt: RuntimeDep, ctx: AuditCtx, me: Principal = Require("access:grant")
 ) -> Changed:
     """Take a role away from a user."""
     async with rt.db.session() as session:

@@ -4,11 +4,40 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kirana.api.access import policy
 from kirana.api.inputs import Input
+
+RoleName = Annotated[
+    str,
+    Field(
+        pattern=policy.ROLE_NAME_RE.pattern,
+        max_length=64,
+        description="Lower-case letters, digits and _, starting with a letter.",
+        examples=["store_manager"],
+    ),
+]
+Permission = Annotated[
+    str,
+    Field(
+        pattern=policy.PERMISSION_INPUT_RE.pattern,
+        max_length=100,
+        description="`resource:action`, either part may be `*`; `*` alone is every permission.",
+        examples=["orders:read"],
+    ),
+]
+Scope = Annotated[
+    str,
+    Field(
+        pattern=policy.SCOPE_RE.pattern,
+        max_length=69,
+        description="`store:<id>` or `region:<id>`.",
+        examples=["store:blr-1"],
+    ),
+]
 
 
 class RoleRead(BaseModel):
@@ -21,23 +50,23 @@ class RoleRead(BaseModel):
 
 class RolePut(Input):
     description: str = Field(default="", max_length=300)
-    permissions: list[str] = Field(default_factory=list, max_length=200)
-    parents: list[str] = Field(default_factory=list, max_length=20)
+    permissions: list[Permission] = Field(default_factory=list, max_length=200)
+    parents: list[RoleName] = Field(default_factory=list, max_length=20)
 
 
 class RoleGrantIn(Input):
-    role: str = Field(max_length=64)
+    role: RoleName
     expires_at: datetime | None = None
 
 
 class PermissionGrantIn(Input):
-    permission: str = Field(max_length=100)
+    permission: Permission
     effect: Literal["allow", "deny"] = "allow"
     expires_at: datetime | None = None
 
 
 class ScopesIn(Input):
-    scopes: list[str] = Field(max_length=100)
+    scopes: list[Scope] = Field(max_length=100)
 
 
 class RoleGrantRead(BaseModel):

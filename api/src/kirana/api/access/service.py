@@ -10,7 +10,6 @@ they guard; the pure half of them is `access.policy`.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from kirana.api.twofactor.models import TotpCredential
 OWNER = "owner"
 DEFAULT_ROLE = "customer"
 _OWNERS_LOCK = 0x6B69_7261_6E61_6F77
-ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -474,7 +472,7 @@ async def put_role(
 ) -> None:
     """Create or redefine a role. Refuses cycles and permissions the granter does not hold.
     Role definitions apply to every store, so scoped staff cannot change them."""
-    if not ROLE_NAME_RE.match(name):
+    if not policy.ROLE_NAME_RE.match(name):
         raise InvalidInput(
             "a role name is lower-case letters, digits and _, starting with a letter, at most 64"
         )
