@@ -4,28 +4,19 @@ API. The contract tests (schemathesis, the generated client) talk to it over HTT
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
-from kirana.api.access.models import UserRole, UserScope
-from kirana.api.accounts import passwords
-from kirana.api.accounts.models import User
 from kirana.api.catalog import generate
-from kirana.api.db.base import utcnow
 from kirana.api.db.urls import sync_url
 from kirana.api.devrazorpay.server import FakeServer
+from tests.integration.contract import fuzzing
 from tests.integration.servers import start_server
-
-PASSWORD = "correct-horse-battery"
-STAFF_STORE = "blr-1"
 
 
 @dataclass
@@ -34,48 +25,6 @@ class Shop:
     database_url: str
     customer_token: str
     staff_token: str
-
-
-def _make_user(database_url: str, *, roles: tuple[str, ...], scopes: tuple[str, ...] = ()) -> str:
-    engine = create_engine(sync_url(database_url))
-    email = f"contract-{uuid.uuid4().hex[:10]}@example.com"
-    with Session(engine) as session, session.begin():
-        user = User(
-            email=email,
-            password_hash=passwords.hash_password(PASSWORD),
-            name="Contract",
-            password_changed_at=utcnow(),
-        )
-        session.add(user)
-        session.flush()
-        for role in roles:
-            session.add(UserRole(user_id=user.id, role=role, granted_at=utcnow()))
-        for scope in scopes:
-            session.add(UserScope(user_id=user.id, scope=scope))
-    engine.dispose()
-    return email
-
-
-def _login(client: httpx.Client, email: str) -> str:
-    r = client.post("/v1/auth/login", json={"identifier": email, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
-def _staff_with_two_factor(client: httpx.Client, email: str) -> str:
-    """A store manager (refunds: privileged) with an authenticator app enrolled and a fresh
-    step-up, as staff must have (the password step-up before enrolling stays fresh for
-    `KIRANA_STEP_UP_TTL_S`)."""
-    token = _login(client, email)
-    auth = {"Authorization": f"Bearer {token}"}
-    r = client.post("/v1/auth/step-up", headers=auth, json={"method": "password", "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    r = client.post("/v1/auth/2fa/totp", headers=auth)
-    assert r.status_code == 200, r.text
-    secret = r.json()["secret"]
-    r = client.post("/v1/auth/2fa/totp/confirm", headers=auth, json={"code": pyotp.TOTP(secret).now()})
-    assert r.status_code == 200, r.text
-    return token
 
 
 @pytest.fixture
@@ -106,12 +55,16 @@ def shop(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Shop]:
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             client.get("/openapi.json", timeout=300).raise_for_status()  # built once, on first use
-            customer = _login(client, _make_user(database_url, roles=("customer",)))
-            staff_email = _make_user(
-                database_url, roles=("customer", "store_manager"), scopes=(f"store:{STAFF_STORE}",)
+            customer = fuzzing.sign_in(client, fuzzing.make_user(database_url, roles=("customer",)))
+            # A store manager (refunds: privileged) with an authenticator app enrolled and a
+            # fresh step-up, as staff must have.
+            staff_email = fuzzing.make_user(
+                database_url, roles=("customer", "store_manager"), scopes=(f"store:{fuzzing.STAFF_STORE}",)
             )
-            staff = _staff_with_two_factor(client, staff_email)
-        yield Shop(base=base, database_url=database_url, customer_token=customer, staff_token=staff)
+            staff = fuzzing.Caller("staff", staff_email)
+            staff.token = fuzzing.sign_in(client, staff_email)
+            fuzzing.enrol_totp(client, staff)
+        yield Shop(base=base, database_url=database_url, customer_token=customer, staff_token=staff.token)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

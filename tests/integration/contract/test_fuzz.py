@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,8 +64,7 @@ def fuzz_shop(pg_admin_url: str, template_database: str, redis_server_url: str) 
     engine.dispose()
     redis_url = redis_server_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     fake = FakeServer(key_id="rzp_test_fuzz", key_secret="fuzz-secret", webhook_secret="whsec-f").start()
-    data_dir = Path(f"/tmp/kirana-fuzz-{name}")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"kirana-fuzz-{name}-"))
     env = {
         "KIRANA_DATABASE_URL": database_url,
         "KIRANA_REDIS_URL": redis_url,
@@ -100,6 +101,7 @@ def fuzz_shop(pg_admin_url: str, template_database: str, redis_server_url: str) 
         proc.wait(timeout=30)
         fake.stop()
         drop_database(pg_admin_url, name)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _sign_in_callers(client: httpx.Client, database_url: str) -> dict[str, fuzzing.Caller]:
