@@ -63,3 +63,44 @@ async def test_partial_refunds_reverse_their_share_and_the_full_refund_the_rest(
     async with db.session() as s:
         assert await loyalty.verify(s) == []
         assert await leaderboards.check(s, worker.redis) == []
+
+
+async def test_a_part_refunded_before_delivery_is_taken_off_when_the_points_are_credited(
+    client: AsyncClient,
+    login: Login,
+    shop: Catalog,
+    db: Database,
+    worker: Worker,
+    fake: FakeServer,  # noqa: F811
+) -> None:
+    buyer = await login(customer())
+    assert buyer is not None
+    order = await place(client, (await shop.product(price=105_000, stock=5)).variants[0].sku, qty=2)
+    co = await start(client, order["id"])
+    assert (
+        await client.post("/v1/payments/verify", json=pay(fake, co["razorpay_order_id"]))
+    ).status_code == 200
+    await move(db, order["id"], Status.packed)
+    await worker.pump()
+    assert (await client.get("/v1/loyalty/me")).json()["pending"] == 200
+
+    await login(staff(permissions=REFUNDER))  # one line of two refunded while it is packed
+    r = await client.post(
+        f"/v1/orders/{order['id']}/payments/refunds",
+        json={"amount_paise": order["total_paise"] // 4},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 200, r.text
+    await worker.pump()
+    await move(db, order["id"], *DELIVERY[1:])
+    await worker.pump()
+    await worker.pump()  # a replay changes nothing
+
+    await login(buyer)
+    body = (await client.get("/v1/loyalty/me")).json()
+    assert (body["balance"], body["pending"]) == (150, 0)
+    entries = (await client.get("/v1/loyalty/me/ledger")).json()["items"]
+    assert [(e["kind"], e["points"]) for e in entries] == [("reverse", -50), ("earn", 200)]
+    async with db.session() as s:
+        assert await loyalty.verify(s) == []
+        assert await leaderboards.check(s, worker.redis) == []

@@ -161,7 +161,8 @@ class Credited:
 async def on_delivered(
     session: AsyncSession, *, order_id: uuid.UUID, settings: LoyaltySettings
 ) -> Credited | None:
-    """The order was delivered: its pending points become spendable, once."""
+    """The order was delivered: its pending points become spendable, once. Money refunded in
+    part before that (or whose refund event was handled first) takes its share back at once."""
     order = await session.get(Order, order_id)
     if order is None:
         return None
@@ -193,6 +194,9 @@ async def on_delivered(
             city=city,
             board_at=now,
         )
+        credited = await session.scalar(select(OrderPoints).where(OrderPoints.order_id == order_id))
+        if credited is not None:
+            points -= await _reverse_refunded_share(session, row=credited)
     await recompute_tier(session, user_id=order.user_id)
     return Credited(order.user_id, points)
 
@@ -272,12 +276,18 @@ async def on_partial_refund(session: AsyncSession, *, order_id: uuid.UUID) -> Cr
     row = await session.scalar(select(OrderPoints).where(OrderPoints.order_id == order_id).with_for_update())
     if row is None or row.status != "credited":
         return None
-    taken, refunded = await money_totals(session, order_id=order_id)
-    if taken <= 0 or refunded <= 0:
-        return None
-    target = row.points * min(refunded, taken) // taken
-    reversed_now = await _reverse(session, row=row, target=target, source=f"reverse:{order_id}:{refunded}")
+    reversed_now = await _reverse_refunded_share(session, row=row)
     return Credited(row.user_id, -reversed_now) if reversed_now else None
+
+
+async def _reverse_refunded_share(session: AsyncSession, *, row: OrderPoints) -> int:
+    """Reverse the share of a credited earning that matches the share of the order's money
+    refunded so far (rounded down); the points reversed by this call."""
+    taken, refunded = await money_totals(session, order_id=row.order_id)
+    if taken <= 0 or refunded <= 0:
+        return 0
+    target = row.points * min(refunded, taken) // taken
+    return await _reverse(session, row=row, target=target, source=f"reverse:{row.order_id}:{refunded}")
 
 
 async def on_refunded(session: AsyncSession, *, order_id: uuid.UUID) -> Credited | None:
