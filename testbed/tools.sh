@@ -8,6 +8,10 @@
 #
 # Go tools are built from source through the Go module proxy into
 # ~/.cache/kirana/tools/<name>-<version>/ and reused from there.
+#
+# `tools.sh centrifugo` builds only the Centrifugo server the real-time benchmark drives as a
+# peer (tests/bench/realtime_peer.py runs it when the binary is missing): it is no part of
+# `make tools` or CI, and is left in the cache, not installed into .local/bin.
 set -euo pipefail
 # shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -17,20 +21,26 @@ SCHEMAS="$REPO_ROOT/.local/share/kubeconform"
 TOOLS_CACHE="$KIRANA_CACHE/tools"
 GO_BUILD_FLAGS=(-p "${TESTBED_GO_PARALLELISM:-2}" -trimpath)
 
-# go_tool NAME VERSION PACKAGE@VERSION LDFLAGS [TAGS]: build once, then copy in.
-# GO_TOOL_ENV (e.g. GOEXPERIMENT=jsonv2) is passed to that one build.
-go_tool() {
+# go_build NAME VERSION PACKAGE@VERSION LDFLAGS [TAGS]: build once into the cache
+# ($TOOLS_CACHE/NAME-VERSION/NAME). GO_TOOL_ENV (e.g. GOEXPERIMENT=jsonv2) is passed to that one build.
+go_build() {
   local name="$1" version="$2" pkg="$3" ldflags="$4" tags="${5:-}"
   local dir="$TOOLS_CACHE/$name-$version"
   if [[ ! -x "$dir/$name" ]]; then
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     log "$name $version: building $pkg"
+    # shellcheck disable=SC2086 # GO_TOOL_ENV is one VAR=value word, or none at all
     run_with_progress "$name build" "$dir.tmp/build.log" \
       env CGO_ENABLED=0 GOBIN="$dir.tmp" ${GO_TOOL_ENV:-} go install -v "${GO_BUILD_FLAGS[@]}" \
       ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
-  install -m 0755 "$dir/$name" "$BIN/$name"
+}
+
+# go_tool NAME VERSION PACKAGE@VERSION LDFLAGS [TAGS]: build once, then copy in.
+go_tool() {
+  go_build "$@"
+  install -m 0755 "$TOOLS_CACHE/$1-$2/$1" "$BIN/$1"
 }
 
 # wrapper_tool NAME VERSION MODULE PACKAGE LDFLAGS: like go_tool, for a release whose go.mod
@@ -166,4 +176,19 @@ main() {
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }
 
-main "$@"
+# The Centrifugo server of `make bench only=realtime`, in the cache only; prints its path.
+centrifugo() {
+  command -v go >/dev/null || die "go is not on PATH (Centrifugo is built from source)"
+  mkdir -p "$TOOLS_CACHE"
+  go_build centrifugo "$CENTRIFUGO_VERSION" "github.com/centrifugal/centrifugo/v6@${CENTRIFUGO_VERSION}" \
+    "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}"
+  local exe="$TOOLS_CACHE/centrifugo-$CENTRIFUGO_VERSION/centrifugo"
+  check centrifugo "Centrifugo v${CENTRIFUGO_VERSION#v}" "$exe" version
+  echo "$exe"
+}
+
+case "${1:-}" in
+  "") main ;;
+  centrifugo) centrifugo ;;
+  *) die "usage: tools.sh [centrifugo]" ;;
+esac

@@ -1,8 +1,9 @@
 """Real-time benchmark (`make bench only=realtime`): connections (idle sockets held per API
 process, their memory and how fast they opened), then fan-out (every event reaches every
 subscribed socket) with commit-to-client latency p50/p95/p99 and delivered messages/s, each
-beside a bare Starlette WebSocket broadcast fed by Redis pub/sub, driven by the same
-`websockets` clients. Centrifugo is not driven (see the notes in the results).
+beside a bare Starlette WebSocket broadcast fed by Redis pub/sub and beside Centrifugo (the
+pinned release, built when missing: tests/bench/realtime_peer.py), all three driven by the same
+`websockets` clients, socket counts and events in the same run.
 
 Kirana's path is the real one: outbox rows committed in PostgreSQL, the workers' relay
 (`python -m kirana.workers`, woken by the outbox NOTIFY), the Lua publish, the API hub, the
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,14 @@ from kirana.api.db.engine import Database
 from kirana.api.db.lifecycle import Lifecycle
 from kirana.api.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from kirana.api.outbox import service as outbox
+from tests.bench import realtime_peer
 from tests.bench.harness import REPO, Result, stop, wait_http
 from tests.integration.realtime.helpers import make_accounts
 
 BARE_CHANNEL = "bench:bare"
 PER_ACCOUNT = 1000  # KIRANA_WS_MAX_PER_USER's ceiling
+# (n, live) -> n open sockets: following their channels when live, idle (signed in) when not.
+Opener = Callable[[int, bool], Awaitable[list[Any]]]
 
 
 # -- the bare baseline: Redis pub/sub straight to every socket --------------------------------
@@ -159,11 +163,11 @@ async def _receive(ws: ClientConnection, count: int, latencies: list[float], don
 
 
 async def _fan_out(
-    sockets: list[ClientConnection], events: int, publish: Any, rate_per_s: float
+    sockets: list[Any], events: int, publish: Any, rate_per_s: float, receive: Any = _receive
 ) -> dict[str, float]:
     latencies: list[float] = []
     done: list[float] = []
-    readers = [asyncio.create_task(_receive(ws, events, latencies, done)) for ws in sockets]
+    readers = [asyncio.create_task(receive(ws, events, latencies, done)) for ws in sockets]
     t0 = time.time()
     for i in range(events):
         await publish(i)
@@ -186,29 +190,28 @@ async def _fan_out(
 
 
 async def _side(
-    url: str,
     proc: subprocess.Popen[bytes],
+    opener: Opener,
     *,
     idle: int,
     sockets: int,
     events: int,
     rate: float,
-    subprotocols: list[list[str]],
-    channels: list[str | None],
     publish: Any,
+    receive: Any = _receive,
 ) -> dict[str, float]:
     before = _rss_kib(proc)
     t0 = time.monotonic()
-    held = await _open(url, idle, subprotocols, [None])
+    held = await opener(idle, False)
     connect_s = time.monotonic() - t0
     await asyncio.sleep(1)
     per_socket = (_rss_kib(proc) - before) / max(idle, 1)
     for ws in held:
         await ws.close()
     await asyncio.sleep(1)  # the server unregisters them (the per-user cap counts open sockets)
-    live = await _open(url, sockets, subprotocols, channels)
+    live = await opener(sockets, True)
     try:
-        figures = await _fan_out(live, events, publish, rate)
+        figures = await _fan_out(live, events, publish, rate, receive)
     finally:
         await asyncio.gather(*[ws.close() for ws in live], return_exceptions=True)
     return {
@@ -221,8 +224,15 @@ async def _side(
 
 
 async def measure(
-    base_dir: Path, *, idle: int, sockets: int, events: int, rate: float = 20
+    base_dir: Path,
+    *,
+    idle: int,
+    sockets: int,
+    events: int,
+    rate: float = 20,
+    centrifugo: Path | None = None,
 ) -> dict[str, Any]:
+    """Kirana's and the bare figures, and Centrifugo's when its binary is given (`realtime_peer`)."""
     pg = EmbeddedPostgres(base_dir / "pg", durable=False)
     redis_server = EmbeddedRedis(base_dir / "redis", durable=False)
     procs: list[subprocess.Popen[bytes]] = []
@@ -263,27 +273,49 @@ async def measure(
             data = {"n": i, "t": time.time()}
             await redis.publish(BARE_CHANNEL, json.dumps({"data": data}))
 
-        sizes = {"idle": idle, "sockets": sockets, "events": events, "rate": rate}
+        sizes: dict[str, Any] = {"idle": idle, "sockets": sockets, "events": events, "rate": rate}
+        ws_url = base.replace("http", "ws") + "/v1/ws"
+        offers = [["kirana.v1", f"bearer.{acc.token}"] for acc in accounts]
+        follow: list[str | None] = [acc.channel for acc in accounts]
         kirana = await _side(
-            base.replace("http", "ws") + "/v1/ws",
             api,
-            subprotocols=[["kirana.v1", f"bearer.{acc.token}"] for acc in accounts],
-            channels=[acc.channel for acc in accounts],
+            lambda n, live: _open(ws_url, n, offers, follow if live else [None]),
             publish=commit_timed,
             **sizes,
         )
         await _listening(bare_port, bare)
+        bare_url = f"ws://127.0.0.1:{bare_port}/v1/ws"
         bare_figures = await _side(
-            f"ws://127.0.0.1:{bare_port}/v1/ws",
-            bare,
-            subprotocols=[],
-            channels=[None],
-            publish=bare_publish,
-            **sizes,
+            bare, lambda n, _live: _open(bare_url, n, [], [None]), publish=bare_publish, **sizes
         )
+        figures = {"kirana": kirana, "bare": bare_figures}
+        if centrifugo is not None:
+            peer = realtime_peer.Server(centrifugo, base_dir / "centrifugo", free_port(), redis_url)
+            procs.append(peer.proc)
+            peer.wait_ready()
+            tokens = [peer.token(acc.user_id) for acc in accounts]
+            peer_channels = [realtime_peer.channel(acc.user_id) for acc in accounts]
+            peer_follow: list[str | None] = list(peer_channels)
+
+            async def peer_publish(i: int) -> None:
+                await peer.broadcast(peer_channels, {"n": i, "t": time.time()})
+
+            try:
+                await peer.open_api()
+                figures["centrifugo"] = await _side(
+                    peer.proc,
+                    lambda n, live: realtime_peer.open_sockets(
+                        peer.ws_url, n, tokens, peer_follow if live else [None]
+                    ),
+                    publish=peer_publish,
+                    receive=realtime_peer.receive,
+                    **sizes,
+                )
+            finally:
+                await peer.aclose()
         await redis.aclose()
         await db.dispose()
-        return {"kirana": kirana, "bare": bare_figures}
+        return figures
     finally:
         for proc in procs:
             stop(proc)
@@ -292,61 +324,86 @@ async def measure(
 
 
 def run() -> list[Result]:
-    """The figures as `make bench` results (tests/bench/run.py)."""
+    """The figures as `make bench` results (tests/bench/run.py): each beside the bare broadcast,
+    then beside Centrifugo (its binary built first when missing)."""
     idle = int(os.environ.get("KIRANA_BENCH_WS_IDLE", "20000"))
     sockets = int(os.environ.get("KIRANA_BENCH_WS_SOCKETS", "5000"))
     events = int(os.environ.get("KIRANA_BENCH_WS_EVENTS", "100"))
     rate = float(os.environ.get("KIRANA_BENCH_WS_RATE", "10"))
-    r = asyncio.run(
-        measure(
-            Path(tempfile.mkdtemp(prefix="kirana-bench-ws-")),
-            idle=idle,
-            sockets=sockets,
-            events=events,
-            rate=rate,
-        )
-    )
-    k, b = r["kirana"], r["bare"]
-    centrifugo = "Centrifugo not driven (not built)"
+    peer = realtime_peer.binary()
+    base_dir = Path(tempfile.mkdtemp(prefix="kirana-bench-ws-"))
+    r = asyncio.run(measure(base_dir, idle=idle, sockets=sockets, events=events, rate=rate, centrifugo=peer))
+    k, b, c = r["kirana"], r["bare"], r["centrifugo"]
+    cf = realtime_peer.name()
     clients = "clients: one Python process of `websockets` on the same machine"
+
+    def lat(x: dict[str, float]) -> str:
+        return f"{x['p50_ms']:.1f} / {x['p95_ms']:.1f} / {x['p99_ms']:.1f}"
+
     latency = (
-        f"p50 {k['p50_ms']:.1f} / p95 {k['p95_ms']:.1f} / p99 {k['p99_ms']:.1f} ms "
-        f"(bare {b['p50_ms']:.1f} / {b['p95_ms']:.1f} / {b['p99_ms']:.1f}); "
+        f"p50 / p95 / p99 {lat(k)} ms (bare {lat(b)}, {cf} {lat(c)}); "
         f"{events} events at {rate}/s to {sockets} sockets, n={k['n']}"
     )
-    return [
-        Result(
-            "realtime",
+    opened = (
+        f"opened at {k['connects_per_s']:.0f}/s "
+        f"(bare {b['connects_per_s']:.0f}/s, {cf} {c['connects_per_s']:.0f}/s)"
+    )
+    clock = f"{cf}'s clock starts at its /api/broadcast call, Kirana's before its commit"
+    bare_fan_out = "bare Redis PUBLISH to Starlette broadcast"
+    # metric, figure, unit, digits, target, met, bare name, notes beside bare, beside Centrifugo
+    rows: list[tuple[str, str, str, int | None, str, bool, str, str, str]] = [
+        (
             f"idle sockets on one API process ({idle})",
-            round(k["kib_per_idle_socket"], 1),
+            "kib_per_idle_socket",
             "KiB/socket",
-            target="< 50 KiB at >= 20,000",
-            meets_target=idle >= 20_000 and k["kib_per_idle_socket"] < 50,
-            baseline=round(b["kib_per_idle_socket"], 1),
-            baseline_name="bare Starlette WebSocket",
-            notes=f"opened at {k['connects_per_s']:.0f}/s (bare {b['connects_per_s']:.0f}/s); {centrifugo}",
-            extra={"kirana": k, "bare": b},
+            1,
+            "< 50 KiB at >= 20,000",
+            idle >= 20_000 and k["kib_per_idle_socket"] < 50,
+            "bare Starlette WebSocket",
+            opened,
+            f"{opened}; {realtime_peer.SETUP}",
         ),
-        Result(
-            "realtime",
+        (
             f"commit to client p99, fan-out to {sockets} sockets",
-            round(k["p99_ms"], 1),
+            "p99_ms",
             "ms",
-            target="< 100 ms",
-            meets_target=k["p99_ms"] < 100,
-            baseline=round(b["p99_ms"], 1),
-            baseline_name="bare Redis PUBLISH to Starlette broadcast",
-            notes=f"{latency}; {clients}; {centrifugo}",
+            1,
+            "< 100 ms",
+            k["p99_ms"] < 100,
+            bare_fan_out,
+            f"{latency}; {clients}",
+            f"{latency}; {clock}; {cf} set up as in the idle row; {clients}",
         ),
-        Result(
-            "realtime",
+        (
             f"messages delivered/s, fan-out to {sockets} sockets",
-            round(k["messages_per_s"]),
+            "messages_per_s",
             "msg/s",
-            target=">= 20000",
-            meets_target=k["messages_per_s"] >= 20_000,
-            baseline=round(b["messages_per_s"]),
-            baseline_name="bare Redis PUBLISH to Starlette broadcast",
-            notes=f"{clients}; {centrifugo}",
+            None,
+            ">= 20000",
+            k["messages_per_s"] >= 20_000,
+            bare_fan_out,
+            clients,
+            f"{cf} set up as in the idle row; {clients}",
         ),
     ]
+    results = []
+    for metric, key, unit, digits, target, met, bare_name, bare_notes, peer_notes in rows:
+        for suffix, other, other_name, notes in (
+            ("", b, bare_name, bare_notes),
+            (", beside Centrifugo", c, cf, peer_notes),
+        ):
+            results.append(
+                Result(
+                    "realtime",
+                    metric + suffix,
+                    round(k[key], digits),
+                    unit,
+                    target=target,
+                    meets_target=met,
+                    baseline=round(other[key], digits),
+                    baseline_name=other_name,
+                    notes=notes,
+                )
+            )
+    results[0].extra = {"kirana": k, "bare": b, "centrifugo": c}
+    return results
