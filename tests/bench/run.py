@@ -27,6 +27,7 @@ BENCHMARKS = {
     "realtime": "tests.bench.bench_realtime",
     "payments": "tests.bench.bench_payments",
     "search": "tests.bench.bench_search",
+    "loyalty": "tests.bench.bench_loyalty",
 }
 RESULTS = REPO / "bench" / "results"
 console = Console()
