@@ -2,7 +2,8 @@
 (sign-up, browse, cart, checkout, paying through the fake Razorpay, the socket's paid frame), the
 report and its charts are written, and the thresholds decide the exit code.
 
-Three users for 20 s: a smoke test of the load kit, not a measurement (the machine is shared).
+Five users (one staff, one webhook sender) for 40 s: a smoke test of the load kit, not a
+measurement (the machine is shared).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import pytest
 from tests.localrun import REPO, clean_env, running, scratch_dir
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def verdict_memory(out: Path) -> dict[str, float]:
+    found: dict[str, float] = json.loads((out / "verdict.json").read_text())["api_memory"]
+    return found
 
 
 def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[int, Path, str]:
@@ -42,7 +48,8 @@ def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path:
     with running(data, cleanup=data, env={"KIRANA_SEED_CATALOG_PRODUCTS": "200"}) as run:
         state = run.state()
         args = ["--host", run.base, "--razorpay", state["razorpay_base_url"], "--shape", "smoke"]
-        args += ["--sms", state["sms_gateway_url"]]
+        args += ["--sms", state["sms_gateway_url"], "--record", str(run.state_path)]
+        staffed = ["--staff-users", "1", "--webhook-users", "1"]  # fixed counts beside 3 by weight
 
         # Real limits on errors and on every step having run; latency is left loose because the
         # machine running the suite is busy (docs/load-testing.md gives the real figures).
@@ -58,19 +65,31 @@ min_requests = 1
 min_requests = 1
 [step."ws: order paid"]
 min_requests = 1
+[step."staff: move order"]
+min_requests = 1
+[step."staff: refund"]
+min_requests = 1
+[step."webhook: delivery"]
+min_requests = 1
+[step."webhook: duplicate"]
+min_requests = 1
 """
-        code, out, output = _load(tmp_path, "met", met, [*args, "--users", "3", "--duration", "20"])
+        code, out, output = _load(tmp_path, "met", met, [*args, *staffed, "--users", "5", "--duration", "38"])
         assert code == 0, output
         verdict = json.loads((out / "verdict.json").read_text())
+        assert verdict.pop("api_memory")
         assert verdict == {"thresholds": str(tmp_path / "met.toml"), "passed": True, "breaches": []}
         with (out / "stats_stats.csv").open() as f:
             rows = {r["Name"]: r for r in csv.DictReader(f)}
         for step in ("shopper: sign up", "browse: listing", "cart: add line", "checkout", "pay: verify"):
             assert int(rows[step]["Request Count"]) >= 1, step
         assert int(rows["ws: order paid"]["Failure Count"]) == 0
+        for step in ("staff: move order", "staff: refund", "webhook: delivery", "webhook: duplicate"):
+            assert int(rows[step]["Request Count"]) >= 1 and int(rows[step]["Failure Count"]) == 0, rows[step]
         report = (out / "report.md").read_text()
         assert "**passed**" in report and "| POST checkout |" in report
-        for chart in ("throughput.png", "latency.png", "users.png", "steps.png"):
+        assert verdict_memory(out)["end_mb"] > 0  # the API's RSS, sampled from the run record's pid
+        for chart in ("throughput.png", "latency.png", "users.png", "steps.png", "memory.png"):
             assert f"]({chart})" in report
             assert (out / chart).read_bytes()[:8] == PNG, chart
 
@@ -83,6 +102,19 @@ min_requests = 1
         assert verdict["passed"] is False
         assert any("p95" in b and "> 0.001 ms" in b for b in verdict["breaches"]), verdict
         assert "**FAILED**" in (out / "report.md").read_text()
+
+        # Stress: an impossible p95 breaks the first step with a request; it stops there and says so.
+        breaking = "[total]\np95_ms = 0.001\nmin_requests = 1\n"
+        code, out, output = _load(
+            tmp_path, "stress", breaking, [*args, "--shape", "stress", "--users", "10", "--duration", "10"]
+        )
+        assert code == 0, output
+        stress = json.loads((out / "verdict.json").read_text())["stress"]
+        assert stress["broke"] is True and stress["step"] >= 1 and stress["reason"].startswith("p95 ")
+        assert (
+            f"**broke at step {stress['step']} with {stress['users']} users**"
+            in (out / "report.md").read_text()
+        )
 
         code, _, output = _load(tmp_path, "bad", "[default]\np99 = 1\n", args)
         assert code == 2 and "unknown threshold keys: p99" in output

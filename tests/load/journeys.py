@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class Catalog:
 
 
 CATALOG = Catalog()
+PAID: deque[str] = deque(maxlen=1000)  # Razorpay payment ids the shoppers paid, for the webhook users
 
 
 @dataclass

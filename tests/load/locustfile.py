@@ -7,6 +7,8 @@ Run through `make load` (tests/load/run.py), which passes the settings below as 
 | `KIRANA_LOAD_SHAPE` / `_USERS` / `_DURATION_S` | the shape (tests/load/shapes.py), peak users, seconds |
 | `KIRANA_LOAD_RAZORPAY_URL` | the fake Razorpay `kirana run` started; unset: shoppers cancel, not pay |
 | `KIRANA_LOAD_SMS_URL` | the local SMS gateway `kirana run` started: its inbox gives the sign-up codes |
+| `KIRANA_LOAD_RAZORPAY_WEBHOOK_SECRET` | webhook secret (+ `_KEY_ID`, `_KEY_SECRET`): webhook users |
+| `KIRANA_LOAD_STAFF_USERS` / `_WEBHOOK_USERS` | fixed counts of staff / webhook users (0: weight) |
 | `KIRANA_LOAD_THRESHOLDS` | the limits file (default tests/load/thresholds.toml) |
 | `KIRANA_LOAD_OUT` | where `verdict.json` (the threshold check) is written |
 """
@@ -30,17 +32,22 @@ from locust import HttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from tests.load import journeys, shapes, thresholds
+from tests.load import journeys, shapes, staff, thresholds, webhooks
 
 log = logging.getLogger("kirana.load")
 RAZORPAY = os.environ.get("KIRANA_LOAD_RAZORPAY_URL", "").rstrip("/")
 SMS = os.environ.get("KIRANA_LOAD_SMS_URL", "").rstrip("/")
+WEBHOOK_SECRET = os.environ.get("KIRANA_LOAD_RAZORPAY_WEBHOOK_SECRET", "")
+RAZORPAY_KEY = (
+    os.environ.get("KIRANA_LOAD_RAZORPAY_KEY_ID", ""),
+    os.environ.get("KIRANA_LOAD_RAZORPAY_KEY_SECRET", ""),
+)
 
 
 class BrowserUser(HttpUser):
     """Anonymous browsing: most of the shop's traffic."""
 
-    weight = 3
+    weight = 12
     wait_time = between(0.5, 2)
 
     def on_start(self) -> None:
@@ -68,7 +75,7 @@ class BrowserUser(HttpUser):
 class MobileUser(HttpUser):
     """The mobile app of a new customer of this run: sync pull and push (tests/load/journeys.py)."""
 
-    weight = 1
+    weight = 4
     wait_time = between(2, 5)
 
     def on_start(self) -> None:
@@ -154,7 +161,7 @@ class ShopperUser(HttpUser):
     """A new customer of this run: signs up, then browses, fills a cart, checks out, pays
     through the fake Razorpay and waits for the socket to say the order is paid."""
 
-    weight = 1
+    weight = 4
     wait_time = between(1, 3)
 
     def on_start(self) -> None:
@@ -242,6 +249,8 @@ class ShopperUser(HttpUser):
             return
         t0 = time.perf_counter()
         body = paid.json()
+        if "razorpay_payment_id" in body and "error" not in body:
+            journeys.PAID.append(str(body["razorpay_payment_id"]))
         v = self.client.post(
             "/v1/payments/verify",
             json={k: body[k] for k in ("razorpay_order_id", "razorpay_payment_id", "razorpay_signature")},
@@ -254,19 +263,144 @@ class ShopperUser(HttpUser):
         self._fire("WS", "ws: order paid", t0, None if ok else TimeoutError("no paid frame within 10 s"))
 
 
+class StaffUser(HttpUser):
+    """A store manager of this run (tests/load/staff.py): moves paid orders on through the staff
+    routes and refunds some delivered ones with a two-factor step-up. Needs the SMS inbox."""
+
+    abstract = not SMS
+    weight = 1
+    fixed_count = int(os.environ.get("KIRANA_LOAD_STAFF_USERS", "0"))
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        rng = random.Random()
+        self.rng = rng
+        self.staff = staff.new_staff(self.client, {"X-Forwarded-For": journeys.client_ip(rng)}, SMS)
+
+    @task
+    def work(self) -> None:
+        """The newest orders: refund a delivered one now and then, else move the furthest on."""
+        r = self.client.get(
+            "/v1/staff/orders", params={"limit": 50}, headers=self.staff.h(), name="staff: orders"
+        )
+        if not r.ok:
+            return
+        found: list[dict[str, Any]] = r.json()["items"]
+        delivered = [o for o in found if o["status"] == "delivered"]
+        if delivered and self.rng.random() < 0.5:
+            self._refund(self.rng.choice(delivered)["id"])
+            return
+        order = staff.furthest(found)
+        if order is None:
+            return
+        with self.client.post(
+            f"/v1/orders/{order['id']}/transitions",
+            json={"status": staff.NEXT[order["status"]]},
+            headers=self.staff.h(),
+            name="staff: move order",
+            catch_response=True,
+        ) as r:
+            if r.status_code == 409:  # another staff member moved it first
+                r.success()
+
+    def _refund(self, order_id: str) -> None:
+        self.staff.step_up()
+        with self.client.post(
+            f"/v1/orders/{order_id}/payments/refunds",
+            json={"reason": "load: returned", "restock": True},
+            headers=self.staff.h() | {"Idempotency-Key": str(uuid.uuid4())},
+            name="staff: refund",
+            catch_response=True,
+        ) as r:
+            if r.status_code == 409:  # refunded already (by another staff member)
+                r.success()
+
+
+class WebhookUser(HttpUser):
+    """Razorpay's webhook deliveries for real payments of this run (tests/load/webhooks.py):
+    signed with the run's secret, each event sent twice (same event id), all shuffled; the
+    first copy must be `accepted`, the others `duplicate`."""
+
+    abstract = not (RAZORPAY and WEBHOOK_SECRET and all(RAZORPAY_KEY))
+    weight = 1
+    fixed_count = int(os.environ.get("KIRANA_LOAD_WEBHOOK_USERS", "0"))
+    wait_time = between(1, 3)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.ledger = webhooks.Ledger()
+
+    def _fetch(self, path: str, name: str) -> dict[str, Any] | None:
+        r = self.client.get(f"{RAZORPAY}{path}", auth=RAZORPAY_KEY, name=name)
+        data: dict[str, Any] | None = r.json() if r.ok else None
+        return data
+
+    @task
+    def deliver(self) -> None:
+        events: list[dict[str, Any]] = []
+        for _ in range(3):
+            if not journeys.PAID:
+                break
+            payment = self._fetch(f"/v1/payments/{journeys.PAID.popleft()}", "razorpay: fetch payment")
+            if payment is None:
+                continue
+            order = self._fetch(f"/v1/orders/{payment['order_id']}", "razorpay: fetch order")
+            events += webhooks.events_for(payment, order)
+        for d in webhooks.deliveries(events, secret=WEBHOOK_SECRET, copies=2, rng=self.rng):
+            repeat = d.event_id in self.ledger.seen
+            with self.client.post(
+                "/v1/webhooks/razorpay",
+                data=d.body,
+                headers=d.headers,
+                name="webhook: duplicate" if repeat else "webhook: delivery",
+                catch_response=True,
+            ) as r:
+                if r.status_code != 200:
+                    r.failure(f"{r.status_code}")
+                    continue
+                wrong = self.ledger.judge(d.event_id, str(r.json().get("status")))
+                if wrong:
+                    r.failure(wrong)
+
+
 class StagedShape(LoadTestShape):
-    """The shape named by `KIRANA_LOAD_SHAPE` (smoke, ramp, steady, spike)."""
+    """The shape named by `KIRANA_LOAD_SHAPE` (tests/load/shapes.py). `stress` judges each step
+    as it ends against the thresholds file's `[total]` error ratio and p95 (`[default]` p95 when
+    `[total]` has none; a step with fewer than `[total]` `min_requests`, 10 unless set, is not
+    judged) and stops at the first that breaks."""
 
     def __init__(self) -> None:
         super().__init__()
+        global STRESS
+        name = os.environ.get("KIRANA_LOAD_SHAPE", "smoke")
         self.stages = shapes.plan(
-            os.environ.get("KIRANA_LOAD_SHAPE", "smoke"),
+            name,
             users=int(os.environ.get("KIRANA_LOAD_USERS", "10")),
             duration_s=float(os.environ.get("KIRANA_LOAD_DURATION_S", "60")),
         )
+        if name == "stress":
+            limits = thresholds.load(_thresholds_path())
+            STRESS = shapes.Stress(
+                self.stages,
+                max_error_ratio=limits.total.max_error_ratio or 0.01,
+                p95_ms=limits.total.p95_ms or limits.default.p95_ms or 1000.0,
+                min_requests=limits.total.min_requests or 10,
+            )
 
     def tick(self) -> tuple[int, float] | None:
-        return shapes.at(self.stages, self.get_run_time())
+        if STRESS is None:
+            return shapes.at(self.stages, self.get_run_time())
+        assert self.runner is not None  # Locust sets it before the first tick
+        total = self.runner.environment.stats.total
+        now = shapes.Snapshot(total.num_requests, total.num_failures, dict(total.response_times))
+        return STRESS.tick(self.get_run_time(), now)
+
+
+STRESS: shapes.Stress | None = None
+
+
+def _thresholds_path() -> Path:
+    return Path(os.environ.get("KIRANA_LOAD_THRESHOLDS") or thresholds.DEFAULT_FILE)
 
 
 @events.quitting.add_listener
@@ -274,7 +408,7 @@ def _check_thresholds(environment: Environment, **_: Any) -> None:
     """A breach of any limit makes the run exit 1; the verdict goes to `KIRANA_LOAD_OUT`."""
     if isinstance(environment.runner, WorkerRunner):
         return
-    path = Path(os.environ.get("KIRANA_LOAD_THRESHOLDS") or thresholds.DEFAULT_FILE)
+    path = _thresholds_path()
     config = thresholds.load(path)
     stats = environment.stats
 
@@ -283,12 +417,20 @@ def _check_thresholds(environment: Environment, **_: Any) -> None:
         return thresholds.Row(name, entry.num_requests, entry.num_failures, float(p95 or 0.0))
 
     steps = [row(e, e.name) for e in stats.entries.values()]
-    breaches = thresholds.check(config, steps, row(stats.total, "total"))
+    if STRESS is not None:  # a stress run is meant to break: where it did is its answer
+        result = STRESS.result()
+        breaches = [f"stress: broke at step {result['step']} ({result['users']} users): {result['reason']}"]
+        breaches = breaches if result["broke"] else []
+    else:
+        result = None
+        breaches = thresholds.check(config, steps, row(stats.total, "total"))
     for line in breaches:
         log.error("threshold breached: %s", line)
-    if breaches:
+    if breaches and STRESS is None:
         environment.process_exit_code = 1
     out = os.environ.get("KIRANA_LOAD_OUT")
     if out:
-        verdict = {"thresholds": str(path), "passed": not breaches, "breaches": breaches}
+        verdict: dict[str, Any] = {"thresholds": str(path), "passed": not breaches, "breaches": breaches}
+        if result is not None:
+            verdict["stress"] = result
         Path(out, "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")

@@ -2,7 +2,8 @@
 
 `make(out)` reads `<out>/stats_stats.csv` and `<out>/stats_stats_history.csv` (Locust's
 `--csv <out>/stats --csv-full-history`) and `<out>/verdict.json` (the threshold check), and
-writes `<out>/report.md` with `throughput.png`, `latency.png`, `users.png` and `steps.png`.
+writes `<out>/report.md` with `throughput.png`, `latency.png`, `users.png` and `steps.png`
+(and `memory.png` from `<out>/memory.csv` when the API's memory was sampled).
 Called by tests/load/run.py after Locust exits; `python -m tests.load.report OUT` redoes it.
 """
 
@@ -19,6 +20,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+from tests.load import memory  # noqa: E402
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -93,6 +96,16 @@ def make(out: Path, meta: dict[str, Any] | None = None) -> Path:
     )
     _chart(out / "users.png", "simulated users", s["t"], {"users": s["users"]}, "users")
     _steps_chart(out / "steps.png", steps)
+    charts = ["throughput.png", "latency.png", "users.png", "steps.png"]
+    if (out / "memory.csv").exists() and (samples := memory.read(out / "memory.csv")):
+        _chart(
+            out / "memory.png",
+            "API memory (RSS, API process tree)",
+            [t for t, _ in samples],
+            {"RSS MB": [mb for _, mb in samples]},
+            "MB",
+        )
+        charts.append("memory.png")
     verdict_path = out / "verdict.json"
     verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
     lines = [f"# Load run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", ""]
@@ -105,6 +118,21 @@ def make(out: Path, meta: dict[str, Any] | None = None) -> Path:
             f"- thresholds (`{verdict['thresholds']}`): **{'passed' if verdict['passed'] else 'FAILED'}**"
         )
         lines += [f"  - {b}" for b in verdict["breaches"]]
+        stress = verdict.get("stress")
+        if stress:
+            lines.append(
+                f"- stress: **broke at step {stress['step']} with {stress['users']} users**"
+                f" ({stress['reason']}); the last step that held had {stress['held_users']} users"
+                if stress["broke"]
+                else f"- stress: **held** all {stress['steps']} steps, up to {stress['held_users']} users"
+            )
+        mem = verdict.get("api_memory")
+        if mem:
+            lines.append(
+                f"- API memory (RSS of the `kirana run` API processes): {mem['start_mb']} MB at the start,"
+                f" {mem['end_mb']} MB at the end, peak {mem['peak_mb']} MB: **{mem['growth_mb']:+} MB**"
+                f" ({mem['growth_mb_per_hour']:+} MB/hour)"
+            )
     lines += [
         "",
         "| step | requests | failures | p50 ms | p95 ms | p99 ms | max ms | req/s |",
@@ -116,17 +144,9 @@ def make(out: Path, meta: dict[str, Any] | None = None) -> Path:
             f"| {r['50%']} | {r['95%']} | {r['99%']} | {_num(r['Max Response Time']):.0f} "
             f"| {_num(r['Requests/s']):.1f} |"
         )
-    lines += [
-        "",
-        "![requests/s](throughput.png)",
-        "",
-        "![latency](latency.png)",
-        "",
-        "![users](users.png)",
-        "",
-        "![steps](steps.png)",
-        "",
-    ]
+    lines.append("")
+    for chart in charts:
+        lines += [f"![{chart.removesuffix('.png')}]({chart})", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

@@ -18,35 +18,54 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from tests.load import report, shapes, thresholds
+from tests.load import memory, report, shapes, thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run_record() -> dict[str, str]:
+def _run_record(path: Path | None = None) -> dict[str, Any]:
     data = Path(os.environ.get("KIRANA_DATA_DIR") or REPO / ".local")
-    path = data / "run.json"
+    path = path or data / "run.json"
     if not path.exists():
         return {}
-    record: dict[str, str] = json.loads(path.read_text())
+    record: dict[str, Any] = json.loads(path.read_text())
     return record
+
+
+def _add_to_verdict(path: Path, key: str, value: Any) -> None:
+    if value is None or not path.exists():
+        return
+    verdict = json.loads(path.read_text())
+    verdict[key] = value
+    path.write_text(json.dumps(verdict, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="make load", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="", help="the shop's base URL (default: the local `kirana run`)")
     p.add_argument("--users", type=int, default=10, help="peak simulated users")
-    p.add_argument("--duration", type=float, default=60, help="seconds")
+    p.add_argument("--duration", type=float, default=None, help="seconds (60; soak: 1800)")
     p.add_argument("--shape", default="smoke", choices=shapes.SHAPES)
     p.add_argument("--thresholds", type=Path, default=thresholds.DEFAULT_FILE)
     p.add_argument(
         "--razorpay", default=None, help="the fake Razorpay (default: the local run's; '' for none)"
     )
     p.add_argument("--sms", default=None, help="the SMS gateway's base URL (default: the local run's)")
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="the `kirana run` record to read (default: run.json in KIRANA_DATA_DIR or .local)",
+    )
+    p.add_argument("--staff-users", type=int, default=0, help="a fixed count of staff users (0: by weight)")
+    p.add_argument("--webhook-users", type=int, default=0, help="a fixed count of webhook users")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    record = _run_record()
+    if args.duration is None:
+        args.duration = shapes.SOAK_DEFAULT_S if args.shape == "soak" else 60.0
+    record = _run_record(args.record)
     host = (args.host or record.get("api_url", "")).rstrip("/")
     if not host:
         print("error: no --host and no `kirana run` recorded in .local/run.json", file=sys.stderr)  # noqa: T201
@@ -59,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     sms = args.sms
     if sms is None:
         sms = record.get("sms_gateway_url", "") if host == record.get("api_url", "").rstrip("/") else ""
+    local = host == str(record.get("api_url", "")).rstrip("/")
+    secrets = {  # the webhook users sign with the run's secret and read its fake's payments
+        f"KIRANA_LOAD_RAZORPAY_{name.upper()}": str(record.get(f"razorpay_{name}", "")) if local else ""
+        for name in ("webhook_secret", "key_id", "key_secret")
+    }
     try:
         thresholds.load(args.thresholds)
         shapes.plan(args.shape, users=args.users, duration_s=args.duration)
@@ -75,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "KIRANA_LOAD_RAZORPAY_URL": razorpay,
         "KIRANA_LOAD_SMS_URL": sms,
         "KIRANA_LOAD_OUT": str(out),
+        "KIRANA_LOAD_STAFF_USERS": str(args.staff_users),
+        "KIRANA_LOAD_WEBHOOK_USERS": str(args.webhook_users),
+        **secrets,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
     }
     cmd = [
@@ -83,7 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         "--html", str(out / "locust.html"), "--exit-code-on-error", "0", "--stop-timeout", "15",
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
-    code = subprocess.run(cmd, env=env, cwd=REPO, check=False).returncode
+    api = memory.api_process(record) if local else None  # the API's memory, when it is ours to see
+    sampler = (
+        memory.Sampler(api, out / "memory.csv", every_s=10 if args.duration > 600 else 2) if api else None
+    )
+    if sampler is not None:
+        sampler.start()
+    try:
+        code = subprocess.run(cmd, env=env, cwd=REPO, check=False).returncode
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    if sampler is not None:
+        _add_to_verdict(out / "verdict.json", "api_memory", memory.summary(memory.read(out / "memory.csv")))
     if (out / "stats_stats.csv").exists():
         meta = {
             "host": host,
