@@ -28,8 +28,10 @@ test-monitoring: install tools ## promtool/amtool cases, a real Prometheus + Ale
 test-e2e: install tools testbed-build ## E2E tests on the Kubernetes testbed (started if not running)
 	$(RUN) pytest tests/e2e
 
-test-load: install ## Load smoke: a tiny Locust run of every journey against its own `kirana run`, thresholds set the exit code
-	$(RUN) pytest -q tests/integration/test_load_smoke.py tests/unit/load
+test-load: install ## Load smoke: the kit's unit tests, then 30 s of every journey (staff, webhooks too) on the local `kirana run`, started if none runs (HOST=url: that shop)
+	$(RUN) pytest -q tests/unit/load
+	$(RUN) python -m tests.load.withrun --shape smoke --users $(or $(USERS),5) --duration $(or $(DURATION),30) \
+		--staff-users 1 --webhook-users 1 --thresholds $(or $(THRESHOLDS),tests/load/smoke.toml) $(if $(HOST),--host $(HOST))
 
 test-performance: bench ## The benchmarks (= make bench)
 
@@ -40,7 +42,7 @@ bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (ma
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
 	$(RUN) python -m tests.bench.run $(only)
 
-load: install ## Locust load run (tests/load): make load [HOST=url] [USERS=10] [DURATION=60] [SHAPE=smoke|ramp|steady|spike] [THRESHOLDS=file] [OUT=dir]
-	$(RUN) python -m tests.load.run --users $(or $(USERS),10) --duration $(or $(DURATION),60) --shape $(or $(SHAPE),smoke) \
+load: install ## Locust load run (tests/load): make load [HOST=url] [USERS=10] [DURATION=60] [SHAPE=smoke|ramp|steady|spike|load|stress|soak] [THRESHOLDS=file] [OUT=dir]
+	$(RUN) python -m tests.load.run --users $(or $(USERS),10) $(if $(DURATION),--duration $(DURATION)) --shape $(or $(SHAPE),smoke) \
 		$(if $(HOST),--host $(HOST)) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS)) $(if $(OUT),--out $(OUT)) \
 		$(if $(RAZORPAY),--razorpay $(RAZORPAY))
