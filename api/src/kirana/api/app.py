@@ -85,7 +85,11 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             max_overflow=settings.db.max_overflow,
             statement_timeout_ms=settings.db.statement_timeout_ms,
         )
-        app.state.redis = redis.connect(settings.redis_url)
+        app.state.redis = redis.connect(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            wait_s=settings.redis_pool_wait_s,
+        )
         app.state.access = AccessRuntime(settings, app.state.db, app.state.redis)
         batcher = None
         if settings.order_batch_max:

@@ -1,9 +1,28 @@
-"""The process's Redis client (redis-py asyncio), built from settings."""
+"""The process's Redis client (redis-py asyncio), built from settings.
+
+A blocking pool: past `max_connections` commands in flight at once, the next one waits (up to
+`wait_s`) for a connection to come back, instead of failing. redis-py's default pool caps at
+100 connections and raises `MaxConnectionsError` at the 101st, which a burst of requests or
+of sockets subscribing at once reaches on a single API process.
+"""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+
+DEFAULT_MAX_CONNECTIONS = 200
+DEFAULT_WAIT_S = 5.0
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30, socket_timeout=5)
+def connect(
+    url: str, *, max_connections: int = DEFAULT_MAX_CONNECTIONS, wait_s: float = DEFAULT_WAIT_S
+) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=wait_s,
+        decode_responses=False,
+        health_check_interval=30,
+        socket_timeout=5,
+    )
+    return Redis.from_pool(pool)

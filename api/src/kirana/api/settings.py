@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+    # Redis connections per process; past it a command waits (`redis_pool_wait_s`) for one.
+    redis_max_connections: Annotated[int, Field(ge=4, le=10_000)] = 200
+    redis_pool_wait_s: Annotated[float, Field(gt=0, le=60)] = 5.0
 
     # HTTP
     host: str = "127.0.0.1"

@@ -119,7 +119,9 @@ async def _job_loop(job: Job, db: Database, stop: asyncio.Event) -> None:
 
 async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     db = Database(settings.database_url, pool_size=5, max_overflow=5, application_name="kirana-worker")
-    redis = kirana_redis.connect(settings.redis_url)
+    redis = kirana_redis.connect(
+        settings.redis_url, max_connections=settings.redis_max_connections, wait_s=settings.redis_pool_wait_s
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

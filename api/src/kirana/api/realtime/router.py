@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
@@ -23,6 +24,8 @@ from kirana.api.access.principal import Principal
 from kirana.api.errors import KiranaError, Unauthorized
 from kirana.api.realtime import asyncapi, hub, metrics, schemas, service
 from kirana.api.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/ws", tags=["realtime"])
 docs = APIRouter(tags=["realtime"])
@@ -109,6 +112,12 @@ async def _serve(the_hub: hub.Hub, conn: hub.Connection, settings: Settings) -> 
     writer = asyncio.create_task(_write(the_hub, conn))
     closed = asyncio.create_task(conn.closed.wait())
     await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
+    failed = writer.done() and not writer.cancelled() and writer.exception() is not None
+    if failed and not conn.closed.is_set():
+        # A subscribe or a send that raised (Redis unreachable, say): logged, and the socket
+        # closed with "try again later" so the client reconnects and resumes from its seq.
+        log.error("socket handler failed; closing it", exc_info=writer.exception())
+        conn.kick(hub.TRY_AGAIN, "server error, reconnect")
     for task in (reader, writer, closed):
         task.cancel()
     for task in (reader, writer):
