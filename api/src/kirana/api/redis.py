@@ -15,10 +15,17 @@ DEFAULT_WAIT_S = 5.0
 
 
 def connect(
-    url: str, *, max_connections: int = DEFAULT_MAX_CONNECTIONS, wait_s: float = DEFAULT_WAIT_S
+    url: str,
+    *,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    wait_s: float = DEFAULT_WAIT_S,
+    client_name: str | None = None,
 ) -> Redis:
+    """`client_name` names every connection in Redis's CLIENT LIST (`kirana run` finds its
+    worker by it)."""
     pool = BlockingConnectionPool.from_url(
         url,
+        client_name=client_name,
         max_connections=max_connections,
         timeout=wait_s,
         decode_responses=False,

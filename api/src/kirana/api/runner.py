@@ -101,6 +101,29 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None
     raise devstack.DevStackError(f"the API was not ready at {url} within {timeout:.0f}s")
 
 
+def _wait_worker(redis_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until the worker has started its loops (its Redis connections show in CLIENT LIST under
+    its name), so that what a ready shop is asked for at once (a sign-up's code) is handled."""
+    import redis
+
+    from kirana.workers.main import client_name
+
+    name = client_name(proc.pid)
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise devstack.DevStackError(f"the worker exited with code {proc.returncode} while starting")
+            with contextlib.suppress(redis.RedisError):
+                if any(c.get("name") == name for c in client.client_list()):
+                    return
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise devstack.DevStackError(f"the worker did not start within {timeout:.0f}s")
+
+
 def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -280,6 +303,8 @@ def run(settings: Settings, *, port: int | None, workers: int, seed: bool) -> in
             )
             localshop.write(data, state)
             _wait_ready(f"{api_url}/readyz", api, 60)
+        with step("Worker started"):
+            _wait_worker(redis_url, worker, 120)
         state = state.model_copy(update={"status": "ready"})
         localshop.write(data, state)
         console.print(
