@@ -48,7 +48,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], record: Path, timeout: float) -> 
     return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> bool:
+    """Ctrl-C, as a developer stops it; False when it had to be killed (its servers, in their
+    own sessions, may still be running on the data: it is then kept)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
@@ -56,6 +58,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         argv += ["--out", str(out)]
     out.mkdir(parents=True, exist_ok=True)
     data = run.REPO / ".local" / "load-runs" / stamp
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIRANA_")}
     env |= {"KIRANA_DATA_DIR": str(data), "KIRANA_HOST": "127.0.0.1", "KIRANA_LOG_LEVEL": "WARNING"}
     print(f"no `kirana run` is running: starting one on 127.0.0.1 (data: {data})")  # noqa: T201
@@ -91,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return run.main([*argv, "--record", str(localshop.state_path(data))])
         finally:
-            _stop(proc)
-            shutil.rmtree(data, ignore_errors=True)
+            if _stop(proc):
+                shutil.rmtree(data, ignore_errors=True)
+            else:
+                print(f"`kirana run` had to be killed; its data is left in {data}", file=sys.stderr)  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -33,3 +33,9 @@ def connect(
         socket_timeout=5,
     )
     return Redis.from_pool(pool)
+
+
+def worker_client_name(pid: int) -> str:
+    """What a worker process's Redis connections are called in CLIENT LIST (`kirana run` waits
+    for its worker's to show)."""
+    return f"kirana-worker-{pid}"

@@ -106,9 +106,9 @@ def _wait_worker(redis_url: str, proc: subprocess.Popen[bytes], timeout: float) 
     its name), so that what a ready shop is asked for at once (a sign-up's code) is handled."""
     import redis
 
-    from kirana.workers.main import client_name
+    from kirana.api.redis import worker_client_name
 
-    name = client_name(proc.pid)
+    name = worker_client_name(proc.pid)
     client = redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True)
     deadline = time.monotonic() + timeout
     try:

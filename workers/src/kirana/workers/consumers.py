@@ -43,6 +43,12 @@ DEFERRED = Counter(
     ["topic"],
 )
 
+LOST = Counter(
+    "kirana_worker_events_trimmed_total",
+    "Pending stream events trimmed away before a worker handled them (seen by XAUTOCLAIM).",
+)
+_cursors: dict[str, Any] = {}  # consumer -> where its next XAUTOCLAIM starts
+
 
 @dataclass(frozen=True)
 class Deps:
@@ -114,9 +120,23 @@ async def consume_once(deps: Deps, *, consumer: str, block_ms: int | None = None
     events a handler took."""
     await ensure_group(deps.redis)
     handled = 0
+    # XAUTOCLAIM looks at a bounded stretch of the pending list per call: resume where the last
+    # call stopped, so entries left pending on purpose (unknown topics) never hide later ones.
     claimed = await deps.redis.xautoclaim(
-        relay.STREAM, GROUP, consumer, min_idle_time=RETRY_IDLE_MS, start_id="0-0", count=count
+        relay.STREAM,
+        GROUP,
+        consumer,
+        min_idle_time=RETRY_IDLE_MS,
+        start_id=_cursors.get(consumer, "0-0"),
+        count=count,
     )
+    _cursors[consumer] = claimed[0]
+    if len(claimed) > 2 and claimed[2]:  # pending entries the stream's trimming removed
+        LOST.inc(len(claimed[2]))
+        log.error(
+            "pending events were trimmed from the stream before any worker handled them",
+            extra={"count": len(claimed[2])},
+        )
     for entry_id, fields in claimed[1]:
         if fields:  # a trimmed entry comes back empty
             handled += await _handle(deps, entry_id, fields)

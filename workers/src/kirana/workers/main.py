@@ -117,18 +117,13 @@ async def _job_loop(job: Job, db: Database, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), max(0.0, job.every_s - (time.monotonic() - t0)))
 
 
-def client_name(pid: int) -> str:
-    """What this worker's Redis connections are called (CLIENT LIST)."""
-    return f"kirana-worker-{pid}"
-
-
 async def run(settings: Settings, *, metrics_port: int | None = None) -> None:
     db = Database(settings.database_url, pool_size=5, max_overflow=5, application_name="kirana-worker")
     redis = kirana_redis.connect(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         wait_s=settings.redis_pool_wait_s,
-        client_name=client_name(os.getpid()),
+        client_name=kirana_redis.worker_client_name(os.getpid()),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

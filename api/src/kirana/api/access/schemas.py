@@ -33,7 +33,7 @@ Scope = Annotated[
     str,
     Field(
         pattern=policy.SCOPE_RE.pattern,
-        max_length=69,
+        max_length=70,
         description="`store:<id>` or `region:<id>`.",
         examples=["store:blr-1"],
     ),

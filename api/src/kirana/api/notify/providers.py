@@ -154,8 +154,8 @@ class SmtpEmail:
         msg["From"], msg["To"], msg["Subject"] = self.config.from_address, to, subject
         msg["Date"] = formatdate(localtime=False)
         domain = self.config.from_address.rpartition("@")[2].rstrip(">") or "localhost"
-        # A random id short enough that the header is never folded (make_msgid's, with its
-        # time, pid and host parts, passes 78 characters and some readers keep the fold).
+        # A random id that keeps the header on one line for domains up to 31 characters
+        # (make_msgid's, with its time, pid and host parts, passes 78 and gets folded).
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@{domain}>"
         msg.set_content(text)
         last = "no attempt"

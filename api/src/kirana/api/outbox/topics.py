@@ -7,9 +7,12 @@ event consumers acknowledge only those: an event of a newer topic waits in the o
 pending in the stream) until a worker that knows it takes it, so an old replica can never mark
 it done unread. `kirana_outbox_oldest_unpublished_age_seconds` (and the KiranaOutboxStalled
 alert) shows an event that no running worker knows, such as one left behind by a rollback.
+An event a newer relay has already put in the stream waits there only as long as the stream
+keeps it (`relay.STREAM_MAXLEN` entries): one trimmed away is counted
+(`kirana_worker_events_trimmed_total`) and logged, not silently gone.
 
 A topic is never removed from this set while events of it may still wait somewhere; the domain
-that writes a topic keeps its own constant for it (`tests/unit/test_outbox_topics.py` checks that
+that writes a topic keeps its own constant for it (`tests/unit/outbox/test_topics.py` checks that
 each one is here). `service.emit` refuses a topic missing from this set.
 """
 

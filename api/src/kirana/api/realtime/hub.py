@@ -215,7 +215,12 @@ class Hub:
             )
             return
         self.by_channel[channel].add(conn)  # live messages queue up from here on
-        snap = await broker.snapshot(self.redis, channel, self.limits)
+        try:
+            snap = await broker.snapshot(self.redis, channel, self.limits)
+        except BaseException:
+            if channel not in conn.subs:  # not subscribed: unregister would not find it here
+                self._drop(channel, conn)
+            raise
         conn.subs[channel] = Sub(epoch=snap.epoch, last=snap.seq)
         if epoch is None or since is None:
             await self._send(conn, _subscribed(channel, snap, recovered=False))

@@ -112,11 +112,12 @@ async def _serve(the_hub: hub.Hub, conn: hub.Connection, settings: Settings) -> 
     writer = asyncio.create_task(_write(the_hub, conn))
     closed = asyncio.create_task(conn.closed.wait())
     await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
-    failed = writer.done() and not writer.cancelled() and writer.exception() is not None
-    if failed and not conn.closed.is_set():
+    error = writer.exception() if writer.done() and not writer.cancelled() else None
+    gone = isinstance(error, (WebSocketDisconnect, RuntimeError, OSError))  # the client left
+    if error is not None and not gone and not conn.closed.is_set():
         # A subscribe or a send that raised (Redis unreachable, say): logged, and the socket
         # closed with "try again later" so the client reconnects and resumes from its seq.
-        log.error("socket handler failed; closing it", exc_info=writer.exception())
+        log.error("socket handler failed; closing it", exc_info=error)
         conn.kick(hub.TRY_AGAIN, "server error, reconnect")
     for task in (reader, writer, closed):
         task.cancel()
