@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tests.load.thresholds import Row
+
 SHAPES = ("smoke", "ramp", "steady", "spike", "load", "stress", "soak")
 STRESS_STEPS = 10
 SOAK_DEFAULT_S = 1800.0  # `make load SHAPE=soak` without DURATION: 30 minutes
@@ -101,21 +103,15 @@ def percentile(hist: dict[int, int], q: float) -> float:
     return float(max(hist))
 
 
-@dataclass(frozen=True)
-class Window:
-    requests: int
-    failures: int
-    p95_ms: float
-
-    @property
-    def error_ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
+# What happened in one stretch of the run: a thresholds row named "window".
+Window = Row
 
 
 def window(before: Snapshot, after: Snapshot) -> Window:
     """What happened between two snapshots."""
     hist = {ms: n - before.times.get(ms, 0) for ms, n in after.times.items()}
     return Window(
+        "window",
         after.requests - before.requests,
         after.failures - before.failures,
         percentile({ms: n for ms, n in hist.items() if n > 0}, 0.95),

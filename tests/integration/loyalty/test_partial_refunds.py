@@ -4,6 +4,7 @@ share of the order's points, and the full refund the rest, never more than the o
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from httpx import AsyncClient
 
@@ -21,6 +22,23 @@ from .conftest import DELIVERY, Worker, move, place
 REFUNDER = STAFF | {"payments:refund"}
 
 
+async def _paid_order(
+    client: AsyncClient,
+    login: Login,
+    shop: Catalog,
+    fake: FakeServer,  # noqa: F811
+) -> tuple[Any, dict[str, Any]]:
+    """A customer signed in and their order of two units at ₹1,050 paid (it earns 200 points)."""
+    buyer = await login(customer())
+    assert buyer is not None
+    order = await place(client, (await shop.product(price=105_000, stock=5)).variants[0].sku, qty=2)
+    co = await start(client, order["id"])
+    assert (
+        await client.post("/v1/payments/verify", json=pay(fake, co["razorpay_order_id"]))
+    ).status_code == 200
+    return buyer, order
+
+
 async def test_partial_refunds_reverse_their_share_and_the_full_refund_the_rest(
     client: AsyncClient,
     login: Login,
@@ -29,13 +47,7 @@ async def test_partial_refunds_reverse_their_share_and_the_full_refund_the_rest(
     worker: Worker,
     fake: FakeServer,  # noqa: F811
 ) -> None:
-    buyer = await login(customer())
-    assert buyer is not None
-    order = await place(client, (await shop.product(price=105_000, stock=5)).variants[0].sku, qty=2)
-    co = await start(client, order["id"])
-    assert (
-        await client.post("/v1/payments/verify", json=pay(fake, co["razorpay_order_id"]))
-    ).status_code == 200
+    buyer, order = await _paid_order(client, login, shop, fake)
     await move(db, order["id"], *DELIVERY)
     await worker.pump()
     assert (await client.get("/v1/loyalty/me")).json()["balance"] == 200
@@ -74,13 +86,7 @@ async def test_a_part_refunded_before_delivery_is_taken_off_when_the_points_are_
     worker: Worker,
     fake: FakeServer,  # noqa: F811
 ) -> None:
-    buyer = await login(customer())
-    assert buyer is not None
-    order = await place(client, (await shop.product(price=105_000, stock=5)).variants[0].sku, qty=2)
-    co = await start(client, order["id"])
-    assert (
-        await client.post("/v1/payments/verify", json=pay(fake, co["razorpay_order_id"]))
-    ).status_code == 200
+    buyer, order = await _paid_order(client, login, shop, fake)
     await move(db, order["id"], Status.packed)
     await worker.pump()
     assert (await client.get("/v1/loyalty/me")).json()["pending"] == 200

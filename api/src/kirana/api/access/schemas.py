@@ -4,40 +4,38 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kirana.api.access import policy
 from kirana.api.inputs import Input
 
+
+def _name(pattern: str, max_length: int, description: str, example: str) -> Any:
+    """A string field held to `pattern` in the document as on the server."""
+    return Field(pattern=pattern, max_length=max_length, description=description, examples=[example])
+
+
 RoleName = Annotated[
     str,
-    Field(
-        pattern=policy.ROLE_NAME_RE.pattern,
-        max_length=64,
-        description="Lower-case letters, digits and _, starting with a letter.",
-        examples=["store_manager"],
+    _name(
+        policy.ROLE_NAME_RE.pattern,
+        64,
+        "Lower-case letters, digits and _, starting with a letter.",
+        "store_manager",
     ),
 ]
 Permission = Annotated[
     str,
-    Field(
-        pattern=policy.PERMISSION_INPUT_RE.pattern,
-        max_length=100,
-        description="`resource:action`, either part may be `*`; `*` alone is every permission.",
-        examples=["orders:read"],
+    _name(
+        policy.PERMISSION_INPUT_RE.pattern,
+        100,
+        "`resource:action`, either part may be `*`; `*` alone is every permission.",
+        "orders:read",
     ),
 ]
-Scope = Annotated[
-    str,
-    Field(
-        pattern=policy.SCOPE_RE.pattern,
-        max_length=70,
-        description="`store:<id>` or `region:<id>`.",
-        examples=["store:blr-1"],
-    ),
-]
+Scope = Annotated[str, _name(policy.SCOPE_RE.pattern, 70, "`store:<id>` or `region:<id>`.", "store:blr-1")]
 
 
 class RoleRead(BaseModel):
