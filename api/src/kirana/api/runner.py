@@ -86,19 +86,28 @@ def step(label: str) -> Iterator[None]:
     console.print(f"[green]✓[/] {label} [dim]({time.monotonic() - t0:.1f}s)[/]")
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Poll `ready` (an OSError or Redis error counts as not yet) until it says so; fails when
+    `proc` exits first or `timeout` passes."""
+    import redis
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise devstack.DevStackError(f"the API exited with code {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
+            raise devstack.DevStackError(f"the {what} exited with code {proc.returncode} while starting")
+        with contextlib.suppress(OSError, redis.RedisError):
+            if ready():
+                return
         time.sleep(0.1)
-    raise devstack.DevStackError(f"the API was not ready at {url} within {timeout:.0f}s")
+    raise devstack.DevStackError(f"the {what} was not ready within {timeout:.0f}s")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    def answers() -> bool:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+
+    _until(answers, proc, f"API at {url}", timeout)
 
 
 def _wait_worker(redis_url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -109,19 +118,8 @@ def _wait_worker(redis_url: str, proc: subprocess.Popen[bytes], timeout: float) 
     from kirana.api.redis import worker_client_name
 
     name = worker_client_name(proc.pid)
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise devstack.DevStackError(f"the worker exited with code {proc.returncode} while starting")
-            with contextlib.suppress(redis.RedisError):
-                if any(c.get("name") == name for c in client.client_list()):
-                    return
-            time.sleep(0.2)
-    finally:
-        client.close()
-    raise devstack.DevStackError(f"the worker did not start within {timeout:.0f}s")
+    with redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True) as client:
+        _until(lambda: any(c.get("name") == name for c in client.client_list()), proc, "worker", timeout)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
