@@ -140,3 +140,38 @@ async def test_a_newer_replicas_topic_waits_for_a_worker_that_knows_it(
     finally:
         await redis.aclose()
         await db.dispose()
+
+
+async def test_entries_left_pending_never_hide_a_later_retry(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown-topic entries sit at the front of the pending list; XAUTOCLAIM looks at a bounded
+    stretch per call, so each call resumes where the last stopped and reaches a failed event
+    behind them."""
+    from kirana.workers import consumers
+
+    db = Database(database_url)
+    redis = Redis.from_url(redis_url)
+    try:
+        await consumers.ensure_group(redis)
+        for n in range(3):
+            body = json.dumps({"id": n, "topic": "order.returned", "key": str(n), "payload": {}})
+            await redis.xadd(relay.STREAM, {"event": body})
+        body = json.dumps({"id": 9, "topic": "order.placed", "key": "late", "payload": {}})
+        await redis.xadd(relay.STREAM, {"event": body})
+        handled: list[dict[str, object]] = []
+
+        async def on_placed(_deps: consumers.Deps, payload: dict[str, object]) -> None:
+            handled.append(payload)
+
+        deps = consumers.Deps(db=db, redis=redis, notifier=None, settings=None)  # type: ignore[arg-type]
+        # every entry delivered once and left pending (the known one as if its handler failed)
+        await redis.xreadgroup(consumers.GROUP, "crashed", {relay.STREAM: ">"}, count=10)
+        monkeypatch.setitem(consumers.HANDLERS, "order.placed", on_placed)
+        monkeypatch.setattr(consumers, "RETRY_IDLE_MS", 0)
+        for _ in range(4):
+            await consumers.consume_once(deps, consumer="cursor-test", count=1)
+        assert handled == [{}]
+    finally:
+        await redis.aclose()
+        await db.dispose()
