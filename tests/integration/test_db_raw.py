@@ -58,3 +58,43 @@ async def test_a_first_statement_without_rows_goes_through_sqlalchemy(database_u
         assert count == 1
     finally:
         await db.dispose()
+
+
+INSERT_ONE = Statement(
+    text("INSERT INTO outbox_events (topic, key, payload) VALUES (:t, 'k', '{}') RETURNING topic")
+)
+BACKENDS = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kirana-hot-test'")
+
+
+async def test_a_statement_alone_commits_on_the_hot_pool_which_opens_on_first_use(
+    database_url: str,
+) -> None:
+    from kirana.api import metrics
+
+    db = Database(
+        database_url, pool_size=1, max_overflow=0, application_name="kirana-hot-test", hot_pool_size=2
+    )
+    limit_before = metrics.DB_POOL_LIMIT._value.get()
+    try:
+        async with db.session() as session:
+            assert await session.scalar(BACKENDS) == 1  # the session's own connection only
+        assert await INSERT_ONE.fetchval_alone(db, {"t": "hot.test"}) == "hot.test"
+        assert metrics.DB_POOL_LIMIT._value.get() == limit_before + 2
+        async with db.session() as session:  # committed: another connection sees it
+            assert await session.scalar(COUNT, {"t": "hot.test"}) == 1
+            assert await session.scalar(BACKENDS) == 2  # the hot pool holds one, min_size
+    finally:
+        await db.dispose()
+    assert metrics.DB_POOL_LIMIT._value.get() == limit_before - 1  # both pools gone (1 + 0 + 2)
+
+
+async def test_the_hot_pool_keeps_no_state_between_statements(db: Database) -> None:
+    # Releases skip asyncpg's reset round trip; a statement that fails leaves nothing behind
+    # for the next one on that connection.
+    failing = Statement(text("SELECT 1 / (CAST(:n AS int) - CAST(:n AS int))"))
+    with pytest.raises(Exception, match="division by zero"):
+        await failing.fetchval_alone(db, {"n": 1})
+    assert await Statement(text("SELECT CAST(:x AS int) + 1")).fetchval_alone(db, {"x": 1}) == 2
+    async with db.session() as session:  # no hot connection sits in an open transaction
+        idle_in_tx = "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+        assert await session.scalar(text(idle_in_tx)) == 0

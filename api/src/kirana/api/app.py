@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
             pool_size=settings.db.pool_size,
             max_overflow=settings.db.max_overflow,
             statement_timeout_ms=settings.db.statement_timeout_ms,
+            hot_pool_size=settings.db.hot_pool_size,
         )
         app.state.redis = redis.connect(
             settings.redis_url,
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     problems.install_handlers(app)
     contract.install(app)
     app.include_router(health.router)
+    app.include_router(payments.hooks)  # high-volume machine traffic: matched before the rest
     app.include_router(accounts.router)
     app.include_router(accounts.wellknown)
     app.include_router(twofactor.router)

@@ -48,6 +48,7 @@ class DatabaseSettings:
     pool_size: int
     max_overflow: int
     statement_timeout_ms: int
+    hot_pool_size: int
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     # opens and closes a connection per request).
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
+    # Plain asyncpg connections per process for single hot statements (webhook ingestion;
+    # `Database.hot`), opened on first use.
+    db_hot_pool_size: Annotated[int, Field(ge=1, le=50)] = 4
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
     # Redis connections per process; past it a command waits (`redis_pool_wait_s`) for one.
     redis_max_connections: Annotated[int, Field(ge=4, le=10_000)] = 200
@@ -313,6 +317,7 @@ class Settings(BaseSettings):
             pool_size=self.db_pool_size,
             max_overflow=self.db_max_overflow,
             statement_timeout_ms=self.db_statement_timeout_ms,
+            hot_pool_size=self.db_hot_pool_size,
         )
 
     @property

@@ -7,15 +7,23 @@ A connection is pinged on checkout only when it sat idle in the pool for `ping_a
 (SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per request). A
 connection that broke while in steady use fails its statement instead; SQLAlchemy then
 invalidates it, and every pooled connection older than it, so the pool heals at once.
+
+`hot()` is a second, small pool of plain asyncpg connections (`hot_pool_size`, opened on first
+use, so a process that never needs it holds none) for single statements that are atomic alone
+on the busiest machine-facing path (webhook ingestion, `db.raw.Statement.fetchval_alone`):
+there SQLAlchemy's connection checkout, which runs through greenlets, costs more than the
+statement. Both pools count in the pool-limit gauge.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -26,9 +34,15 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from kirana.api import metrics
-from kirana.api.db.urls import async_url
+from kirana.api.db.urls import async_url, libpq_url
 
 _CHECKED_IN = "kirana_checked_in_at"
+
+
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    """The hot pool runs single statements only, each its own transaction: no session state
+    (locks, cursors, LISTEN, SET) outlives one, so asyncpg's reset round trip on every release
+    would buy nothing."""
 
 
 class Database:
@@ -41,11 +55,17 @@ class Database:
         statement_timeout_ms: int = 15_000,
         application_name: str = "kirana-api",
         ping_after_idle_s: float = 10.0,
+        hot_pool_size: int = 4,
     ) -> None:
         self.ping_after_idle_s = ping_after_idle_s
         server_settings = {"application_name": application_name}
         if statement_timeout_ms:
             server_settings["statement_timeout"] = str(statement_timeout_ms)
+        self._hot_dsn = libpq_url(url)
+        self._hot_settings = server_settings
+        self._hot_size = hot_pool_size
+        self._hot: asyncpg.Pool | None = None
+        self._hot_lock = asyncio.Lock()
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
@@ -112,7 +132,27 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def hot(self) -> asyncpg.Pool:
+        """The plain asyncpg pool (see the module docstring), opened on first use."""
+        if self._hot is None:
+            async with self._hot_lock:
+                if self._hot is None:
+                    self._hot = await asyncpg.create_pool(
+                        self._hot_dsn,
+                        min_size=1,
+                        max_size=self._hot_size,
+                        server_settings=self._hot_settings,
+                        max_inactive_connection_lifetime=300,
+                        reset=_nothing_to_reset,
+                    )
+                    metrics.DB_POOL_LIMIT.inc(self._hot_size)
+                    self._pool_limit += self._hot_size
+        return self._hot
+
     async def dispose(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
+            self._hot = None
         await self.engine.dispose()
         metrics.DB_POOL_LIMIT.dec(self._pool_limit)
         self._pool_limit = 0

@@ -20,6 +20,8 @@ from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kirana.api.db.engine import Database
+
 
 class Statement:
     def __init__(self, statement: TextClause) -> None:
@@ -43,3 +45,9 @@ class Statement:
             return [dict(row._mapping) for row in result]
         rows: Sequence[Mapping[str, Any]] = await driver.fetch(self.sql, *(params[n] for n in self.names))
         return rows
+
+    async def fetchval_alone(self, db: Database, params: Mapping[str, Any]) -> Any:
+        """Run as its own transaction (one round trip) on the database's plain asyncpg pool
+        (`Database.hot`), for a statement that is atomic alone. The first column of the first row."""
+        pool = await db.hot()
+        return await pool.fetchval(self.sql, *(params[n] for n in self.names))
