@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.message
+import functools
 import logging
 import re
 import time
@@ -56,6 +57,11 @@ def parsed_as_json(content_type: str | None) -> bool:
     A missing Content-Type counts as not JSON here (FastAPI would try)."""
     if not content_type:
         return False
+    return _json_type(content_type)
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of values; parsing one costs ~20 µs
+def _json_type(content_type: str) -> bool:
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
