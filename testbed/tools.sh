@@ -11,7 +11,8 @@
 #
 # `tools.sh centrifugo` builds only the Centrifugo server the real-time benchmark drives as a
 # peer (tests/bench/realtime_peer.py runs it when the binary is missing): it is no part of
-# `make tools` or CI, and is left in the cache, not installed into .local/bin.
+# `make tools` or CI, and is left in the cache, not installed into .local/bin. `tools.sh vegeta`
+# likewise builds the open-loop HTTP load generator of the payments benchmark.
 set -euo pipefail
 # shellcheck source=testbed/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -187,8 +188,21 @@ centrifugo() {
   echo "$exe"
 }
 
+# Vegeta, the constant-rate (open-loop) load generator of `make bench only=payments`: latency at
+# a given offered rate, which a closed-loop tool such as wrk cannot measure. Cache only.
+vegeta() {
+  command -v go >/dev/null || die "go is not on PATH (Vegeta is built from source)"
+  mkdir -p "$TOOLS_CACHE"
+  go_build vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@${VEGETA_VERSION}" \
+    "-X main.Version=${VEGETA_VERSION}"
+  local exe="$TOOLS_CACHE/vegeta-$VEGETA_VERSION/vegeta"
+  check vegeta "${VEGETA_VERSION}" "$exe" -version
+  echo "$exe"
+}
+
 case "${1:-}" in
   "") main ;;
   centrifugo) centrifugo ;;
-  *) die "usage: tools.sh [centrifugo]" ;;
+  vegeta) vegeta ;;
+  *) die "usage: tools.sh [centrifugo|vegeta]" ;;
 esac

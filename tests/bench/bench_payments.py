@@ -1,9 +1,13 @@
 """Payments benchmarks: webhook ingestion (events/s and p99 at 50 concurrent senders, against a
 bare Starlette route that only checks the HMAC and inserts the event) and verify p95.
 
-`python -m tests.bench.run payments`. The webhooks are driven by wrk (50 connections, for
-KIRANA_BENCH_SECONDS, default 15) over KIRANA_BENCH_WEBHOOK_EVENTS distinct signed events
-(default 60000); KIRANA_BENCH_VERIFY_COUNT (default 300) verifications.
+`python -m tests.bench.run payments`. Each server takes two loads of distinct signed events:
+- peak events/s: wrk, closed loop, 50 connections for KIRANA_BENCH_SECONDS (default 15) over
+  KIRANA_BENCH_WEBHOOK_EVENTS events (default 60000); its p99 is the queue at saturation;
+- p99 at the floor's rate: Vegeta, open loop, KIRANA_BENCH_WEBHOOK_RATE events/s (default
+  1000) from at most 50 connections for the same time, so a slow answer cannot slow the
+  senders down and hide itself (`tests/bench/vegeta.py`).
+KIRANA_BENCH_VERIFY_COUNT (default 300) verifications.
 tests/integration/payments/test_payments_bench.py runs it on a tiny load with httpx (wrk is
 installed by `make bench` only) to check it works, never for figures.
 """
@@ -21,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from kirana.api.devrazorpay.server import FakeServer
 from kirana.api.devrazorpay.store import sign
 from kirana.api.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from kirana.api.settings import Settings
+from tests.bench import vegeta
 from tests.bench.harness import Result, stop, uvicorn_process, wait_http
 from tests.integration.commerce.conftest import Catalog, sign_in
 from tests.integration.servers import start_server
@@ -200,7 +206,17 @@ def _wrk_load(
     load = bc.wrk(base, script, str(lines), seconds=seconds, connections=SENDERS)
     if load.errors:
         raise RuntimeError(f"{load.errors} webhook deliveries failed under wrk")
-    return {"events_per_s": load.rps, "p99_ms": load.p99_ms, "p50_ms": load.p50_ms, "n": load.requests}
+    peak = {"events_per_s": load.rps, "p99_ms": load.p99_ms, "p50_ms": load.p50_ms, "n": load.requests}
+    rate = int(os.environ.get("KIRANA_BENCH_WEBHOOK_RATE", "1000"))
+    paced = vegeta.attack(
+        f"{base}/v1/webhooks/razorpay",
+        _events(int(rate * seconds) + rate),
+        rate=rate,
+        seconds=seconds,
+        connections=SENDERS,
+        tmp=tmp,
+    )
+    return {**peak, "paced": asdict(paced) | {"kept_up": paced.kept_up}}
 
 
 async def measure(
@@ -288,32 +304,40 @@ def run() -> list[Result]:
     seconds = float(os.environ.get("KIRANA_BENCH_SECONDS", "15"))
     r = _measure(events, verifies, seconds)
     k, b, v = r["kirana"], r["bare"], r["verify"]
+    kp, bp = k["paced"], b["paced"]
+    rate = round(kp["requested_rate"])
     return [
         Result(
             "payments",
-            f"webhook ingestion at {SENDERS} senders, events/s",
+            f"webhook ingestion peak at {SENDERS} senders (closed loop), events/s",
             round(k["events_per_s"]),
             "events/s",
             target=">= 1000",
-            meets_target=k["events_per_s"] >= 1000 and k["p99_ms"] < 50,
+            meets_target=k["events_per_s"] >= 1000,
             baseline=round(b["events_per_s"]),
             baseline_name="bare Starlette HMAC + INSERT",
             notes=(
-                f"p50 {k['p50_ms']:.1f} ms, n={k['n']} distinct signed events, wrk 50 connections, "
-                "2 server workers"
+                f"wrk 50 connections, n={k['n']} distinct signed events, 2 server workers; at "
+                f"saturation p50 {k['p50_ms']:.1f} ms, p99 {k['p99_ms']:.0f} ms "
+                f"(bare {b['p50_ms']:.1f} / {b['p99_ms']:.0f} ms)"
             ),
-            extra=k,
+            extra={"kirana": {x: y for x, y in k.items() if x != "paced"}, "bare": b},
         ),
         Result(
             "payments",
-            f"webhook ingestion at {SENDERS} senders, p99",
-            round(k["p99_ms"], 1),
+            f"webhook ingestion p99 at {rate} events/s from {SENDERS} senders (open loop)",
+            round(kp["p99_ms"], 1),
             "ms",
             target="< 50 ms",
-            meets_target=k["p99_ms"] < 50,
-            baseline=round(b["p99_ms"], 1),
+            meets_target=kp["kept_up"] and kp["p99_ms"] < 50,
+            baseline=round(bp["p99_ms"], 1),
             baseline_name="bare Starlette HMAC + INSERT",
-            extra=b,
+            notes=(
+                f"Vegeta at {rate}/s: sent {kp['achieved_rate']:.0f}/s, {kp['success']:.0%} answered 2xx, "
+                f"p50 {kp['p50_ms']:.1f} ms, p95 {kp['p95_ms']:.1f} ms, max {kp['max_ms']:.0f} ms, "
+                f"n={kp['requests']}"
+            ),
+            extra={"kirana": kp, "bare": bp},
         ),
         Result(
             "payments",

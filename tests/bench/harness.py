@@ -201,3 +201,15 @@ def server_rss_mib(proc: subprocess.Popen[Any]) -> list[float]:
     ]
     serving = [c for c in kids if "resource_tracker" not in " ".join(c.cmdline())] or [parent]
     return [round(p.memory_info().rss / 2**20, 1) for p in serving]
+
+
+def cached_tool(name: str) -> Path:
+    """A load tool or peer server `testbed/tools.sh NAME` builds into ~/.cache/kirana/tools
+    (at its pinned version, minutes on the first run, its progress on stderr); its path."""
+    out = subprocess.run(
+        ["bash", str(REPO / "testbed" / "tools.sh"), name], stdout=subprocess.PIPE, text=True, check=True
+    ).stdout
+    exe = Path(out.strip().splitlines()[-1])
+    if not os.access(exe, os.X_OK):
+        raise RuntimeError(f"testbed/tools.sh {name} built nothing runnable at {exe}")
+    return exe

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import subprocess
 import time
@@ -34,7 +33,7 @@ import jwt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.bench.harness import REPO, wait_http
+from tests.bench.harness import REPO, cached_tool, wait_http
 
 HISTORY_SIZE = 100  # kirana.api.realtime.broker.Limits: history_size, history_ttl_s
 HISTORY_TTL_S = 600
@@ -63,16 +62,7 @@ def name() -> str:
 
 def binary() -> Path:
     """The pinned server, built first if it is not in the cache (minutes: its progress shows)."""
-    out = subprocess.run(
-        ["bash", str(REPO / "testbed" / "tools.sh"), "centrifugo"],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    ).stdout
-    exe = Path(out.strip().splitlines()[-1])
-    if not os.access(exe, os.X_OK):
-        raise RuntimeError(f"testbed/tools.sh centrifugo built nothing runnable at {exe}")
-    return exe
+    return cached_tool("centrifugo")
 
 
 def channel(user_id: object) -> str:
