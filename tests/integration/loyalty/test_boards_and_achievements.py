@@ -149,3 +149,46 @@ async def test_backfill_unlocks_a_rule_at_the_time_history_reached_it_once(
             )
         )
         assert pushes == 1  # the live unlock; the backfill pushed nothing
+
+
+async def test_concurrent_evaluations_unlock_each_rule_reached_at_once_exactly_once(
+    client: AsyncClient, login: Login, shop: Catalog, db: Database, worker: Worker
+) -> None:
+    """One order reaches two rules (first order, ₹10,000 spent); ten evaluations at once
+    write both rules in one statement each and flip each rule once, pushing it once."""
+    import asyncio
+
+    u = await login(customer())
+    assert u is not None
+    sku = (await shop.product(price=10_000_00, stock=5)).variants[0].sku
+    await delivered_order(db, client, sku, qty=2)
+    await worker.pump()
+    async with db.session() as s:  # as if neither rule had been evaluated yet
+        await s.execute(text("DELETE FROM loyalty_achievements WHERE user_id = :u"), {"u": u.user_id})
+        await s.execute(text("DELETE FROM outbox_events WHERE topic = 'loyalty.achievement_unlocked'"))
+
+    async def evaluate() -> list[str]:
+        async with db.session() as s:
+            return await unlocking.evaluate_user(s, user_id=u.user_id)
+
+    results = await asyncio.gather(*(evaluate() for _ in range(10)))
+    flipped = sorted(key for r in results for key in r)
+    assert flipped == ["first_order", "spend_10k"]
+    async with db.session() as s:
+        rows = {
+            a.rule: a
+            for a in (await s.scalars(select(Achievement).where(Achievement.user_id == u.user_id))).all()
+        }
+        assert set(rows) == {r.key for r in achievements.RULES}  # progress on every rule
+        assert rows["first_order"].unlocked_at is not None and rows["spend_10k"].unlocked_at is not None
+        assert rows["orders_5"].unlocked_at is None and rows["orders_5"].progress == 1
+        assert rows["spend_50k"].unlocked_at is None
+        pushes = (
+            await s.scalars(
+                text(
+                    "SELECT payload->>'rule' FROM outbox_events "
+                    "WHERE topic = 'loyalty.achievement_unlocked' ORDER BY 1"
+                )
+            )
+        ).all()
+        assert pushes == ["first_order", "spend_10k"]

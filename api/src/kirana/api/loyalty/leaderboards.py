@@ -150,8 +150,12 @@ async def read(
     pkey = boards.period_key(period, now)
     k = boards.key(pkey, scope)
     me = str(user_id)
-    head = cast("list[tuple[bytes, float]]", await redis.zrevrange(k, 0, top - 1, withscores=True))
-    rank = cast("int | None", await redis.zrevrank(k, me))
+    pipe = redis.pipeline(transaction=False)  # one round trip for the top and the caller's rank
+    pipe.zrevrange(k, 0, top - 1, withscores=True)
+    pipe.zrevrank(k, me)
+    got = await pipe.execute()
+    head = cast("list[tuple[bytes, float]]", got[0])
+    rank = cast("int | None", got[1])
     near: list[tuple[bytes, float]] = []
     start = 0
     if rank is not None:

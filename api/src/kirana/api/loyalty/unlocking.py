@@ -48,13 +48,23 @@ async def facts_for(session: AsyncSession, *, user_ids: Sequence[uuid.UUID]) -> 
     return out
 
 
+_UNLOCK = text(
+    "UPDATE loyalty_achievements a SET unlocked_at = v.at, progress = a.target, updated_at = now() "
+    "FROM unnest(CAST(:rules AS text[]), CAST(:ats AS timestamptz[])) AS v(rule, at) "
+    "WHERE a.user_id = :u AND a.rule = v.rule AND a.unlocked_at IS NULL RETURNING a.rule"
+)
+
+
 async def store(
-    session: AsyncSession, *, user_id: uuid.UUID, rule: Rule, facts: Sequence[Fact], push: bool
-) -> bool:
-    """Write the progress on one rule; True when this call unlocked it."""
-    result = achievements.evaluate(rule, facts)
+    session: AsyncSession, *, user_id: uuid.UUID, rules: Sequence[Rule], facts: Sequence[Fact], push: bool
+) -> list[str]:
+    """Write the progress on these rules in one upsert, then unlock the reached ones in one
+    UPDATE; the keys this call unlocked (two round trips whatever the number of rules)."""
+    results = [(rule, achievements.evaluate(rule, facts)) for rule in rules]
+    if not results:
+        return []
     stmt = insert(Achievement).values(
-        user_id=user_id, rule=rule.key, progress=result.value, target=rule.target
+        [{"user_id": user_id, "rule": r.key, "progress": p.value, "target": r.target} for r, p in results]
     )
     await session.execute(
         stmt.on_conflict_do_update(
@@ -63,41 +73,41 @@ async def store(
             where=Achievement.unlocked_at.is_(None),
         )
     )
-    if result.reached_at is None:
-        return False
-    flipped = await session.scalar(
-        text(
-            "UPDATE loyalty_achievements SET unlocked_at = :at, progress = target, updated_at = now() "
-            "WHERE user_id = :u AND rule = :r AND unlocked_at IS NULL RETURNING rule"
-        ),
-        {"at": result.reached_at, "u": user_id, "r": rule.key},
+    reached = {r.key: (r, p.reached_at) for r, p in results if p.reached_at is not None}
+    if not reached:
+        return []
+    flipped = set(
+        (
+            await session.scalars(
+                _UNLOCK,
+                {"u": user_id, "rules": list(reached), "ats": [at for _, at in reached.values()]},
+            )
+        ).all()
     )
-    if flipped is None:
-        return False
+    unlocked = [key for key in reached if key in flipped]  # in the rules' order
     if push:
-        outbox.emit(
-            session,
-            topic=TOPIC,
-            key=str(user_id),
-            payload={
-                "user_id": str(user_id),
-                "rule": rule.key,
-                "title": rule.title,
-                "target": rule.target,
-                "unlocked_at": result.reached_at.isoformat(),
-            },
-        )
-    return True
+        for key in unlocked:
+            rule, at = reached[key]
+            assert at is not None
+            outbox.emit(
+                session,
+                topic=TOPIC,
+                key=str(user_id),
+                payload={
+                    "user_id": str(user_id),
+                    "rule": rule.key,
+                    "title": rule.title,
+                    "target": rule.target,
+                    "unlocked_at": at.isoformat(),
+                },
+            )
+    return unlocked
 
 
 async def evaluate_user(session: AsyncSession, *, user_id: uuid.UUID) -> list[str]:
     """Bring every rule up to date for one customer; the keys unlocked by this call."""
     facts = (await facts_for(session, user_ids=[user_id]))[user_id]
-    unlocked = []
-    for rule in achievements.RULES:
-        if await store(session, user_id=user_id, rule=rule, facts=facts, push=True):
-            unlocked.append(rule.key)
-    return unlocked
+    return await store(session, user_id=user_id, rules=achievements.RULES, facts=facts, push=True)
 
 
 async def backfill(session: AsyncSession, *, rule: Rule, batch: int = 500) -> tuple[int, int]:
@@ -115,7 +125,8 @@ async def backfill(session: AsyncSession, *, rule: Rule, batch: int = 500) -> tu
         chunk = users[i : i + batch]
         facts = await facts_for(session, user_ids=chunk)
         for user_id in chunk:
-            unlocked += await store(session, user_id=user_id, rule=rule, facts=facts[user_id], push=False)
+            done = await store(session, user_id=user_id, rules=[rule], facts=facts[user_id], push=False)
+            unlocked += len(done)
     return len(users), unlocked
 
 
