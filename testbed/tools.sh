@@ -177,27 +177,31 @@ main() {
   log "tools ready in $BIN ($((SECONDS - start))s); kubeconform schemas in $SCHEMAS"
 }
 
-# The Centrifugo server of `make bench only=realtime`, in the cache only; prints its path.
-centrifugo() {
-  command -v go >/dev/null || die "go is not on PATH (Centrifugo is built from source)"
+# bench_tool NAME VERSION PACKAGE@VERSION LDFLAGS EXPECTED VERSION-ARGS...: a benchmark's peer or
+# load tool, built into the cache only (never .local/bin), checked, its path printed.
+bench_tool() {
+  local name="$1" version="$2" pkg="$3" ldflags="$4" expected="$5"
+  shift 5
+  command -v go >/dev/null || die "go is not on PATH ($name is built from source)"
   mkdir -p "$TOOLS_CACHE"
-  go_build centrifugo "$CENTRIFUGO_VERSION" "github.com/centrifugal/centrifugo/v6@${CENTRIFUGO_VERSION}" \
-    "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}"
-  local exe="$TOOLS_CACHE/centrifugo-$CENTRIFUGO_VERSION/centrifugo"
-  check centrifugo "Centrifugo v${CENTRIFUGO_VERSION#v}" "$exe" version
+  go_build "$name" "$version" "$pkg" "$ldflags"
+  local exe="$TOOLS_CACHE/$name-$version/$name"
+  check "$name" "$expected" "$exe" "$@"
   echo "$exe"
 }
 
+# The Centrifugo server of `make bench only=realtime`.
+centrifugo() {
+  bench_tool centrifugo "$CENTRIFUGO_VERSION" "github.com/centrifugal/centrifugo/v6@${CENTRIFUGO_VERSION}" \
+    "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}" \
+    "Centrifugo v${CENTRIFUGO_VERSION#v}" version
+}
+
 # Vegeta, the constant-rate (open-loop) load generator of `make bench only=payments`: latency at
-# a given offered rate, which a closed-loop tool such as wrk cannot measure. Cache only.
+# a given offered rate, which a closed-loop tool such as wrk cannot measure.
 vegeta() {
-  command -v go >/dev/null || die "go is not on PATH (Vegeta is built from source)"
-  mkdir -p "$TOOLS_CACHE"
-  go_build vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@${VEGETA_VERSION}" \
-    "-X main.Version=${VEGETA_VERSION}"
-  local exe="$TOOLS_CACHE/vegeta-$VEGETA_VERSION/vegeta"
-  check vegeta "${VEGETA_VERSION}" "$exe" -version
-  echo "$exe"
+  bench_tool vegeta "$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@${VEGETA_VERSION}" \
+    "-X main.Version=${VEGETA_VERSION}" "${VEGETA_VERSION}" -version
 }
 
 case "${1:-}" in

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # opens and closes a connection per request).
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
-    # Plain asyncpg connections per process for single hot statements (webhook ingestion;
+    # Plain asyncpg connections per process for single hot statements (webhooks, leaderboard names;
     # `Database.hot`), opened on first use.
     db_hot_pool_size: Annotated[int, Field(ge=1, le=50)] = 4
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000

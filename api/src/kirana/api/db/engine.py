@@ -10,7 +10,7 @@ invalidates it, and every pooled connection older than it, so the pool heals at 
 
 `hot()` is a second, small pool of plain asyncpg connections (`hot_pool_size`, opened on first
 use, so a process that never needs it holds none) for single statements that are atomic alone
-on the busiest machine-facing path (webhook ingestion, `db.raw.Statement.fetchval_alone`):
+on the busiest paths (webhook ingestion, the leaderboard names; `db.raw.Statement.*_alone`):
 there SQLAlchemy's connection checkout, which runs through greenlets, costs more than the
 statement. Both pools count in the pool-limit gauge.
 """

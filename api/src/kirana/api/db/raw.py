@@ -46,6 +46,12 @@ class Statement:
         rows: Sequence[Mapping[str, Any]] = await driver.fetch(self.sql, *(params[n] for n in self.names))
         return rows
 
+    async def fetch_alone(self, db: Database, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """Run as its own transaction on `Database.hot` (a read that needs no session); the rows."""
+        pool = await db.hot()
+        rows: Sequence[Mapping[str, Any]] = await pool.fetch(self.sql, *(params[n] for n in self.names))
+        return rows
+
     async def fetchval_alone(self, db: Database, params: Mapping[str, Any]) -> Any:
         """Run as its own transaction (one round trip) on the database's plain asyncpg pool
         (`Database.hot`), for a statement that is atomic alone. The first column of the first row."""

@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kirana.api.accounts.models import User
+from kirana.api.db.engine import Database
+from kirana.api.db.raw import Statement
 from kirana.api.loyalty import boards, rules
 from kirana.api.loyalty import schemas as s
 
@@ -136,7 +137,7 @@ async def check(session: AsyncSession, redis: Redis) -> list[dict[str, Any]]:
 
 
 async def read(
-    session: AsyncSession,
+    db: Database,
     redis: Redis,
     *,
     period: str,
@@ -164,7 +165,7 @@ async def read(
             "list[tuple[bytes, float]]", await redis.zrevrange(k, start, rank + around, withscores=True)
         )
     members = {(m.decode() if isinstance(m, bytes) else str(m)) for m, _ in [*head, *near]}
-    names = await _names(session, members)
+    names = await _names(db, members)
 
     def standings(rows: list[tuple[bytes, float]], first: int) -> list[s.Standing]:
         out = []
@@ -189,9 +190,12 @@ async def read(
     )
 
 
-async def _names(session: AsyncSession, members: set[str]) -> dict[str, str]:
+_NAMES = Statement(text("SELECT id, name FROM users WHERE id = ANY(CAST(:ids AS uuid[]))"))
+
+
+async def _names(db: Database, members: set[str]) -> dict[str, str]:
+    """The members' names in one statement on the hot pool: the read needs no session."""
     if not members:
         return {}
-    ids = [uuid.UUID(m) for m in members]
-    rows = await session.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {str(uid): name or "" for uid, name in rows}
+    rows = await _NAMES.fetch_alone(db, {"ids": [uuid.UUID(m) for m in members]})
+    return {str(r["id"]): r["name"] or "" for r in rows}

@@ -83,7 +83,7 @@ async def unredeem(order_id: uuid.UUID, session: SessionDep, principal: CurrentU
 @router.get("/leaderboards/{period}", response_model=s.LeaderboardRead)
 async def leaderboard(
     period: Annotated[Literal["week", "month", "all"], Path()],
-    session: SessionDep,
+    db: DatabaseDep,
     redis: RedisDep,
     principal: CurrentUser,
     scope: Annotated[Text, Query(max_length=110, pattern=boards.SCOPE_RE.pattern)] = "all",
@@ -95,7 +95,7 @@ async def leaderboard(
     if not boards.SCOPE_RE.match(scope):
         raise InvalidInput("scope is all, store:<code> or city:<name>", extra={"scope": scope[:110]})
     return await leaderboards.read(
-        session,
+        db,
         redis,
         period=period,
         scope=scope,
