@@ -1,4 +1,5 @@
-"""Hot statements run on the session's own asyncpg connection, inside its transaction.
+"""Hot statements in asyncpg's `$n` form: on the session's own connection, inside its
+transaction (`fetch`), or alone on `Database.hot`, each its own transaction (`*_alone`).
 
 For the few statements on the busiest write path (order placement and its idempotency key):
 SQLAlchemy's per-call work (parameter processing, cursor adaptation, result wrapping) costs
@@ -7,8 +8,9 @@ asyncpg's `$n` form and runs it on the very connection, and therefore in the ver
 that the `AsyncSession` holds; asyncpg prepares it once per connection. The first statement of
 a transaction still goes through SQLAlchemy, which is what begins the transaction.
 
-Rows are asyncpg records; JSON and JSONB values arrive decoded (SQLAlchemy installs its JSON
-codecs on every connection). Pass JSON parameters as text and cast them in SQL.
+Rows are asyncpg records. Pass JSON parameters as text and cast them in SQL. On a session's
+connection JSON and JSONB values arrive decoded (SQLAlchemy installs its JSON codecs there); on
+the hot pool, which has no codecs, they arrive as text.
 """
 
 from __future__ import annotations
