@@ -28,15 +28,34 @@ from kirana.api.loyalty import schemas as s
 
 _SCORES = text(
     """
-    SELECT l.user_id, l.store_code, l.city, l.board_at, SUM(l.points) AS points
+    SELECT l.user_id, l.store_code, l.city, l.board_at, SUM(l.points) AS points,
+           COALESCE(bool_or(a.leaderboard_opt_out), false) AS opted_out
     FROM loyalty_ledger l
     LEFT JOIN loyalty_accounts a ON a.user_id = l.user_id
     WHERE l.kind IN ('earn', 'reverse') AND l.board_at IS NOT NULL
-      AND NOT COALESCE(a.leaderboard_opt_out, false)
       {where}
     GROUP BY l.user_id, l.store_code, l.city, l.board_at
     """
 )
+
+
+async def _ledger(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID] | None
+) -> tuple[dict[str, dict[str, int]], dict[str, set[str]]]:
+    """One read of the ledger: ({set key: {user id: score}} of the customers who take part, zero
+    and negative scores included; {set key: every customer whose earnings ever counted in it},
+    opted out or not, so a caller knows whom to remove)."""
+    where = "AND l.user_id = ANY(:users)" if user_ids is not None else ""
+    params: dict[str, Any] = {"users": list(user_ids)} if user_ids is not None else {}
+    scores: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    touched: dict[str, set[str]] = defaultdict(set)
+    for row in await session.execute(text(_SCORES.text.format(where=where)), params):
+        member = str(row.user_id)
+        for k in boards.keys_for(row.board_at, row.store_code, row.city):
+            touched[k].add(member)
+            if not row.opted_out:
+                scores[k][member] += int(row.points)
+    return {k: dict(v) for k, v in scores.items()}, touched
 
 
 async def expected(
@@ -44,37 +63,15 @@ async def expected(
 ) -> dict[str, dict[str, int]]:
     """{set key: {user id: score}} as the ledger says (zero and negative scores included, so a
     caller knows which members to remove)."""
-    where = "AND l.user_id = ANY(:users)" if user_ids is not None else ""
-    params: dict[str, Any] = {"users": list(user_ids)} if user_ids is not None else {}
-    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in await session.execute(text(_SCORES.text.format(where=where)), params):
-        for k in boards.keys_for(row.board_at, row.store_code, row.city):
-            out[k][str(row.user_id)] += int(row.points)
-    return {k: dict(v) for k, v in out.items()}
-
-
-async def _touched(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[str, set[str]]:
-    """Every set each customer's earnings ever counted in (to remove them on opt-out)."""
-    out: dict[str, set[str]] = defaultdict(set)
-    rows = await session.execute(
-        text(
-            "SELECT DISTINCT user_id, store_code, city, board_at FROM loyalty_ledger "
-            "WHERE kind IN ('earn', 'reverse') AND board_at IS NOT NULL AND user_id = ANY(:users)"
-        ),
-        {"users": list(user_ids)},
-    )
-    for row in rows:
-        for k in boards.keys_for(row.board_at, row.store_code, row.city):
-            out[k].add(str(row.user_id))
-    return out
+    return (await _ledger(session, user_ids))[0]
 
 
 async def refresh_users(session: AsyncSession, redis: Redis, *, user_ids: Sequence[uuid.UUID]) -> int:
-    """Write these customers' scores as the ledger has them now; returns the sets written."""
+    """Write these customers' scores as the ledger has them now (one ledger read, one pipeline);
+    returns the sets written."""
     if not user_ids:
         return 0
-    want = await expected(session, user_ids=user_ids)
-    touched = await _touched(session, user_ids)
+    want, touched = await _ledger(session, user_ids)
     pipe = redis.pipeline(transaction=False)
     for k in set(want) | set(touched):
         scores = want.get(k, {})
@@ -151,19 +148,12 @@ async def read(
     pkey = boards.period_key(period, now)
     k = boards.key(pkey, scope)
     me = str(user_id)
-    pipe = redis.pipeline(transaction=False)  # one round trip for the top and the caller's rank
-    pipe.zrevrange(k, 0, top - 1, withscores=True)
-    pipe.zrevrank(k, me)
-    got = await pipe.execute()
-    head = cast("list[tuple[bytes, float]]", got[0])
-    rank = cast("int | None", got[1])
-    near: list[tuple[bytes, float]] = []
-    start = 0
-    if rank is not None:
-        start = max(0, rank - around)
-        near = cast(
-            "list[tuple[bytes, float]]", await redis.zrevrange(k, start, rank + around, withscores=True)
-        )
+    # One round trip; EVALSHA, loading the script once per Redis server (on NOSCRIPT).
+    got = await redis.register_script(_READ)(keys=[k], args=[me, top, around])
+    head = _pairs(got[0])
+    rank = None if got[1] is None else int(got[1])
+    start = max(0, rank - around) if rank is not None else 0
+    near = _pairs(got[2])
     members = {(m.decode() if isinstance(m, bytes) else str(m)) for m, _ in [*head, *near]}
     names = await _names(db, members)
 
@@ -188,6 +178,23 @@ async def read(
         me=mine,
         around=around_rows,
     )
+
+
+# KEYS[1] the set; ARGV: the caller, how many on top, how many either side of the caller.
+# Returns {top, the caller's rank (nil when absent), the caller's neighbours}, flat
+# member/score lists as ZREVRANGE WITHSCORES gives them.
+_READ = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local rank = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+if not rank then return {top, false, {}} end
+local around = tonumber(ARGV[3])
+local first = math.max(0, rank - around)
+return {top, rank, redis.call('ZREVRANGE', KEYS[1], first, rank + around, 'WITHSCORES')}
+"""
+
+
+def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 _NAMES = Statement(text("SELECT id, name FROM users WHERE id = ANY(CAST(:ids AS uuid[]))"))
