@@ -103,6 +103,29 @@ def test_api_deployment(path: tuple[Any, ...], expected: Any) -> None:
     assert node == expected
 
 
+def test_app_pods_leave_a_lost_node_after_their_toleration() -> None:
+    spec = parse_spec(
+        {"version": "1.2.0", "config": {"secretName": "env"}, "workers": {"nodeLossTolerationSeconds": 90}}
+    )
+
+    def tolerations(deployment: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        return {
+            t["key"]: (t["effect"], t["tolerationSeconds"])
+            for t in deployment["spec"]["template"]["spec"]["tolerations"]
+        }
+
+    api = tolerations(res.api_deployment(OWNER, spec, "kirana-api:1.2.0", "1.2.0"))
+    workers = tolerations(res.workers_deployment(OWNER, spec, "kirana-api:1.2.0", "1.2.0"))
+    assert api == {
+        "node.kubernetes.io/not-ready": ("NoExecute", 30),
+        "node.kubernetes.io/unreachable": ("NoExecute", 30),
+    }
+    assert workers == {
+        "node.kubernetes.io/not-ready": ("NoExecute", 90),
+        "node.kubernetes.io/unreachable": ("NoExecute", 90),
+    }
+
+
 def test_jobs_have_deterministic_names_and_run_once() -> None:
     args = dict(
         step="migrate",

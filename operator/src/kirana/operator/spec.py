@@ -64,12 +64,17 @@ class ApiSpec(Model):
     resources: Resources = Resources()
     pod_labels: dict[str, str] = Field(default_factory=dict)
     port: int = 8000
+    # How long a pod stays bound to a node that stopped answering (NotReady or unreachable)
+    # before Kubernetes evicts it and its Deployment starts a replacement elsewhere; the
+    # cluster's default is 300 s.
+    node_loss_toleration_seconds: int = 30
 
 
 class WorkersSpec(Model):
     replicas: int = 1
     resources: Resources = Resources()
     pod_labels: dict[str, str] = Field(default_factory=dict)
+    node_loss_toleration_seconds: int = 30  # as ApiSpec's
 
 
 class JobsSpec(Model):

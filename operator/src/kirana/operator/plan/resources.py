@@ -311,6 +311,9 @@ def _deployment(
     }
     pod = _pod_spec(spec, image, container, backups=False, restart="Always")
     pod["terminationGracePeriodSeconds"] = ro.pre_stop_seconds + 30
+    pod["tolerations"] = _node_loss_tolerations(
+        (spec.api if component == "api" else spec.workers).node_loss_toleration_seconds
+    )
     meta = metadata(owner, name, component, version)
     # On the Deployment, not its pod template (adding it there would restart every pod).
     meta["annotations"] = {TEMPLATE_ANNOTATION: PodTemplate.of(spec).digest()}
@@ -330,6 +333,15 @@ def _deployment(
             "template": {"metadata": {"labels": pod_labels}, "spec": pod},
         },
     }
+
+
+def _node_loss_tolerations(seconds: int) -> list[dict[str, Any]]:
+    """Stay this long on a node that stopped answering, then be evicted (and replaced on a live
+    node by the Deployment) instead of the 300 s the API server's admission plugin adds."""
+    return [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+    ]
 
 
 def api_service(owner: Owner) -> dict[str, Any]:
