@@ -542,6 +542,30 @@ class Shop:
             out[part] = d.spec.template.spec.containers[0].image
         return out
 
+    def describe(self, name: str) -> str:
+        """What a stuck release looks like, for a failure message: its status, each Deployment's
+        counts and conditions, the pods (phase, readiness, node), the Job runs and the operator
+        log tail."""
+        lines = [f"status: {(self.get(name).get('status') or {})}"]
+        for d in client.AppsV1Api(self.api).list_namespaced_deployment(self.namespace).items:
+            st = d.status
+            conds = [(c.type, c.status, c.reason) for c in st.conditions or []]
+            lines.append(
+                f"deployment {d.metadata.name} {d.spec.template.spec.containers[0].image}: "
+                f"gen {d.metadata.generation}/{st.observed_generation} replicas {st.replicas} "
+                f"updated {st.updated_replicas} ready {st.ready_replicas} available "
+                f"{st.available_replicas} {conds}"
+            )
+        for pod in client.CoreV1Api(self.api).list_namespaced_pod(self.namespace).items:
+            ready = next((c.status for c in pod.status.conditions or [] if c.type == "Ready"), "?")
+            lines.append(
+                f"pod {pod.metadata.name} {pod.spec.containers[0].image} {pod.status.phase} "
+                f"ready={ready} node={pod.spec.node_name} deleting={bool(pod.metadata.deletion_timestamp)}"
+            )
+        lines.append(f"job runs: {[(r.argv, r.exit_code, r.stderr[-300:]) for r in self.runner.runs]}")
+        lines.append(f"operator log tail:\n{self.operator.logs()[-4000:]}")
+        return "\n".join(lines)
+
     def pod_images(self) -> set[str]:
         """Images of api/workers pods that exist (not Job pods)."""
         pods = client.CoreV1Api(self.api).list_namespaced_pod(

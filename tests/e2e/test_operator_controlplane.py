@@ -1,6 +1,6 @@
-"""Faults of the control plane itself under a release, on the testbed's real processes: the
-kube-apiserver restarted during a migration and during a rollout, and etcd restarted during a
-migration.
+"""Faults of the cluster itself under a release, on the testbed's real processes: the
+kube-apiserver restarted during a migration and during a rollout, etcd restarted during a
+migration, and a node lost while api pods run on it.
 
 Each release either completes or fails safely, and either way the database is at a known
 revision that matches the version the app runs; every Job step ran once. (Cut watch streams and
@@ -10,8 +10,11 @@ tests/e2e/test_operator_chart.py.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,10 @@ from .controlplane import ControlPlane
 from .jobrunner import Shop, shoprelease
 
 NAME = "shop"
+# A restart may hold the API for up to 108 s (15 s to stop, `down_for`, 90 s to be ready) and a
+# release then has 300 s to end: past the suite's 300 s default, and a wait that fails on its own
+# says what was stuck (status, Deployments, pods, operator log) where pytest-timeout cannot.
+pytestmark = pytest.mark.timeout(720)
 
 
 @pytest.fixture
@@ -38,7 +45,10 @@ def settled(shop: Shop, version: str, timeout: float = 300) -> dict[str, Any]:
         rel = status.get("release") or {}
         return status if rel.get("version") == version and rel.get("outcome") else None
 
-    return k8s.wait_for(f"the release of {version} to end", probe, timeout=timeout)
+    try:
+        return k8s.wait_for(f"the release of {version} to end", probe, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{shop.describe(NAME)}") from None
 
 
 def assert_known_state(shop: Shop, status: dict[str, Any], v1_revision: str | None) -> str:
@@ -104,13 +114,92 @@ def test_control_plane_restarted_during_the_migration(
 
 
 def test_apiserver_restarted_during_the_rollout(shop: Shop, control_plane: ControlPlane) -> None:
+    began = time.monotonic()  # phase times go to the captured output a failure shows
     spec = {"api": {"replicas": 4}, "rollout": {"bakeSeconds": 5, "progressDeadlineSeconds": 120}}
     shop.apply(shoprelease(NAME, "1.0.0", **spec))
     shop.wait_phase(NAME, "Ready")
     v1_revision = shop.schema_revision()
+    print(f"t={time.monotonic() - began:.1f} ready 1.0.0", flush=True)
     shop.apply(shoprelease(NAME, "2.0.0", **spec))
     phase_in(shop, {"RollingOut"})
-    control_plane.restart("kube-apiserver", down_for=3)
+    print(f"t={time.monotonic() - began:.1f} rolling out", flush=True)
+    d = control_plane.restart("kube-apiserver", down_for=3)
+    print(f"t={time.monotonic() - began:.1f} restarted, down {d:.1f}", flush=True)
     status = settled(shop, "2.0.0")
+    print(f"t={time.monotonic() - began:.1f} settled", flush=True)
     assert assert_known_state(shop, status, v1_revision) == "Succeeded", status
     assert shop.runner.commands() == ["db migrate", "db backup", "db migrate"]
+
+
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+@contextlib.contextmanager
+def node_lost(api: client.ApiClient, control_plane: ControlPlane, name: str) -> Iterator[None]:
+    """The node stops answering, as when its machine dies: KWOK, its kubelet, is restarted
+    without it (KWOK picks the nodes it plays when it starts), so its Lease is no longer renewed
+    and nothing on it starts or stops. On the way out it is KWOK's again, Ready and untainted,
+    so the next test has every node."""
+    core = client.CoreV1Api(api)
+
+    def kwok_plays(node: bool) -> None:
+        core.patch_node(name, {"metadata": {"annotations": {KWOK_ANNOTATION: "fake" if node else None}}})
+        control_plane.start("kwok", control_plane.stop("kwok"))
+
+    kwok_plays(False)
+    try:
+        yield
+    finally:
+        kwok_plays(True)
+
+        def ready() -> bool:
+            node = core.read_node(name)
+            cond = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+            return cond is not None and cond.status == "True" and not node.spec.taints
+
+        k8s.wait_for(f"node {name} Ready again", ready, timeout=120)
+
+
+def test_node_lost_while_api_pods_run_on_it(shop: Shop, control_plane: ControlPlane) -> None:
+    """The release ends (and in a known state), and the shop is back to full capacity on the
+    nodes that remain: the api pods of the lost node are evicted after
+    `api.nodeLossTolerationSeconds` and replaced elsewhere, not after Kubernetes' 300 s."""
+    spec = {
+        "api": {"replicas": 4, "nodeLossTolerationSeconds": 10},
+        "rollout": {"bakeSeconds": 5, "progressDeadlineSeconds": 300},
+    }
+    shop.apply(shoprelease(NAME, "1.0.0", **spec))
+    shop.wait_phase(NAME, "Ready")
+    v1_revision = shop.schema_revision()
+    core = client.CoreV1Api(shop.api)
+
+    def api_pods() -> list[Any]:
+        selector = "app.kubernetes.io/component=api"
+        return list(core.list_namespaced_pod(shop.namespace, label_selector=selector).items)
+
+    by_node = Counter(p.spec.node_name for p in api_pods())
+    lost, _ = by_node.most_common(1)[0]
+    shop.apply(shoprelease(NAME, "2.0.0", **spec))
+    phase_in(shop, {"RollingOut"})
+    with node_lost(shop.api, control_plane, lost):
+        status = settled(shop, "2.0.0")
+        want = f"kirana-api:{'2.0.0' if status['release']['outcome'] == 'Succeeded' else '1.0.0'}"
+
+        def full_capacity_elsewhere() -> bool:
+            live = [p for p in api_pods() if not p.metadata.deletion_timestamp]
+            ready = [
+                p
+                for p in live
+                if p.spec.node_name != lost
+                and p.spec.containers[0].image == want
+                and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+            ]
+            return len(ready) == 4 and len(live) == 4
+
+        print(f"release {status['release']['outcome']} with {lost} lost", flush=True)
+        try:
+            k8s.wait_for("4 ready api pods off the lost node", full_capacity_elsewhere, timeout=180)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{shop.describe(NAME)}") from None
+    assert assert_known_state(shop, status, v1_revision) in {"Succeeded", "Failed"}, status
+    assert shop.runner.commands()[:3] == ["db migrate", "db backup", "db migrate"]
