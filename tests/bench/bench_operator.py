@@ -1,6 +1,8 @@
 """Operator benchmarks on the testbed: time from creating a ShopRelease to the operator's first
-action (its migration Job exists; target < 1 s), and the operator's memory (RSS) while it manages
-50 ShopReleases across 10 namespaces (target < 150 MiB).
+action (its migration Job exists; target < 1 s), the operator's memory (RSS) while it manages
+50 ShopReleases across 10 namespaces (target < 150 MiB), and a soak: the 50 upgraded at the same
+moment, with the time each takes to its first action and to Ready, the operator's reconcile
+durations over the run (its own histogram) and its RSS sampled every second throughout.
 
 Run: `KIRANA_TEST_KUBECONFIG=.local/testbed/kubeconfig uv run python -m tests.bench.bench_operator`
 (prints the figures, writes bench/results/operator.json), or via `run()` from tests/bench/run.py.
@@ -16,7 +18,9 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import Any
 
 import psutil
 from kubernetes import client, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bench.harness import Result, machine
 from tests.e2e import k8s
@@ -43,6 +48,8 @@ def release(name: str, version: str = "1.0.0") -> dict[str, object]:
     spec["jobs"] = {}
     spec.pop("backup")
     spec["backup"] = {"beforeUpgrade": False}
+    # 50 at once make 150 pods at a time: the Deployments get room to roll them.
+    spec["rollout"] = {"bakeSeconds": 2, "progressDeadlineSeconds": 600}
     return body
 
 
@@ -108,6 +115,7 @@ def measure(kubeconfig: Path) -> dict[str, Any]:
             for _ in range(5):
                 time.sleep(2)
                 rss.append(proc.memory_info().rss / 2**20)
+            soak = upgrade_all(api, operator, proc, prefix)
         finally:
             for ns in namespaces:
                 for item in custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]:
@@ -128,8 +136,124 @@ def measure(kubeconfig: Path) -> dict[str, Any]:
         },
         "rss_mib_with_50_releases": {"max": round(max(rss), 1), "last": round(rss[-1], 1), "target": 150},
         "seconds_for_50_releases_to_be_ready": round(to_ready, 1),
+        "soak": soak,
     }
     return figures
+
+
+def _histogram(operator: OperatorProcess) -> dict[float, float]:
+    """{bucket upper bound: cumulative count} of the reconcile-duration histogram."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as resp:
+        families = text_string_to_metric_families(resp.read().decode())
+        return {
+            float(sample.labels["le"]): sample.value
+            for family in families
+            if family.name == "kirana_operator_reconcile_duration_seconds"
+            for sample in family.samples
+            if sample.name.endswith("_bucket")
+        }
+
+
+def _quantile(q: float, buckets: dict[float, float]) -> float:
+    """histogram_quantile's estimate (linear within the bucket) from cumulative counts."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper in bounds:
+        if buckets[upper] >= rank:
+            if upper == float("inf"):
+                return lower
+            inside = buckets[upper] - below
+            return lower + (upper - lower) * ((rank - below) / inside if inside else 0)
+        lower, below = upper, buckets[upper]
+    return lower
+
+
+def _sparkline(values: list[float]) -> str:
+    bars, lo, hi = "▁▂▃▄▅▆▇█", min(values), max(values)
+    step = max(1, len(values) // 40)
+    picked = values[::step]
+    return "".join(bars[int((v - lo) / (hi - lo or 1) * (len(bars) - 1))] for v in picked)
+
+
+def upgrade_all(
+    api: client.ApiClient, operator: OperatorProcess, proc: psutil.Process, prefix: str
+) -> dict[str, Any]:
+    """Upgrade every release of the run to 2.0.0 in one burst and watch them through."""
+    custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
+    mine = [
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+        if o["metadata"]["namespace"].startswith(prefix)
+    ]
+    rss: list[float] = []
+    first_action: dict[tuple[str, str], float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            rss.append(proc.memory_info().rss / 2**20)
+
+    patched: dict[tuple[str, str], float] = {}
+
+    def watch_jobs(rv: str) -> None:
+        w = watch.Watch()
+        for ev in w.stream(batch.list_job_for_all_namespaces, resource_version=rv, timeout_seconds=900):
+            job = ev["object"]
+            owner = (job.metadata.namespace, job.metadata.name.split("-migrate-")[0])
+            image = job.spec.template.spec.containers[0].image
+            if ev["type"] == "ADDED" and owner in patched and image.endswith(":2.0.0"):
+                first_action.setdefault(owner, time.monotonic() - patched[owner])
+            if done.is_set() or len(first_action) == len(mine):
+                w.stop()
+
+    before = _histogram(operator)
+    rv = batch.list_job_for_all_namespaces(limit=1).metadata.resource_version
+    threads = [
+        threading.Thread(target=sample, daemon=True),
+        threading.Thread(target=watch_jobs, args=(rv,), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    for ns, name in mine:
+        patched[(ns, name)] = time.monotonic()
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, name, {"spec": {"version": "2.0.0"}}
+        )
+    ready_at: dict[tuple[str, str], float] = {}
+
+    def all_upgraded() -> bool:
+        for o in custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]:
+            key = (o["metadata"]["namespace"], o["metadata"]["name"])
+            st = o.get("status") or {}
+            if key in patched and st.get("phase") == "Ready" and st.get("currentVersion") == "2.0.0":
+                ready_at.setdefault(key, time.monotonic() - patched[key])
+        return len(ready_at) == len(mine)
+
+    k8s.wait_for(f"{len(mine)} ShopReleases upgraded to 2.0.0", all_upgraded, timeout=900, interval=1)
+    wall = time.monotonic() - started
+    time.sleep(5)
+    done.set()
+    after = _histogram(operator)
+    delta = {le: after[le] - before.get(le, 0.0) for le in after}
+    firsts, readies = sorted(first_action.values()), sorted(ready_at.values())
+    return {
+        "releases": len(mine),
+        "patch_burst_seconds": round(max(patched.values()) - min(patched.values()), 2),
+        "seconds_until_all_ready": round(wall, 1),
+        "to_ready_seconds": {"median": round(statistics.median(readies), 1), "max": round(readies[-1], 1)},
+        "to_first_action_seconds": {
+            "median": round(statistics.median(firsts), 3) if firsts else None,
+            "p90": round(firsts[int(len(firsts) * 0.9) - 1], 3) if firsts else None,
+            "max": round(firsts[-1], 3) if firsts else None,
+            "seen": len(firsts),
+        },
+        "reconciles": int(delta[float("inf")]),
+        "reconcile_seconds": {q: round(_quantile(float(q), delta), 3) for q in ("0.5", "0.95", "0.99")},
+        "rss_mib": {"min": round(min(rss), 1), "max": round(max(rss), 1), "last": round(rss[-1], 1)},
+        "rss_sparkline": _sparkline(rss),
+    }
 
 
 def _kubeconfig() -> Path:
@@ -152,7 +276,8 @@ def run() -> list[Result]:
     finally:
         if started_here:
             k8s.run_script("down.sh")
-    lat, rss = f["first_action_seconds"], f["rss_mib_with_50_releases"]
+    lat, rss, soak = f["first_action_seconds"], f["rss_mib_with_50_releases"], f["soak"]
+    first = soak["to_first_action_seconds"]
     return [
         Result(
             "operator",
@@ -171,6 +296,51 @@ def run() -> list[Result]:
             target="< 150 MiB",
             meets_target=rss["max"] < 150,
             notes=f"all 50 Ready in {f['seconds_for_50_releases_to_be_ready']} s",
+        ),
+        Result(
+            "operator",
+            "soak: 50 ShopReleases upgraded at once, all Ready at 2.0.0",
+            soak["seconds_until_all_ready"],
+            "s",
+            notes=(
+                f"patched in {soak['patch_burst_seconds']} s; each release to Ready median "
+                f"{soak['to_ready_seconds']['median']} s, max {soak['to_ready_seconds']['max']} s "
+                "(migrate Job, 2+1 pods rolled, 2 s bake)"
+            ),
+        ),
+        Result(
+            "operator",
+            "soak: upgrade to first action (2.0.0 migration Job), p90",
+            first["p90"],
+            "s",
+            target="< 1 s",
+            meets_target=first["p90"] is not None and first["p90"] < 1.0,
+            notes=(
+                f"median {first['median']} s, max {first['max']} s; "
+                f"{first['seen']} of {soak['releases']} seen"
+            ),
+        ),
+        Result(
+            "operator",
+            "soak: reconcile duration p99 (operator histogram)",
+            soak["reconcile_seconds"]["0.99"],
+            "s",
+            notes=(
+                f"p50 {soak['reconcile_seconds']['0.5']} s, p95 {soak['reconcile_seconds']['0.95']} s "
+                f"over {soak['reconciles']} reconciles"
+            ),
+        ),
+        Result(
+            "operator",
+            "soak: operator RSS during the upgrade, max",
+            soak["rss_mib"]["max"],
+            "MiB",
+            target="< 150 MiB",
+            meets_target=soak["rss_mib"]["max"] < 150,
+            notes=(
+                f"min {soak['rss_mib']['min']}, last {soak['rss_mib']['last']} MiB, "
+                f"sampled each second: {soak['rss_sparkline']}"
+            ),
         ),
     ]
 
