@@ -33,7 +33,10 @@ test-load: install ## Load smoke: the kit's unit tests, then 30 s of every journ
 	$(RUN) python -m tests.load.withrun --shape smoke --users $(or $(USERS),5) --duration $(or $(DURATION),30) \
 		--staff-users 1 --webhook-users 1 --thresholds $(or $(THRESHOLDS),tests/load/smoke.toml) $(if $(HOST),--host $(HOST))
 
-test-performance: bench ## The benchmarks (= make bench)
+test-performance: install ## The planning document's targets measured: every benchmark, the 50-user load run (bench/results/load/load-50), then its table in BENCHMARKS.md
+	$(MAKE) --no-print-directory bench
+	$(RUN) python -m tests.load.withrun --shape load --users 50 --duration 600 --out bench/results/load/load-50; \
+		status=$$?; $(RUN) python -m tests.bench.seed && exit $$status
 
 coverage: install ## Unit + integration (+ tests/delivery) under coverage: report in .local/coverage/ (html, xml); fails under COVERAGE_FLOOR
 	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)

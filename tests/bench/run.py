@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tests.bench import seed
 from tests.bench.harness import REPO, Result, machine
 
 BENCHMARKS = {
@@ -47,6 +48,8 @@ def write_markdown() -> None:
         "the machine and the time it ran. Targets are floors; where a bare limit exists it was",
         "measured in the same run and the ratio is Kirana's figure divided by it.",
         "",
+        *seed.section(),
+        *seed.load_section(),
     ]
     for name in BENCHMARKS:
         path = RESULTS / f"{name}.json"
