@@ -2,7 +2,8 @@
 some, with the two-factor step-up the API demands for refunds.
 
 Credentials come from what `kirana run` seeds, never from tokens: the demo owner
-(`kirana.api.accounts.seed.DEMO_ACCOUNTS`, or `KIRANA_LOAD_OWNER` / `KIRANA_LOAD_OWNER_PASSWORD`)
+(`kirana.api.accounts.seed.DEMO_ACCOUNTS`, or `KIRANA_LOAD_OWNER` / `KIRANA_LOAD_OWNER_PASSWORD`
+and `KIRANA_LOAD_OWNER_PHONE` when the identifier is an email)
 signs in once per Locust process. Granting is privileged, so the owner needs two-factor
 authentication: when it has none, the desk enrols SMS two-factor on the owner's number (the code
 is read from the local SMS gateway's inbox, `kirana.api.devsms`; it stays enrolled, and later
@@ -35,15 +36,18 @@ def furthest(orders: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(movable, key=lambda o: order.index(o["status"]), default=None)
 
 
-def owner_credentials() -> tuple[str, str]:
+def owner_credentials() -> tuple[str, str, str]:
+    """(identifier, password, phone) of the owner. The phone is where a sign-in code goes once
+    the owner has two-factor on (after the first run), so it is known before the first sign-in."""
     identifier = os.environ.get("KIRANA_LOAD_OWNER", "")
     password = os.environ.get("KIRANA_LOAD_OWNER_PASSWORD", "")
     if identifier and password:
-        return identifier, password
+        phone = os.environ.get("KIRANA_LOAD_OWNER_PHONE", "")
+        return identifier, password, phone or (identifier if identifier.startswith("+") else "")
     from kirana.api.accounts.seed import DEMO_ACCOUNTS  # what `kirana run` seeds
 
     owner = next(a for a in DEMO_ACCOUNTS if "owner" in a[4])
-    return owner[0], owner[2]
+    return owner[0], owner[2], owner[1]
 
 
 def latest_code(sms_url: str, phone: str, after: float, within_s: float = 30.0) -> str:
@@ -174,8 +178,8 @@ class Desk:
             self.lock = gevent.lock.BoundedSemaphore()
         with self.lock:
             if self.owner is None:
-                identifier, password = owner_credentials()
-                owner = Session(http, {"X-Forwarded-For": rng_ip}, sms_url, identifier, password)
+                identifier, password, phone = owner_credentials()
+                owner = Session(http, {"X-Forwarded-For": rng_ip}, sms_url, identifier, password, phone=phone)
                 owner.sign_in()
                 if not owner.two_factor:
                     owner.enrol_sms()

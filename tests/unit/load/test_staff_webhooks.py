@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import random
+from typing import Any
 
 from tests.load import staff, webhooks
 
@@ -59,3 +60,17 @@ def test_the_ledger_wants_accepted_first_and_duplicate_after() -> None:
     assert ledger.judge("evt_a", "duplicate") is None
     assert ledger.judge("evt_a", "accepted") == "repeated delivery answered 'accepted'"
     assert ledger.judge("evt_b", "duplicate") == "first delivery answered 'duplicate'"
+
+
+def test_the_owner_phone_is_known_before_the_first_sign_in(monkeypatch: Any) -> None:
+    """A second run against the same shop finds the owner with two-factor on: the sign-in code
+    goes to the owner's phone, which the desk must know before it has signed in."""
+    monkeypatch.delenv("KIRANA_LOAD_OWNER", raising=False)
+    assert staff.owner_credentials() == ("owner@example.com", "kirana-owner-demo", "+919800000001")
+    monkeypatch.setenv("KIRANA_LOAD_OWNER", "ops@shop.in")
+    monkeypatch.setenv("KIRANA_LOAD_OWNER_PASSWORD", "pw")
+    monkeypatch.setenv("KIRANA_LOAD_OWNER_PHONE", "+919811111111")
+    assert staff.owner_credentials() == ("ops@shop.in", "pw", "+919811111111")
+    monkeypatch.delenv("KIRANA_LOAD_OWNER_PHONE")
+    monkeypatch.setenv("KIRANA_LOAD_OWNER", "+919822222222")
+    assert staff.owner_credentials() == ("+919822222222", "pw", "+919822222222")
