@@ -231,10 +231,12 @@ def upgrade_all(
                 ready_at.setdefault(key, time.monotonic() - patched[key])
         return len(ready_at) == len(mine)
 
-    k8s.wait_for(f"{len(mine)} ShopReleases upgraded to 2.0.0", all_upgraded, timeout=900, interval=1)
-    wall = time.monotonic() - started
-    time.sleep(5)
-    done.set()
+    try:
+        k8s.wait_for(f"{len(mine)} ShopReleases upgraded to 2.0.0", all_upgraded, timeout=900, interval=1)
+        wall = time.monotonic() - started
+        time.sleep(5)
+    finally:
+        done.set()  # the sampler stops; the watch stops at its next event or its timeout
     after = _histogram(operator)
     delta = {le: after[le] - before.get(le, 0.0) for le in after}
     firsts, readies = sorted(first_action.values()), sorted(ready_at.values())
@@ -314,7 +316,10 @@ def run() -> list[Result]:
             first["p90"],
             "s",
             target="< 1 s",
-            meets_target=first["p90"] is not None and first["p90"] < 1.0,
+            # Every release's first action seen: a missed one is likely the slowest.
+            meets_target=first["seen"] == soak["releases"]
+            and first["p90"] is not None
+            and first["p90"] < 1.0,
             notes=(
                 f"median {first['median']} s, max {first['max']} s; "
                 f"{first['seen']} of {soak['releases']} seen"

@@ -55,8 +55,9 @@ def test_master_and_workers_run_the_journeys_with_the_settings_the_locustfile_re
     kit = "".join(p.read_text() for p in (REPO / "tests" / "load").glob("*.py"))
     read = set(re.findall(r'os\.environ\.get\("(KIRANA_LOAD_\w+)"', kit))
     for container in (m, w):
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") or e["valueFrom"]["secretKeyRef"] for e in container["env"]}
         assert env["KIRANA_LOAD_SHAPE"] == "stress" and env["KIRANA_LOAD_USERS"] == "400"
+        assert env["KIRANA_LOAD_OWNER"] == {"name": "shop-owner", "key": "identifier"}
         assert set(env) <= read, set(env) - read  # every variable the chart sets, the kit reads
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert docs["Job"]["spec"]["backoffLimit"] == 0  # a breach fails the Job once: the verdict
@@ -66,6 +67,11 @@ def test_master_and_workers_run_the_journeys_with_the_settings_the_locustfile_re
     toml.write_text(docs["ConfigMap"]["data"]["thresholds.toml"])
     config = thresholds.load(toml)
     assert config.total.max_error_ratio == 0.001 and config.default.p95_ms == 400
+
+
+def test_the_run_without_a_host_name_in_a_url_is_refused() -> None:
+    proc = helm_template("--set", "host=http://shop api")
+    assert proc.returncode != 0 and "/host" in proc.stderr
 
 
 def test_the_image_runs_the_locustfile_the_chart_expects() -> None:

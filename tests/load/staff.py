@@ -36,6 +36,18 @@ def furthest(orders: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(movable, key=lambda o: order.index(o["status"]), default=None)
 
 
+def owner_known() -> bool:
+    """Whether a desk can sign the owner in: credentials in the environment, or the demo owner's
+    of a local `kirana run` (the `kirana` package importable; a load image has no shop code)."""
+    if os.environ.get("KIRANA_LOAD_OWNER") and os.environ.get("KIRANA_LOAD_OWNER_PASSWORD"):
+        return True
+    try:
+        import kirana.api.accounts.seed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def owner_credentials() -> tuple[str, str, str]:
     """(identifier, password, phone) of the owner. The phone is where a sign-in code goes once
     the owner has two-factor on (after the first run), so it is known before the first sign-in."""

@@ -68,6 +68,14 @@ env:
   - name: KIRANA_LOAD_SMS_URL
     value: {{ . | quote }}
   {{- end }}
+  {{- with .Values.ownerSecret }}
+  - name: KIRANA_LOAD_OWNER
+    valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: identifier}}
+  - name: KIRANA_LOAD_OWNER_PASSWORD
+    valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: password}}
+  - name: KIRANA_LOAD_OWNER_PHONE
+    valueFrom: {secretKeyRef: {name: {{ . | quote }}, key: phone, optional: true}}
+  {{- end }}
   {{- if .Values.thresholds }}
   - name: KIRANA_LOAD_THRESHOLDS
     value: /etc/kirana-load/thresholds.toml

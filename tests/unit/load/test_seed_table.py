@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from tests.bench import seed
@@ -37,9 +38,10 @@ def test_load_figures_and_their_verdicts(tmp_path: Path) -> None:
 
 
 def test_what_was_not_measured_says_so(tmp_path: Path) -> None:
-    got = {r.target: r for r in seed.rows(tmp_path / "no-run")}
-    for target in ("Search response", "API average", "Error rate"):
-        assert got[target].met is None and got[target].figure == "not measured"
+    got = {r.target: r for r in seed.rows(tmp_path / "no-run", results=tmp_path)}
+    assert len(got) == 6
+    for row in got.values():
+        assert row.met is None and row.figure == "not measured", row
     table = seed.section(tmp_path / "no-run")
     assert "| Error rate | < 0.1 % | not measured | not measured | the load run |" in table
 
@@ -59,3 +61,45 @@ def test_the_load_summary_groups_steps_by_journey(tmp_path: Path) -> None:
     assert "| pay | 100 | 0 | 60 ms (verify) | 1 |" in lines
     assert "| **all** | 1,500 | 1 | 200 ms (p95 of every request) | |" in lines
     assert seed.load_section(tmp_path / "never-run") == []
+
+
+def test_benchmark_rows_read_their_units_and_failures(tmp_path: Path) -> None:
+    def result(metric: str, value: float, unit: str, notes: str = "") -> dict[str, object]:
+        return {"metric": metric, "value": value, "unit": unit, "notes": notes}
+
+    (tmp_path / "permissions.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    result(
+                        "bearer token to decision, token seen first (Ed25519 verify + snapshot + check), p99",
+                        230.8,
+                        "us",
+                    )
+                ]
+            }
+        )
+    )
+    (tmp_path / "commerce.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    result(
+                        "catalog listing p95, 50 clients closed loop, cache off "
+                        "(every request queries PostgreSQL)",
+                        0.31,
+                        "s",
+                    ),
+                    result("sustained orders/s, 50 clients closed loop", 846.5, "orders/s"),
+                    result(
+                        "order placement p95, 50 clients closed loop", 84.6, "ms", "p50 56.7, errors 3/12742"
+                    ),
+                ]
+            }
+        )
+    )
+    got = {r.target: r for r in seed.rows(tmp_path / "no-run", results=tmp_path)}
+    assert got["Permission checks"].met is True and got["Permission checks"].figure.startswith("0.231 ms")
+    assert got["DB queries"].met is False and got["DB queries"].figure.startswith("310 ms")
+    orders = got["Concurrent orders"]
+    assert orders.met is False and orders.figure.endswith("3 of 12,742 failed")  # a failed order fails it

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import random
+import sys
 from typing import Any
 
 from tests.load import staff, webhooks
@@ -74,3 +75,16 @@ def test_the_owner_phone_is_known_before_the_first_sign_in(monkeypatch: Any) -> 
     monkeypatch.delenv("KIRANA_LOAD_OWNER_PHONE")
     monkeypatch.setenv("KIRANA_LOAD_OWNER", "+919822222222")
     assert staff.owner_credentials() == ("+919822222222", "pw", "+919822222222")
+
+
+def test_staff_users_need_an_owner_to_grant_their_role(monkeypatch: Any) -> None:
+    """In a load image (no shop code, so no demo owner) staff users are left out unless the
+    owner's credentials are given; beside a `kirana run` the demo owner is there."""
+    monkeypatch.delenv("KIRANA_LOAD_OWNER", raising=False)
+    monkeypatch.delenv("KIRANA_LOAD_OWNER_PASSWORD", raising=False)
+    assert staff.owner_known()
+    monkeypatch.setitem(sys.modules, "kirana.api.accounts.seed", None)  # import fails as in the image
+    assert not staff.owner_known()
+    monkeypatch.setenv("KIRANA_LOAD_OWNER", "+919822222222")
+    monkeypatch.setenv("KIRANA_LOAD_OWNER_PASSWORD", "pw")
+    assert staff.owner_known()
