@@ -14,29 +14,21 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
+from tests.charts import helm_template
 from tests.load import thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "kirana-load"
-HELM = REPO / ".local" / "bin" / "helm"
 
 
-def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
-    if not HELM.is_file():
-        pytest.fail(f"{HELM} is missing: run `make tools`")
-    return subprocess.run(
-        [str(HELM), "template", "run1", str(CHART), "--namespace", "load", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def template(*args: str) -> subprocess.CompletedProcess[str]:
+    return helm_template("kirana-load", "run1", "load", *args)
 
 
 def render(*args: str) -> dict[str, dict[str, Any]]:
-    proc = helm_template(*args)
+    proc = template(*args)
     assert proc.returncode == 0, proc.stderr
     return {d["kind"]: d for d in yaml.safe_load_all(proc.stdout) if d}
 
@@ -70,7 +62,7 @@ def test_master_and_workers_run_the_journeys_with_the_settings_the_locustfile_re
 
 
 def test_the_run_without_a_host_name_in_a_url_is_refused() -> None:
-    proc = helm_template("--set", "host=http://shop api")
+    proc = template("--set", "host=http://shop api")
     assert proc.returncode != 0 and "/host" in proc.stderr
 
 
@@ -82,6 +74,6 @@ def test_the_image_runs_the_locustfile_the_chart_expects() -> None:
 
 
 def test_a_run_without_a_host_is_refused() -> None:
-    proc = helm_template()
+    proc = template()
     assert proc.returncode != 0
     assert "host" in proc.stderr

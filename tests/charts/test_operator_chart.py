@@ -16,20 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.charts import helm_template
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "kirana-operator"
-HELM = REPO / ".local" / "bin" / "helm"
 
 
 def render(*args: str) -> subprocess.CompletedProcess[str]:
-    if not HELM.is_file():
-        pytest.fail(f"{HELM} is missing: run `make tools`")
-    return subprocess.run(
-        [str(HELM), "template", "op", str(CHART), "--namespace", "kirana-system", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return helm_template("kirana-operator", "op", "kirana-system", *args)
 
 
 def secret_rules(*args: str) -> tuple[list[dict[str, Any]], list[str]]:
