@@ -160,13 +160,15 @@ def node_lost(api: client.ApiClient, control_plane: ControlPlane, name: str) -> 
         k8s.wait_for(f"node {name} Ready again", ready, timeout=120)
 
 
+@pytest.mark.timeout(1080)  # its waits: 120 + 180 + 300 + 180 + 120 + 60 s at the worst
 def test_node_lost_while_api_pods_run_on_it(shop: Shop, control_plane: ControlPlane) -> None:
     """The release ends (and in a known state), and the shop is back to full capacity on the
-    nodes that remain: the api pods of the lost node are evicted after
-    `api.nodeLossTolerationSeconds` and replaced elsewhere, not after Kubernetes' 300 s."""
+    nodes that remain within the node controller's grace period (50 s) plus
+    `api.nodeLossTolerationSeconds`, not after the 300 s Kubernetes gives pods by default."""
     spec = {
         "api": {"replicas": 4, "nodeLossTolerationSeconds": 10},
-        "rollout": {"bakeSeconds": 5, "progressDeadlineSeconds": 300},
+        # The operator gives up on a stuck rollout at this + 30 s: inside settled()'s 300 s.
+        "rollout": {"bakeSeconds": 5, "progressDeadlineSeconds": 240},
     }
     shop.apply(shoprelease(NAME, "1.0.0", **spec))
     shop.wait_phase(NAME, "Ready")
@@ -177,13 +179,18 @@ def test_node_lost_while_api_pods_run_on_it(shop: Shop, control_plane: ControlPl
         selector = "app.kubernetes.io/component=api"
         return list(core.list_namespaced_pod(shop.namespace, label_selector=selector).items)
 
-    by_node = Counter(p.spec.node_name for p in api_pods())
-    lost, _ = by_node.most_common(1)[0]
+    pods = api_pods()
+    for pod in pods:  # what makes the eviction quick: the operator's tolerations
+        tolerations = {(t.key, t.effect, t.toleration_seconds) for t in pod.spec.tolerations or []}
+        assert ("node.kubernetes.io/unreachable", "NoExecute", 10) in tolerations, tolerations
+    lost, _ = Counter(p.spec.node_name for p in pods).most_common(1)[0]
     shop.apply(shoprelease(NAME, "2.0.0", **spec))
     phase_in(shop, {"RollingOut"})
     with node_lost(shop.api, control_plane, lost):
+        lost_at = time.monotonic()
         status = settled(shop, "2.0.0")
-        want = f"kirana-api:{'2.0.0' if status['release']['outcome'] == 'Succeeded' else '1.0.0'}"
+        outcome = status["release"]["outcome"]
+        want = f"kirana-api:{'2.0.0' if outcome == 'Succeeded' else '1.0.0'}"
 
         def full_capacity_elsewhere() -> bool:
             live = [p for p in api_pods() if not p.metadata.deletion_timestamp]
@@ -196,10 +203,16 @@ def test_node_lost_while_api_pods_run_on_it(shop: Shop, control_plane: ControlPl
             ]
             return len(ready) == 4 and len(live) == 4
 
-        print(f"release {status['release']['outcome']} with {lost} lost", flush=True)
         try:
             k8s.wait_for("4 ready api pods off the lost node", full_capacity_elsewhere, timeout=180)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{shop.describe(NAME)}") from None
-    assert assert_known_state(shop, status, v1_revision) in {"Succeeded", "Failed"}, status
-    assert shop.runner.commands()[:3] == ["db migrate", "db backup", "db migrate"]
+        recovered = time.monotonic() - lost_at
+        print(
+            f"release {outcome} with {lost} lost; full capacity elsewhere after {recovered:.0f} s", flush=True
+        )
+    # Grace 50 s + toleration 10 s + scheduling and readiness; 300 s tolerations would need 350 s.
+    assert recovered < 180, f"capacity back only after {recovered:.0f} s"
+    assert assert_known_state(shop, status, v1_revision) == outcome, status
+    repaired = [] if outcome == "Succeeded" else ["db restore"]  # the Restore policy's one step
+    assert shop.runner.commands() == ["db migrate", "db backup", "db migrate", *repaired]
