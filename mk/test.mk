@@ -11,7 +11,12 @@ UNIT_AND_INTEGRATION = $(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 .PHONY: test test-unit test-integration test-monitoring test-e2e test-load test-performance coverage bench load
 
+# wrk (Debian's package): the HTTP load generator of the benchmarks, which tests/integration runs
+# on tiny loads to check they work.
+WRK = @command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
+
 test: install tools ## Every test: unit + integration under coverage (floor enforced), monitoring + charts, e2e on the testbed
+	$(WRK)
 	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)
 	$(MAKE) --no-print-directory test-monitoring
 	$(MAKE) --no-print-directory test-e2e
@@ -20,6 +25,7 @@ test-unit: install ## Unit tests only (no I/O), with the delivery pipeline's sha
 	$(RUN) pytest -q tests/unit tests/delivery
 
 test-integration: install ## Integration tests on real PostgreSQL and Redis
+	$(WRK)
 	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
 
 test-monitoring: install tools ## promtool/amtool cases, a real Prometheus + Alertmanager on one shop (serial), charts rendered
@@ -39,10 +45,11 @@ test-performance: install ## The planning document's targets measured: every ben
 		status=$$?; $(RUN) python -m tests.bench.seed && exit $$status
 
 coverage: install ## Unit + integration (+ tests/delivery) under coverage: report in .local/coverage/ (html, xml); fails under COVERAGE_FLOOR
+	$(WRK)
 	$(UNIT_AND_INTEGRATION) $(COVERAGE_FLAGS)
 
 bench: install ## Benchmarks; figures go to bench/results/ and BENCHMARKS.md (make bench only=http)
-	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
+	$(WRK)
 	$(RUN) python -m tests.bench.run $(only)
 
 load: install ## Locust load run (tests/load): make load [HOST=url] [USERS=10] [DURATION=60] [SHAPE=smoke|ramp|steady|spike|load|stress|soak] [THRESHOLDS=file] [OUT=dir]

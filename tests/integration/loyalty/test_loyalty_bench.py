@@ -24,3 +24,4 @@ async def test_the_loyalty_benchmark_runs_on_a_tiny_load() -> None:
     assert r["pgbench"]["requests"] > 0 and r["pgbench"]["errors"] == 0
     assert r["boards"]["ranked"] == 300
     assert r["http"]["n"] == 150 and r["bare"]["n"] == 150
+    assert r["wrk"]["n"] > 0  # the same reads from wrk, every answer a 2xx (wrk_reads raises otherwise)
