@@ -12,6 +12,7 @@ import json
 import shutil
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,12 +33,22 @@ def holding(port: int) -> Iterator[None]:
     """Keep `port` taken (if it is free) so the embedded PostgreSQL must move elsewhere.
 
     SO_REUSEADDR lets the bind through while an earlier test's connections to that port sit in
-    TIME_WAIT (PostgreSQL's own bind ignores them, so a plain bind failing there would let it in)."""
+    TIME_WAIT (PostgreSQL's own bind ignores them, so a plain bind failing there would let it in).
+    A server still on the port (the previous `kirana run` test's PostgreSQL shutting down) is
+    waited for: were it let go of the port after this bind failed, the new run would get it. A
+    holder that stays 30 s keeps the port taken itself, which is all the test needs."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(OSError):
-            s.bind(("127.0.0.1", port))
-            s.listen()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         yield
 
 
