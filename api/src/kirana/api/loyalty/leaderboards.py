@@ -11,6 +11,7 @@ Called by `loyalty.flows`, the loyalty router and `kirana leaderboards ...`.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,8 +150,7 @@ async def read(
     pkey = boards.period_key(period, now)
     k = boards.key(pkey, scope)
     me = str(user_id)
-    # One round trip; EVALSHA, loading the script once per Redis server (on NOSCRIPT).
-    got = await redis.register_script(_READ)(keys=[k], args=[me, top, around])
+    got = await _run_read(redis, k, me, top, around)
     head = _pairs(got[0])
     rank = None if got[1] is None else int(got[1])
     start = max(0, rank - around) if rank is not None else 0
@@ -191,6 +192,18 @@ local around = tonumber(ARGV[3])
 local first = math.max(0, rank - around)
 return {top, rank, redis.call('ZREVRANGE', KEYS[1], first, rank + around, 'WITHSCORES')}
 """
+
+
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+async def _run_read(redis: Redis, key: str, *args: Any) -> Any:
+    """The read script in one round trip: EVALSHA, or EVAL (which caches it) on a server that
+    has not seen it yet."""
+    try:
+        return await redis.evalsha(_READ_SHA, 1, key, *args)
+    except NoScriptError:
+        return await redis.eval(_READ, 1, key, *args)
 
 
 def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
