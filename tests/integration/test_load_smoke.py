@@ -41,6 +41,22 @@ def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[i
     return proc.returncode, out, proc.stdout + proc.stderr
 
 
+def _why(load_output: str, run_output: str) -> str:
+    """What failed first (the breached thresholds, the load's errors, what the shop's API and
+    worker logged), then the whole load output: a CI log shows the head of a long message."""
+    errors = [line for line in load_output.splitlines() if "ERROR" in line or "Error:" in line]
+    return "\n".join(
+        [
+            "load errors:",
+            *errors[:20],
+            "`kirana run` said (WARNING and up, last 4000 characters):",
+            run_output[-4000:],
+            "the load run's output:",
+            load_output,
+        ]
+    )
+
+
 @pytest.mark.timeout(900)
 @pytest.mark.xdist_group("run")  # `kirana run` on the default ports: one at a time
 def test_a_smoke_load_run_reports_and_its_thresholds_set_the_exit_code(tmp_path: Path) -> None:
@@ -75,7 +91,7 @@ min_requests = 1
 min_requests = 1
 """
         code, out, output = _load(tmp_path, "met", met, [*args, *staffed, "--users", "5", "--duration", "38"])
-        assert code == 0, output
+        assert code == 0, _why(output, run.stop())
         verdict = json.loads((out / "verdict.json").read_text())
         assert verdict.pop("api_memory")
         assert verdict == {"thresholds": str(tmp_path / "met.toml"), "passed": True, "breaches": []}

@@ -22,6 +22,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -105,36 +106,84 @@ class MobileUser(HttpUser):
 
 class Notifications:
     """The shopper's app socket: subscribed to `user:<id>:orders`, frames kept in a queue by a
-    reader greenlet so the journey can wait for its order's payment to be announced."""
+    reader greenlet so the journey can wait for its order's payment to be announced. As the
+    app does, it reconnects when the server closes the socket (a drain's 1012, a missed
+    heartbeat on a busy machine) and resumes the channel from the last message it saw (`since`),
+    so no announcement is lost; each reconnect is reported as `ws: reconnect`."""
 
-    def __init__(self, host: str, account: journeys.Account, headers: dict[str, str]) -> None:
+    RECONNECTS = 5  # tries per loss, 0.5 s apart and doubling
+
+    def __init__(
+        self,
+        host: str,
+        account: journeys.Account,
+        headers: dict[str, str],
+        fire: Callable[[str, float, Exception | None], None],
+    ) -> None:
         parts = urlsplit(host)
-        url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, "/v1/ws", "", ""))
+        self.url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, "/v1/ws", "", ""))
+        self.account, self.headers, self.fire = account, headers, fire
+        self.channel = f"user:{account.user_id}:orders"
+        self.position: dict[str, Any] | None = None  # the last {epoch, seq} seen on the channel
+        self.closed = False
         self.frames: Queue[dict[str, Any]] = Queue()
-        self.ws = websocket.create_connection(
-            url,
-            subprotocols=["kirana.v1", f"bearer.{account.token}"],
-            header=[f"{k}: {v}" for k, v in headers.items()],
+        self.ws = self._open()
+        self.reader = gevent.spawn(self._read)
+
+    def _open(self) -> websocket.WebSocket:
+        ws = websocket.create_connection(
+            self.url,
+            subprotocols=["kirana.v1", f"bearer.{self.account.token}"],
+            header=[f"{k}: {v}" for k, v in self.headers.items()],
             timeout=10,
             suppress_origin=True,  # a native app sends no Origin; a browser's would need allowing
         )
-        self.ws.send(json.dumps({"op": "subscribe", "channel": f"user:{account.user_id}:orders"}))
-        first = json.loads(self.ws.recv())
+        subscribe: dict[str, Any] = {"op": "subscribe", "channel": self.channel}
+        if self.position is not None:
+            subscribe["since"] = self.position
+        ws.send(json.dumps(subscribe))
+        first = json.loads(ws.recv())
         if first.get("type") != "subscribed":
             raise ConnectionError(f"not subscribed: {first}")
-        self.reader = gevent.spawn(self._read)
+        self._saw(first)
+        return ws
+
+    def _saw(self, frame: dict[str, Any]) -> None:
+        if frame.get("channel") == self.channel and frame.get("epoch") and "seq" in frame:
+            self.position = {"epoch": frame["epoch"], "seq": frame["seq"]}
+
+    def _reconnect(self) -> bool:
+        delay = 0.5
+        for _ in range(self.RECONNECTS):
+            if self.closed:
+                return False
+            t0 = time.perf_counter()
+            try:
+                self.ws = self._open()
+            except Exception as exc:
+                self.fire("ws: reconnect", t0, exc)
+                gevent.sleep(delay)
+                delay *= 2
+                continue
+            self.fire("ws: reconnect", t0, None)
+            return True
+        return False
 
     def _read(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 text = self.ws.recv()
             except websocket.WebSocketTimeoutException:
                 continue
             except Exception:
-                return
-            if not text:
-                return
-            self.frames.put(json.loads(text))
+                text = ""
+            if not text:  # closed by the server or the network
+                if not self._reconnect():
+                    return
+                continue
+            frame = json.loads(text)
+            self._saw(frame)
+            self.frames.put(frame)
 
     def wait_paid(self, order_id: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -151,6 +200,7 @@ class Notifications:
         return False
 
     def close(self) -> None:
+        self.closed = True
         self.reader.kill(block=False)
         try:
             self.ws.close()
@@ -176,11 +226,14 @@ class ShopperUser(HttpUser):
     def _connect(self) -> None:
         t0 = time.perf_counter()
         try:
-            self.socket = Notifications(self.host or "", self.account, self.headers)
+            self.socket = Notifications(self.host or "", self.account, self.headers, self._fire_ws)
             exc = None
         except Exception as err:  # a refused socket is a failure of the step, not of the user
             self.socket, exc = None, err
         self._fire("WS", "ws: connect", t0, exc)
+
+    def _fire_ws(self, name: str, t0: float, exc: Exception | None) -> None:
+        self._fire("WS", name, t0, exc)
 
     def _fire(self, kind: str, name: str, t0: float, exc: Exception | None) -> None:
         self.environment.events.request.fire(
