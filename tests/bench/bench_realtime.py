@@ -10,8 +10,8 @@ Kirana's path is the real one: outbox rows committed in PostgreSQL, the workers'
 socket. Sockets belong to several accounts (at most `PER_ACCOUNT` each: the per-user cap), each
 following its own orders channel; one event is one transaction with a row per account, so each
 event fans out to every socket. The bare path is one PUBLISH and a loop over sockets. `measure`
-takes the sizes, so a tiny load can check that it runs; the clients share one process, so at
-size they, not the server, may set the ceiling (see the notes).
+takes the sizes, so a tiny load can check that it runs. The clients run in several processes
+(tests/bench/ws_fleet.py): in one, at size, they and not the server would set the ceiling.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,20 +36,20 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, connect
 
 from kirana.api.db.engine import Database
 from kirana.api.db.lifecycle import Lifecycle
 from kirana.api.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from kirana.api.outbox import service as outbox
-from tests.bench import realtime_peer
+from tests.bench import realtime_peer, ws_fleet
 from tests.bench.harness import REPO, Result, stop, wait_http
 from tests.integration.realtime.helpers import make_accounts
 
 BARE_CHANNEL = "bench:bare"
 PER_ACCOUNT = 1000  # KIRANA_WS_MAX_PER_USER's ceiling
+FD_MARGIN = 300  # descriptors a server keeps besides its sockets (files, database, Redis, epoll)
 # (n, live) -> n open sockets: following their channels when live, idle (signed in) when not.
-Opener = Callable[[int, bool], Awaitable[list[Any]]]
+Opener = Callable[[int, bool], Awaitable[ws_fleet.Fleet]]
 
 
 # -- the bare baseline: Redis pub/sub straight to every socket --------------------------------
@@ -135,44 +136,25 @@ def _rss_kib(proc: subprocess.Popen[bytes]) -> float:
 
 
 # -- clients -----------------------------------------------------------------------------------
-async def _open(
-    url: str, n: int, subprotocols: list[list[str]], channels: list[str | None]
-) -> list[ClientConnection]:
-    """`n` sockets; socket i offers `subprotocols[i % len]` and follows `channels[i % len]`."""
-    sem = asyncio.Semaphore(200)
+def _fleet(protocol: str, url: str, **lists: list[Any]) -> Opener:
+    """An opener of `protocol`'s sockets spread over client processes (tests/bench/ws_fleet.py);
+    `lists` give each socket its offers, tokens and (when live) channel, round robin."""
+    channels = lists.pop("channels", [None])
 
-    async def one(i: int) -> ClientConnection:
-        offered = subprotocols[i % len(subprotocols)] if subprotocols else []
-        subscribe = channels[i % len(channels)] if channels else None
-        async with sem:
-            ws = await connect(url, subprotocols=offered or None, open_timeout=120, compression=None)  # type: ignore[arg-type]
-            if subscribe:
-                await ws.send(json.dumps({"op": "subscribe", "channel": subscribe}))
-                first = json.loads(await ws.recv())
-                assert first["type"] == "subscribed", first
-            return ws
+    async def opener(n: int, live: bool) -> ws_fleet.Fleet:
+        fleet = ws_fleet.Fleet(protocol, url, n, channels=channels if live else [None], **lists)
+        return await fleet.open()
 
-    return list(await asyncio.gather(*[one(i) for i in range(n)]))
+    return opener
 
 
-async def _receive(ws: ClientConnection, count: int, latencies: list[float], done: list[float]) -> None:
-    for _ in range(count):
-        msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
-        latencies.append(time.time() - float(msg["data"]["t"]))
-    done.append(time.time())
-
-
-async def _fan_out(
-    sockets: list[Any], events: int, publish: Any, rate_per_s: float, receive: Any = _receive
-) -> dict[str, float]:
-    latencies: list[float] = []
-    done: list[float] = []
-    readers = [asyncio.create_task(receive(ws, events, latencies, done)) for ws in sockets]
+async def _fan_out(fleet: ws_fleet.Fleet, events: int, publish: Any, rate_per_s: float) -> dict[str, float]:
+    reading = await fleet.receiving(events)
     t0 = time.time()
     for i in range(events):
         await publish(i)
         await asyncio.sleep(max(0.0, t0 + (i + 1) / rate_per_s - time.time()))
-    await asyncio.gather(*readers)
+    latencies, done = await reading
     lat = sorted(latencies)
     elapsed = max(done) - t0
 
@@ -189,6 +171,17 @@ async def _fan_out(
     }
 
 
+def idle_ceiling(wanted: int) -> int:
+    """The idle sockets one server process can hold here: `wanted`, or fewer when the machine's
+    open-file limit per process (the hard `RLIMIT_NOFILE`, which servers inherit) is lower; the
+    server keeps `FD_MARGIN` descriptors for its own files, database and Redis."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    limit = hard if hard != resource.RLIM_INFINITY else wanted + FD_MARGIN
+    return min(wanted, limit - FD_MARGIN)
+
+
 async def _side(
     proc: subprocess.Popen[bytes],
     opener: Opener,
@@ -198,27 +191,24 @@ async def _side(
     events: int,
     rate: float,
     publish: Any,
-    receive: Any = _receive,
 ) -> dict[str, float]:
     before = _rss_kib(proc)
-    t0 = time.monotonic()
     held = await opener(idle, False)
-    connect_s = time.monotonic() - t0
     await asyncio.sleep(1)
     per_socket = (_rss_kib(proc) - before) / max(idle, 1)
-    for ws in held:
-        await ws.close()
+    await held.close()
     await asyncio.sleep(1)  # the server unregisters them (the per-user cap counts open sockets)
     live = await opener(sockets, True)
     try:
-        figures = await _fan_out(live, events, publish, rate, receive)
+        figures = await _fan_out(live, events, publish, rate)
     finally:
-        await asyncio.gather(*[ws.close() for ws in live], return_exceptions=True)
+        await live.close()
     return {
         "idle_sockets": idle,
         "kib_per_idle_socket": per_socket,
-        "connects_per_s": idle / connect_s if connect_s else 0.0,
+        "connects_per_s": idle / held.connect_s if held.connect_s else 0.0,
         "fan_out": sockets,
+        "client_processes": len(live.procs),
         **figures,
     }
 
@@ -279,15 +269,13 @@ async def measure(
         follow: list[str | None] = [acc.channel for acc in accounts]
         kirana = await _side(
             api,
-            lambda n, live: _open(ws_url, n, offers, follow if live else [None]),
+            _fleet("kirana", ws_url, offers=offers, channels=follow),
             publish=commit_timed,
             **sizes,
         )
         await _listening(bare_port, bare)
         bare_url = f"ws://127.0.0.1:{bare_port}/v1/ws"
-        bare_figures = await _side(
-            bare, lambda n, _live: _open(bare_url, n, [], [None]), publish=bare_publish, **sizes
-        )
+        bare_figures = await _side(bare, _fleet("bare", bare_url), publish=bare_publish, **sizes)
         figures = {"kirana": kirana, "bare": bare_figures}
         if centrifugo is not None:
             peer = realtime_peer.Server(centrifugo, base_dir / "centrifugo", free_port(), redis_url)
@@ -304,11 +292,8 @@ async def measure(
                 await peer.open_api()
                 figures["centrifugo"] = await _side(
                     peer.proc,
-                    lambda n, live: realtime_peer.open_sockets(
-                        peer.ws_url, n, tokens, peer_follow if live else [None]
-                    ),
+                    _fleet("centrifugo", peer.ws_url, tokens=tokens, channels=peer_follow),
                     publish=peer_publish,
-                    receive=realtime_peer.receive,
                     **sizes,
                 )
             finally:
@@ -326,7 +311,8 @@ async def measure(
 def run() -> list[Result]:
     """The figures as `make bench` results (tests/bench/run.py): each beside the bare broadcast,
     then beside Centrifugo (its binary built first when missing)."""
-    idle = int(os.environ.get("KIRANA_BENCH_WS_IDLE", "20000"))
+    wanted = int(os.environ.get("KIRANA_BENCH_WS_IDLE", "20000"))
+    idle = idle_ceiling(wanted)
     sockets = int(os.environ.get("KIRANA_BENCH_WS_SOCKETS", "5000"))
     events = int(os.environ.get("KIRANA_BENCH_WS_EVENTS", "100"))
     rate = float(os.environ.get("KIRANA_BENCH_WS_RATE", "10"))
@@ -335,7 +321,16 @@ def run() -> list[Result]:
     r = asyncio.run(measure(base_dir, idle=idle, sockets=sockets, events=events, rate=rate, centrifugo=peer))
     k, b, c = r["kirana"], r["bare"], r["centrifugo"]
     cf = realtime_peer.name()
-    clients = "clients: one Python process of `websockets` on the same machine"
+    clients = (
+        f"clients: {k['client_processes']} Python processes of `websockets` "
+        f"(at most {ws_fleet.PER_PROCESS} sockets each) on the same machine"
+    )
+    capped = (
+        f"; {wanted} asked, {idle} held: this machine allows "
+        f"{resource.getrlimit(resource.RLIMIT_NOFILE)[1]} open files per process"
+        if idle < wanted
+        else ""
+    )
 
     def lat(x: dict[str, float]) -> str:
         return f"{x['p50_ms']:.1f} / {x['p95_ms']:.1f} / {x['p99_ms']:.1f}"
@@ -360,8 +355,8 @@ def run() -> list[Result]:
             "< 50 KiB at >= 20,000",
             idle >= 20_000 and k["kib_per_idle_socket"] < 50,
             "bare Starlette WebSocket",
-            opened,
-            f"{opened}; {realtime_peer.SETUP}",
+            f"{opened}{capped}",
+            f"{opened}; {realtime_peer.SETUP}{capped}",
         ),
         (
             f"commit to client p99, fan-out to {sockets} sockets",

@@ -7,9 +7,10 @@ binary when missing rather than skip).
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
-from tests.bench import bench_realtime
+from tests.bench import bench_realtime, ws_fleet
 
 
 async def test_the_realtime_benchmark_runs_on_a_tiny_load(tmp_path: Path) -> None:
@@ -30,3 +31,23 @@ async def test_sockets_beyond_one_account_cap_are_spread_over_accounts(tmp_path:
     finally:
         bench_realtime.PER_ACCOUNT = per
     assert r["kirana"]["n"] == 14 and r["kirana"]["idle_sockets"] == 7
+
+
+async def test_the_client_sockets_are_spread_over_processes(tmp_path: Path) -> None:
+    """Past `ws_fleet.PER_PROCESS` sockets the clients run in more processes, and every socket
+    of every process still gets every event."""
+    per = ws_fleet.PER_PROCESS
+    ws_fleet.PER_PROCESS = 4
+    try:
+        r = await bench_realtime.measure(tmp_path, idle=9, sockets=9, events=3, rate=20)
+    finally:
+        ws_fleet.PER_PROCESS = per
+    assert r["kirana"]["client_processes"] == 3 and r["bare"]["client_processes"] == 3
+    assert r["kirana"]["n"] == 27 and r["bare"]["n"] == 27
+
+
+def test_idle_sockets_asked_for_are_capped_by_the_open_file_limit() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert bench_realtime.idle_ceiling(50) == 50
+    if hard != resource.RLIM_INFINITY:
+        assert bench_realtime.idle_ceiling(hard * 2) == hard - bench_realtime.FD_MARGIN
