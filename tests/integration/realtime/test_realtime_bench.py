@@ -10,6 +10,8 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
+import pytest
+
 from tests.bench import bench_realtime, ws_fleet
 
 
@@ -22,26 +24,22 @@ async def test_the_realtime_benchmark_runs_on_a_tiny_load(tmp_path: Path) -> Non
     assert 0 < k["p50_ms"] <= k["p95_ms"] <= k["p99_ms"] <= k["max_ms"]
 
 
-async def test_sockets_beyond_one_account_cap_are_spread_over_accounts(tmp_path: Path) -> None:
+async def test_sockets_beyond_one_account_cap_are_spread_over_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Over `PER_ACCOUNT` sockets need a second account, or the per-user cap refuses them."""
-    per = bench_realtime.PER_ACCOUNT
-    bench_realtime.PER_ACCOUNT = 3
-    try:
-        r = await bench_realtime.measure(tmp_path, idle=7, sockets=7, events=2, rate=20)
-    finally:
-        bench_realtime.PER_ACCOUNT = per
+    monkeypatch.setattr(bench_realtime, "PER_ACCOUNT", 3)
+    r = await bench_realtime.measure(tmp_path, idle=7, sockets=7, events=2, rate=20)
     assert r["kirana"]["n"] == 14 and r["kirana"]["idle_sockets"] == 7
 
 
-async def test_the_client_sockets_are_spread_over_processes(tmp_path: Path) -> None:
+async def test_the_client_sockets_are_spread_over_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past `ws_fleet.PER_PROCESS` sockets the clients run in more processes, and every socket
     of every process still gets every event."""
-    per = ws_fleet.PER_PROCESS
-    ws_fleet.PER_PROCESS = 4
-    try:
-        r = await bench_realtime.measure(tmp_path, idle=9, sockets=9, events=3, rate=20)
-    finally:
-        ws_fleet.PER_PROCESS = per
+    monkeypatch.setattr(ws_fleet, "PER_PROCESS", 4)
+    r = await bench_realtime.measure(tmp_path, idle=9, sockets=9, events=3, rate=20)
     assert r["kirana"]["client_processes"] == 3 and r["bare"]["client_processes"] == 3
     assert r["kirana"]["n"] == 27 and r["bare"]["n"] == 27
 
