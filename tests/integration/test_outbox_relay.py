@@ -175,37 +175,3 @@ async def test_entries_left_pending_never_hide_a_later_retry(
     finally:
         await redis.aclose()
         await db.dispose()
-
-
-async def test_a_handler_that_fails_once_is_retried_at_once_and_one_that_keeps_failing_stays_pending(
-    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A blip (the SMS gateway's, a deadlock) costs a fraction of a second, not the minute
-    XAUTOCLAIM waits; an event whose handler fails every time is not acknowledged."""
-    from kirana.workers import consumers
-
-    db = Database(database_url)
-    redis = Redis.from_url(redis_url)
-    try:
-        await consumers.ensure_group(redis)
-        await redis.xtrim(relay.STREAM, maxlen=0)
-        await redis.xgroup_setid(relay.STREAM, consumers.GROUP, "$")
-        calls: list[str] = []
-
-        async def flaky(_deps: consumers.Deps, payload: dict[str, object]) -> None:
-            calls.append(str(payload["key"]))
-            if payload["key"] == "broken" or calls.count(str(payload["key"])) == 1:
-                raise ConnectionError("gateway blip")
-
-        monkeypatch.setitem(consumers.HANDLERS, "order.placed", flaky)
-        monkeypatch.setattr(consumers, "RETRY_NOW_S", (0.01, 0.01))
-        for key in ("blip", "broken"):
-            body = json.dumps({"id": 1, "topic": "order.placed", "key": key, "payload": {"key": key}})
-            await redis.xadd(relay.STREAM, {"event": body})
-        deps = consumers.Deps(db=db, redis=redis, notifier=None, settings=None)  # type: ignore[arg-type]
-        assert await consumers.consume_once(deps, consumer="retry-test") == 1
-        assert calls == ["blip", "blip", "broken", "broken", "broken"]
-        assert (await redis.xpending(relay.STREAM, consumers.GROUP))["pending"] == 1
-    finally:
-        await redis.aclose()
-        await db.dispose()

@@ -7,14 +7,12 @@ handler failed stays pending and is claimed again after `RETRY_IDLE_MS` (by any 
 Handlers are registered in `HANDLERS` by topic. Events of a topic this build declares
 (`outbox.topics.TOPICS`) but does not react to are acknowledged unread; an event of a topic it
 has never heard of (written by a newer replica during a rolling deploy) is left pending, so a
-worker that knows it claims it later instead of it being lost. A failing handler is retried in
-place twice (`RETRY_NOW_S`) before its event is left to XAUTOCLAIM.
+worker that knows it claims it later instead of it being lost.
 Called by `main.run` (a loop) and by tests (`consume_once`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,9 +36,6 @@ log = logging.getLogger("kirana.workers.consumers")
 
 GROUP = "kirana-workers"
 RETRY_IDLE_MS = 60_000
-# A failed handler is tried again at once after these pauses (a gateway's blip, a deadlock)
-# before it is left pending for XAUTOCLAIM: a sign-up code should not wait a minute for that.
-RETRY_NOW_S = (0.2, 1.0)
 
 DEFERRED = Counter(
     "kirana_worker_events_deferred_total",
@@ -111,20 +106,11 @@ async def _handle(deps: Deps, entry_id: bytes, fields: dict[bytes, bytes]) -> bo
         return False
     handler = HANDLERS.get(event["topic"])
     if handler is not None:
-        for attempt, pause_s in enumerate((*RETRY_NOW_S, None), start=1):
-            try:
-                await handler(deps, event["payload"])
-                break
-            except Exception:
-                if pause_s is None:
-                    log.exception("event handler failed; retried later", extra={"topic": event["topic"]})
-                    return False
-                log.warning(
-                    "event handler failed; retrying",
-                    exc_info=True,
-                    extra={"topic": event["topic"], "attempt": attempt},
-                )
-                await asyncio.sleep(pause_s)
+        try:
+            await handler(deps, event["payload"])
+        except Exception:
+            log.exception("event handler failed; retried later", extra={"topic": event["topic"]})
+            return False
     await deps.redis.xack(relay.STREAM, GROUP, entry_id)
     return handler is not None
 
