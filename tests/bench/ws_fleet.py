@@ -22,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
 PER_PROCESS = 4000
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _open_kirana(spec: dict[str, Any]) -> list[ClientConnection]:
@@ -107,12 +110,13 @@ class Fleet:
         self.connect_s = 0.0
 
     async def _line(self, proc: asyncio.subprocess.Process, key: str) -> Any:
+        """The next report of `proc`, which must carry `key`."""
         assert proc.stdout is not None
         raw = await proc.stdout.readline()
         if not raw:
             await proc.wait()
             raise RuntimeError(f"a client process exited ({proc.returncode}) before it sent {key!r}")
-        return json.loads(raw)[key]
+        return json.loads(raw)
 
     async def _tell(self, obj: dict[str, Any]) -> None:
         for proc in self.procs:
@@ -121,7 +125,15 @@ class Fleet:
             await proc.stdin.drain()
 
     async def open(self) -> Fleet:
-        """Every socket open (and subscribed when following); `connect_s` is how long it took."""
+        """Every socket open (and subscribed when following); `connect_s` is how long it took.
+        When any process fails, the others are stopped before the error is raised."""
+        try:
+            return await self._open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self) -> Fleet:
         t0 = time.monotonic()
         shares = max(1, math.ceil(self.n / PER_PROCESS))
         start = 0
@@ -134,6 +146,8 @@ class Fleet:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=2**26,  # the latency report is one long line
+                cwd=REPO,
+                env=os.environ | {"PYTHONPATH": str(REPO)},
             )
             self.procs.append(proc)
             spec = {"protocol": self.protocol, "url": self.url, "n": n, "start": start, **self.lists}
@@ -141,7 +155,7 @@ class Fleet:
             proc.stdin.write((json.dumps(spec) + "\n").encode())
             await proc.stdin.drain()
             start += n
-        opened = await asyncio.gather(*[self._line(p, "opened") for p in self.procs])
+        opened = [r["opened"] for r in await asyncio.gather(*[self._line(p, "opened") for p in self.procs])]
         self.connect_s = time.monotonic() - t0
         if sum(opened) != self.n:
             raise RuntimeError(f"opened {sum(opened)} of {self.n} sockets")
@@ -157,12 +171,7 @@ class Fleet:
             lat: list[float] = []
             done: list[float] = []
             for proc in self.procs:
-                assert proc.stdout is not None
-                raw = await proc.stdout.readline()
-                if not raw:
-                    await proc.wait()
-                    raise RuntimeError(f"a client process exited ({proc.returncode}) mid-run")
-                got = json.loads(raw)
+                got = await self._line(proc, "latencies")
                 lat += got["latencies"]
                 done += got["done"]
             for proc in self.procs:
