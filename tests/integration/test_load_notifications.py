@@ -1,6 +1,7 @@
 """The load kit's shopper socket (tests/load/locustfile.py `Notifications`) survives the server
-closing it: it reconnects, resubscribes with `since` set to the last message it saw, and the
-announcement sent after the reconnect still reaches the journey waiting for it.
+closing it: it reconnects, resubscribes with `since` set to the last message it saw (or, after
+a `resync`, to where the resync said to go on), and the announcement sent after the reconnects
+still reaches the journey waiting for it.
 
 A real WebSocket server on loopback plays Kirana's side of docs/realtime.md (the first
 connection is closed with 1012 after one message, as a draining replica does). It runs in a
@@ -31,14 +32,18 @@ channel = "user:u1:orders"
 def handler(ws):
     sub = json.loads(ws.recv())
     seen.append(sub)
-    first = len(seen) == 1
-    ws.send(json.dumps({"type": "subscribed", "channel": channel, "epoch": "e1", "seq": 41 if first else 42}))
-    if first:
+    if len(seen) == 1:  # a draining replica: one message, then 1012
+        ws.send(json.dumps({"type": "subscribed", "channel": channel, "epoch": "e1", "seq": 41}))
         ws.send(json.dumps({"channel": channel, "seq": 42, "epoch": "e1", "type": "order.status",
                             "data": {"order_id": "o1", "to": "confirmed"}}))
         ws.close(1012, "restarting")
         return
-    ws.send(json.dumps({"channel": channel, "seq": 43, "epoch": "e1", "type": "payment.result",
+    if len(seen) == 2:  # Redis lost the channel: resync under a new epoch, then 1012 again
+        ws.send(json.dumps({"type": "resync", "channel": channel, "epoch": "e2", "seq": 7}))
+        ws.close(1012, "restarting")
+        return
+    ws.send(json.dumps({"type": "subscribed", "channel": channel, "epoch": "e2", "seq": 7}))
+    ws.send(json.dumps({"channel": channel, "seq": 8, "epoch": "e2", "type": "payment.result",
                         "data": {"order_id": "o2", "status": "captured"}}))
     try:
         ws.recv()
@@ -71,7 +76,8 @@ def test_the_shopper_socket_reconnects_and_resumes_from_the_last_message() -> No
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["ok"], "the paid announcement sent after the reconnect was not seen"
-    first, second = got["subscribes"]
+    first, second, third = got["subscribes"]
     assert "since" not in first
     assert second["since"] == {"epoch": "e1", "seq": 42}, "resumed from the last message seen"
-    assert got["fired"] == [["ws: reconnect", True]]
+    assert third["since"] == {"epoch": "e2", "seq": 7}, "went on from where the resync said"
+    assert got["fired"] == [["ws: reconnect", True], ["ws: reconnect", True]]

@@ -141,11 +141,17 @@ class Notifications:
         subscribe: dict[str, Any] = {"op": "subscribe", "channel": self.channel}
         if self.position is not None:
             subscribe["since"] = self.position
-        ws.send(json.dumps(subscribe))
-        first = json.loads(ws.recv())
-        if first.get("type") != "subscribed":
-            raise ConnectionError(f"not subscribed: {first}")
-        self._saw(first)
+        try:
+            ws.send(json.dumps(subscribe))
+            first = json.loads(ws.recv() or "{}")
+            # `resync`: the gap is older than the history; the app refetches, then goes on
+            if first.get("type") not in ("subscribed", "resync"):
+                raise ConnectionError(f"not subscribed: {first}")
+        except Exception:
+            ws.shutdown()
+            raise
+        if not first.get("recovered"):  # a recovered one gives the head; the missed ones follow
+            self._saw(first)
         return ws
 
     def _saw(self, frame: dict[str, Any]) -> None:
@@ -153,6 +159,7 @@ class Notifications:
             self.position = {"epoch": frame["epoch"], "seq": frame["seq"]}
 
     def _reconnect(self) -> bool:
+        self.ws.shutdown()  # a closed socket's descriptor stays open until then
         delay = 0.5
         for _ in range(self.RECONNECTS):
             if self.closed:
@@ -206,6 +213,8 @@ class Notifications:
             self.ws.close()
         except Exception:
             log.debug("socket already closed")
+        finally:
+            self.ws.shutdown()
 
 
 class ShopperUser(HttpUser):
