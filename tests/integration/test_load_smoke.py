@@ -45,12 +45,17 @@ def _why(load_output: str, run_output: str) -> str:
     """What failed first (the breached thresholds, the load's errors, what the shop's API and
     worker logged), then the whole load output: a CI log shows the head of a long message."""
     errors = [line for line in load_output.splitlines() if "ERROR" in line or "Error:" in line]
-    logged = [line[:400] for line in run_output.splitlines() if line.strip()]
+    # a JSON log line carries the message first and the exception's text last: keep both ends
+    logged = [
+        line if len(line) <= 600 else f"{line[:300]} … {line[-300:]}"
+        for line in run_output.splitlines()
+        if line.strip()
+    ]
     return "\n".join(
         [
             "load errors:",
             *errors[:20],
-            "`kirana run` said (WARNING and up; each line cut at 400 characters, the first 80):",
+            "`kirana run` said (WARNING and up; long lines cut to both ends, the first 80):",
             *logged[:80],
             "the load run's output:",
             load_output,
