@@ -84,6 +84,16 @@ class Run:
         data: dict[str, Any] = json.loads(self.state_path.read_text())
         return data
 
+    def server_logs(self, lines: int = 40) -> str:
+        """The last lines PostgreSQL and Redis logged for this run (a server restart, a killed
+        backend or a refused connection shows there, not in the API's log)."""
+        parts = []
+        for log in (self.data / "postgres" / "postgres.log", self.data / "redis" / "redis.log"):
+            with suppress(OSError):
+                tail = log.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"{log.relative_to(self.data)} (last {lines} lines):\n" + "\n".join(tail))
+        return "\n".join(parts) or "(no server log found)"
+
     def wait_ready(self, timeout: float = 300) -> Run:
         """Until the API answers /readyz and `kirana run` has marked its record ready (a moment
         later: it polls /readyz itself, then writes the record)."""
@@ -146,6 +156,7 @@ def running(data: Path | None = None, *, cleanup: Path | None = None, **kwargs: 
     except BaseException as exc:
         # What the run's API and worker logged (WARNING and up) is what tells why a test failed.
         exc.add_note(f"`kirana run` output (last 8000 characters):\n{run.stop()[-8000:]}")
+        exc.add_note(run.server_logs())
         raise
     finally:
         run.stop()

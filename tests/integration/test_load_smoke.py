@@ -41,7 +41,7 @@ def _load(tmp: Path, name: str, thresholds: str, run_args: list[str]) -> tuple[i
     return proc.returncode, out, proc.stdout + proc.stderr
 
 
-def _why(load_output: str, run_output: str) -> str:
+def _why(load_output: str, run_output: str, server_logs: str) -> str:
     """What failed first (the breached thresholds, the load's errors, what the shop's API and
     worker logged), then the whole load output: a CI log shows the head of a long message."""
     errors = [line for line in load_output.splitlines() if "ERROR" in line or "Error:" in line]
@@ -57,6 +57,7 @@ def _why(load_output: str, run_output: str) -> str:
             *errors[:20],
             "`kirana run` said (WARNING and up; long lines cut to both ends, the first 80):",
             *logged[:80],
+            server_logs,
             "the load run's output:",
             load_output,
         ]
@@ -97,7 +98,7 @@ min_requests = 1
 min_requests = 1
 """
         code, out, output = _load(tmp_path, "met", met, [*args, *staffed, "--users", "5", "--duration", "38"])
-        assert code == 0, _why(output, run.stop())
+        assert code == 0, _why(output, run.stop(), run.server_logs())
         verdict = json.loads((out / "verdict.json").read_text())
         assert verdict.pop("api_memory")
         assert verdict == {"thresholds": str(tmp_path / "met.toml"), "passed": True, "breaches": []}
