@@ -28,18 +28,30 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
+def _who_listens(port: int) -> str:
+    """The processes listening on `port` (pid and command line), for a failure message."""
+    found = []
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(conn.pid) if conn.pid else None
+                found.append(f"pid {conn.pid}: {' '.join(proc.cmdline()) if proc else '?'}")
+    return "; ".join(found) or "nobody listens now"
+
+
 @contextlib.contextmanager
-def holding(port: int) -> Iterator[None]:
-    """Keep `port` taken (if it is free) so the embedded PostgreSQL must move elsewhere.
+def holding(port: int, wait_s: float = 120) -> Iterator[None]:
+    """Keep `port` taken so the embedded PostgreSQL must move elsewhere.
 
     SO_REUSEADDR lets the bind through while an earlier test's connections to that port sit in
     TIME_WAIT (PostgreSQL's own bind ignores them, so a plain bind failing there would let it in).
-    A server still on the port (the previous `kirana run` test's PostgreSQL shutting down) is
-    waited for: were it let go of the port after this bind failed, the new run would get it. A
-    holder that stays 30 s keeps the port taken itself, which is all the test needs."""
+    A server still on the port (the previous `kirana run` test's PostgreSQL shutting down, or a
+    server of a concurrent test that was given the port as a free one) is waited for: were this
+    holder to give up and that server let go of the port afterwards, the new run would get it,
+    so a port that stays taken for `wait_s` fails the test naming who holds it."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + wait_s
         while True:
             try:
                 s.bind(("127.0.0.1", port))
@@ -47,7 +59,8 @@ def holding(port: int) -> Iterator[None]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    break
+                    who = _who_listens(port)
+                    raise AssertionError(f"port {port} stayed taken for {wait_s:.0f}s: {who}") from None
                 time.sleep(0.2)
         yield
 

@@ -28,10 +28,23 @@ class DevStackError(RuntimeError):
     pass
 
 
+# The ports `kirana run` prefers (kirana.api.runner). PostgreSQL's lies in Linux's ephemeral
+# range, so the kernel could hand it out as a free port, and a server started on it would sit
+# where a `make run` (in this checkout or another) expects its own: `free_port` skips them.
+DEFAULT_PG_PORT = 54329
+DEFAULT_REDIS_PORT = 63799
+DEFAULT_FAKE_RAZORPAY_PORT = 8010
+RESERVED_PORTS = frozenset({DEFAULT_PG_PORT, DEFAULT_REDIS_PORT, DEFAULT_FAKE_RAZORPAY_PORT})
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port the kernel says is free on loopback, never one of `RESERVED_PORTS`."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in RESERVED_PORTS:
+            return port
 
 
 def pg_bin_dir(explicit: Path | None = None) -> Path:

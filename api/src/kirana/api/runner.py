@@ -31,9 +31,9 @@ from kirana.api.settings import Settings
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DEFAULT_PG_PORT = 54329
-DEFAULT_REDIS_PORT = 63799
-DEFAULT_FAKE_RAZORPAY_PORT = 8010
+DEFAULT_PG_PORT = devstack.DEFAULT_PG_PORT
+DEFAULT_REDIS_PORT = devstack.DEFAULT_REDIS_PORT
+DEFAULT_FAKE_RAZORPAY_PORT = devstack.DEFAULT_FAKE_RAZORPAY_PORT
 
 _Server = TypeVar("_Server", devstack.EmbeddedPostgres, devstack.EmbeddedRedis)
 
