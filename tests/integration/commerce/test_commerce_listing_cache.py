@@ -5,22 +5,20 @@ cached, and cached hits answered before routing are the route's own answers."""
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import Callable
 
 import psycopg
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from kirana.api.catalog.invalidation import APPLICATION_NAME, CHANNEL, CatalogListener
+from kirana.api.catalog.invalidation import APPLICATION_NAME
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
 from tests.integration.access.helpers import login as login_account
 from tests.integration.access.helpers import make_user
 from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
+from tests.integration.commerce.notified import settled, until
 
 TTL = 600.0  # freshness must come from notifications, never from waiting this out
 URL = "/v1/catalog/products?category=grocery&in_stock=true"
@@ -40,36 +38,12 @@ def _cache(app: FastAPI) -> ListingCache:
     return cache
 
 
-async def _until(predicate: Callable[[], object], timeout: float = 3.0) -> float:
-    """Seconds until `predicate()` is true (fails after `timeout`)."""
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, "timed out"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
-async def _settled(app: FastAPI, settings: Settings) -> None:
-    """Return once the setup's own notifications have reached the cache.
-
-    PostgreSQL hands each listener its notifications in commit order, so once a fence sent now
-    has arrived, every change committed before it has already emptied the cache; none can
-    arrive late and empty it in the middle of a test.
-    """
-    listener: CatalogListener = app.state.catalog_listener
-    await _until(lambda: _cache(app).followed)
-    fence = f"fence-{uuid.uuid4()}"
-    with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, fence))
-    await _until(lambda: listener.last_payload == fence)
-
-
 async def test_a_change_committed_elsewhere_empties_the_cache_at_once(
     app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
 ) -> None:
     view = await shop.product(sku="LAST-ONE", stock=1)
     slug = view.product.slug
-    await _settled(app, settings)
+    await settled(app, settings)
     first = await client.get(URL)
     assert first.status_code == 200 and slug in _in_stock(first.json())
     again = await client.get(URL)  # cached: the same page, the same ETag
@@ -79,7 +53,7 @@ async def test_a_change_committed_elsewhere_empties_the_cache_at_once(
     # Another process (here a plain connection, as a job or psql would) sells the last unit.
     with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
         conn.execute("UPDATE catalog_variants SET stock = 0 WHERE sku = 'LAST-ONE'")
-    waited = await _until(lambda: _cache(app).invalidations > seen)
+    waited = await until(lambda: _cache(app).invalidations > seen)
     assert waited < 1.0
     fresh = await client.get(URL)
     assert fresh.status_code == 200 and slug not in _in_stock(fresh.json())
@@ -96,7 +70,7 @@ async def test_an_order_taking_the_last_unit_shows_at_once(
 ) -> None:
     view = await shop.product(sku="LAST-ONE", stock=1)
     await shop.product(sku="PLENTY", stock=100)
-    await _settled(app, settings)
+    await settled(app, settings)
     first = await client.get(URL)
     assert view.product.slug in _in_stock(first.json())
     await login(customer())
@@ -107,7 +81,7 @@ async def test_an_order_taking_the_last_unit_shows_at_once(
     assert _cache(app).invalidations == seen  # stock that stays above zero changes no listing
     r = await client.post("/v1/orders", json={"lines": [{"sku": "LAST-ONE", "quantity": 1}]}, headers=idem())
     assert r.status_code == 201, r.text
-    await _until(lambda: _cache(app).invalidations > seen)
+    await until(lambda: _cache(app).invalidations > seen)
     await login(None)
     assert view.product.slug not in _in_stock((await client.get(URL)).json())
 
@@ -133,7 +107,7 @@ async def test_a_lost_listening_connection_bypasses_the_cache_until_it_is_back(
     app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
 ) -> None:
     await shop.product(sku="DAL-5KG", stock=5, title="Toor Dal 5 kg")
-    await _settled(app, settings)
+    await settled(app, settings)
     cache = _cache(app)
     assert cache.followed
     await client.get(URL)
@@ -144,13 +118,13 @@ async def test_a_lost_listening_connection_bypasses_the_cache_until_it_is_back(
             (APPLICATION_NAME,),
         ).fetchall()
         assert killed == [(True,)]
-        await _until(lambda: not cache.followed)
+        await until(lambda: not cache.followed)
         # While nobody listens, a change is not heard of: every request must read the database.
         conn.execute("UPDATE catalog_products SET title = 'Toor Dal 5 kg (new)'")
         hits = cache.hits
         assert [i["title"] for i in (await client.get(URL)).json()["items"]] == ["Toor Dal 5 kg (new)"]
         assert cache.hits == hits
-    await _until(lambda: cache.followed)  # reconnected, with an empty cache
+    await until(lambda: cache.followed)  # reconnected, with an empty cache
     await client.get(URL)
     hits = cache.hits
     assert (await client.get(URL)).json()["items"][0]["title"] == "Toor Dal 5 kg (new)"
@@ -161,7 +135,7 @@ async def test_cached_hits_answer_like_the_route(
     app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
 ) -> None:
     await shop.product(sku="DAL-5KG", stock=5, title="Toor Dal 5 kg")
-    await _settled(app, settings)
+    await settled(app, settings)
     miss = await client.get(URL, headers={"X-Request-ID": "miss-1"})
     hit = await client.get(URL, headers={"X-Request-ID": "hit-1"})
     assert hit.status_code == miss.status_code == 200

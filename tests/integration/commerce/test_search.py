@@ -1,6 +1,11 @@
 """GET /v1/search and /v1/search/suggest against real PostgreSQL: matching, Hinglish folding,
 synonyms, typos, facets counted with the other facets applied, keyset pages, freshness on
-catalog writes, and bad input that never becomes a 500."""
+catalog writes, and bad input that never becomes a 500.
+
+These run with the search page cache off: tests that write through plain SQL expect the next
+search to see it, and that is the statement's behaviour. With the cache on, a write reaches
+the cache by notification a moment later; `test_search_cache` covers that.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,15 @@ from sqlalchemy import text
 
 from kirana.api.db.engine import Database
 from kirana.api.search import scheduled as search_jobs
+from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"search_cache_s": 0.0})
 
 
 async def _titles(client: AsyncClient, **params: Any) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kirana.api.catalog.edge import etag_matches
+from kirana.api.conditional import etag_matches
 
 ETAG = '"abc123"'
 

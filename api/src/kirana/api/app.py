@@ -22,7 +22,7 @@ from kirana.api.accounts import router as accounts
 from kirana.api.audit import router as audit
 from kirana.api.cart import router as cart
 from kirana.api.catalog import router as catalog
-from kirana.api.catalog.edge import CachedListingMiddleware
+from kirana.api.catalog.edge import LISTING_PATH, CachedListingMiddleware
 from kirana.api.catalog.invalidation import CatalogListener
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.contract import document as contract
@@ -42,6 +42,7 @@ from kirana.api.payments import router as payments
 from kirana.api.realtime import router as realtime
 from kirana.api.realtime.lifecycle import RealtimeRuntime
 from kirana.api.search import router as search
+from kirana.api.search.router import PATH as SEARCH_PATH
 from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
@@ -101,9 +102,9 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         authorizers = {"delivery": delivery_flows.channel_authorizer(app.state.db)}
         app.state.realtime_runtime = RealtimeRuntime(settings, app.state, authorizers=authorizers)
         await app.state.realtime_runtime.start()
-        listener = CatalogListener(libpq_url(settings.database_url), listing_cache)
+        listener = CatalogListener(libpq_url(settings.database_url), *app.state.page_caches)
         app.state.catalog_listener = listener
-        if listing_cache.enabled:
+        if listener.wanted:
             await listener.start()
         if handle_signals:
             shutdown.install_drain_handler(app.state, drain_seconds=settings.drain_seconds)
@@ -136,6 +137,9 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.payments_gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
+    search_cache = ListingCache(settings.search_cache_s, followed=False)
+    app.state.search_cache = search_cache
+    app.state.page_caches = (listing_cache, search_cache)  # what a catalog write empties
     problems.install_handlers(app)
     contract.install(app)
     app.include_router(health.router)
@@ -151,7 +155,8 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(realtime.docs)
 
     app.add_middleware(BatchedOrderMiddleware, policy=placement.policy_from(settings))
-    app.add_middleware(CachedListingMiddleware, cache=listing_cache)  # inside CORS and context
+    edge_caches = {LISTING_PATH: listing_cache, SEARCH_PATH: search_cache}
+    app.add_middleware(CachedListingMiddleware, caches=edge_caches)  # inside CORS and context
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     # Public listing pages are cached per process, emptied by PostgreSQL notifications of every
     # committed catalog change; this TTL is only a safety net on top (0: no cache).
     catalog_listing_cache_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # Search answers likewise (kirana.api.search.router): emptied by the same notifications, which
+    # the search documents and synonym groups send too; 0: every search runs its statement.
+    search_cache_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
     # Payments (kirana.api.payments). No key id: `kirana run` starts the fake Razorpay
     # (kirana.api.devrazorpay) and points these at it; with keys set, the real Razorpay is used.

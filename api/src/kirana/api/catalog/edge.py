@@ -1,15 +1,16 @@
-"""Answer anonymous listing requests from the listing cache before they enter the framework.
+"""Answer anonymous listing and search requests from their page caches before the framework.
 
-The public listing is the shop's hottest read. A request that FastAPI routes pays for query
+The public listing and search are the shop's hottest reads. A request that FastAPI routes pays for query
 parsing and validation of a dozen parameters, the dependency graph and the principal before
 the cache is even asked; here a cached page costs a dictionary lookup. The middleware sits
 inside the request-context and CORS middleware (request id, access log, metrics and CORS
 headers apply as to any route) and answers only when the result cannot differ from the route's:
 
-- `GET /v1/catalog/products` without `include_unpublished` (staff views of drafts), either
-  anonymous or with a bearer token that the access runtime accepts, the very check the route
-  makes (signature, expiry, live session); any other `Authorization` header goes to the route,
-  which answers 401 as for any other request;
+- a `GET` of one of the paths it is given (`/v1/catalog/products` and `/v1/search`, each with its
+  own cache) without `include_unpublished` (staff views of drafts), either anonymous or with a
+  bearer token that the access runtime accepts, the very check the route makes (signature,
+  expiry, live session); any other `Authorization` header goes to the route, which answers 401
+  as for any other request;
 - the exact query string is already cached and fresh, which means the route validated it and
   computed the page (see `listing_cache`). Everything else, misses included, goes to the route,
   which fills the cache under the same key.
@@ -24,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.conditional import etag_matches
 from kirana.api.middleware import RouteLabel, authenticated
 
 LISTING_PATH = "/v1/catalog/products"
@@ -35,31 +37,23 @@ def cache_key(scope: Scope) -> str:
     return query.decode("latin-1")
 
 
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison of an If-None-Match header against our strong ETag."""
-    if not if_none_match:
-        return False
-    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
-
-
 class CachedListingMiddleware:
-    def __init__(self, app: ASGIApp, *, cache: ListingCache) -> None:
+    def __init__(self, app: ASGIApp, *, caches: dict[str, ListingCache]) -> None:
         self.app = app
-        self.cache = cache
-        self.route = RouteLabel(LISTING_PATH)
+        self.caches = {path: (cache, RouteLabel(path)) for path, cache in caches.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == LISTING_PATH and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] in self.caches:
+            cache, route = self.caches[scope["path"]]
             query: bytes = scope["query_string"]
             if b"include_unpublished" not in query:
-                page = self.cache.lookup(cache_key(scope))
+                page = cache.lookup(cache_key(scope))
                 if page is not None:
                     headers = Headers(scope=scope)
                     authorization = headers.get("authorization")
                     inm = headers.get("if-none-match")
                     if authorization is None or await authenticated(scope, authorization):
-                        scope["route"] = self.route
+                        scope["route"] = route
                         await self._answer(send, page.body, page.etag, inm)
                         return
         await self.app(scope, receive, send)

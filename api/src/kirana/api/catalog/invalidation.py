@@ -1,11 +1,13 @@
-"""Follow the catalog's PostgreSQL notifications and empty the listing cache on each one.
+"""Follow the catalog's PostgreSQL notifications and empty the page caches on each one.
 
 Started by the app's lifespan: one dedicated asyncpg connection per process that LISTENs on
-`CHANNEL` (the triggers of migration c0ffee000002 notify it when a committed change alters what
-a listing shows). When the connection fails (`kirana.api.db.listen.Listener` notices and
-reconnects), the cache stops serving (`followed` is cleared), emptying itself once it follows
-again. It needs a session-level connection: behind a transaction-mode pooler such as PgBouncer,
-point `KIRANA_DATABASE_URL` at PostgreSQL itself or turn the cache off.
+`CHANNEL` (triggers notify it when a committed change alters what a listing or a search shows:
+the catalog tables (migration c0ffee000002), the search documents and the synonym groups
+(c0ffee000046)). The caches are the listing's and search's, one of each per process. When the
+connection fails (`kirana.api.db.listen.Listener` notices and reconnects), they stop serving
+(`followed` is cleared), emptying themselves once they follow again. It needs a session-level
+connection: behind a transaction-mode pooler such as PgBouncer, point `KIRANA_DATABASE_URL` at
+PostgreSQL itself or turn the caches off.
 """
 
 from __future__ import annotations
@@ -19,21 +21,29 @@ APPLICATION_NAME = "kirana-catalog-listener"  # how the connection shows in pg_s
 
 class CatalogListener(Listener):
     channel, application_name = CHANNEL, APPLICATION_NAME
-    what, fallback = "catalog invalidations", "listing cache bypassed"
+    what, fallback = "catalog invalidations", "page caches bypassed"
 
-    def __init__(self, dsn: str, cache: ListingCache, *, ping_s: float = 5.0, retry_s: float = 0.5) -> None:
+    def __init__(self, dsn: str, *caches: ListingCache, ping_s: float = 5.0, retry_s: float = 0.5) -> None:
         super().__init__(dsn, ping_s=ping_s, retry_s=retry_s)
-        self.cache = cache
+        self.caches = caches
         self.last_payload: str | None = None  # of the latest notification, in commit order
+
+    @property
+    def wanted(self) -> bool:
+        """Whether any of its caches is on (with none, nothing needs to listen)."""
+        return any(cache.enabled for cache in self.caches)
 
     def notified(self, payload: str) -> None:
         self.last_payload = payload
-        self.cache.invalidate()
+        for cache in self.caches:
+            cache.invalidate()
 
     def followed(self) -> None:
-        self.cache.invalidate()  # anything may have changed while nobody listened
-        self.cache.followed = True
+        for cache in self.caches:
+            cache.invalidate()  # anything may have changed while nobody listened
+            cache.followed = True
 
     def lost(self) -> None:
-        self.cache.followed = False
-        self.cache.invalidate()
+        for cache in self.caches:
+            cache.followed = False
+            cache.invalidate()

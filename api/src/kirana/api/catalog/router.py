@@ -9,11 +9,10 @@ listing cache at once.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from kirana.api import errors
@@ -22,8 +21,9 @@ from kirana.api.access.principal import Principal
 from kirana.api.catalog import listing
 from kirana.api.catalog import schemas as s
 from kirana.api.catalog import service as catalog
-from kirana.api.catalog.edge import cache_key, etag_matches
+from kirana.api.catalog.edge import cache_key
 from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.conditional import IfNoneMatch, etag, etag_response
 from kirana.api.contract.document import conditional, created, raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
@@ -46,30 +46,20 @@ ListingCacheDep = Annotated[ListingCache, Depends(listing_cache)]
 
 
 async def _catalog_writer(
-    principal: Annotated[Principal, Require("catalog:write")], cache: ListingCacheDep
+    principal: Annotated[Principal, Require("catalog:write")], request: Request
 ) -> AsyncIterator[Principal]:
-    """A staff member with `catalog:write`. Around the write, this process's listing cache is
-    emptied before it and again once it committed (this exit runs after the response)."""
-    cache.invalidate()
+    """A staff member with `catalog:write`. Around the write, this process's page caches (the
+    listing's and search's, `app.state.page_caches`) are emptied before it and again once it
+    committed (this exit runs after the response)."""
+    caches: tuple[ListingCache, ...] = request.app.state.page_caches
+    for cache in caches:
+        cache.invalidate()
     yield principal
-    cache.invalidate()
+    for cache in caches:
+        cache.invalidate()
 
 
 CatalogWrite = Annotated[Principal, Depends(_catalog_writer)]
-
-
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _etag_response(
-    if_none_match: str | None, body: bytes, *, cache: str = "no-cache", etag: str | None = None
-) -> Response:
-    etag = etag or _etag(body)
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, 200, headers, media_type="application/json")
 
 
 def _attributes(values: list[str]) -> dict[str, list[str]]:
@@ -80,17 +70,6 @@ def _attributes(values: list[str]) -> dict[str, list[str]]:
             raise InvalidInput(f"attr must look like name:value (got {raw!r})")
         out.setdefault(name, []).append(value)
     return out
-
-
-IfNoneMatch = Annotated[
-    Text | None,
-    Header(
-        alias="If-None-Match",
-        max_length=1_000,
-        description="ETags from earlier answers (comma-separated, `*` not taken): 304 when one "
-        "is the current one",
-    ),
-]
 
 
 @router.get("/products", response_model=s.ProductPage, responses=conditional())
@@ -133,14 +112,14 @@ async def list_products(
         async with db.autocommit() as conn:
             page = await listing.read_listing(conn, query=query)
         body = page.model_dump_json().encode()
-        return body, _etag(body)
+        return body, etag(body)
 
     if "include_unpublished" in request.query_params:  # asked for drafts: never cached (however
-        body, etag = await compute()  # spelled, so the edge can never serve such a page to staff)
+        body, tag = await compute()  # spelled, so the edge can never serve such a page to staff)
     else:
         cached = await cache.get(cache_key(request.scope), compute)
-        body, etag = cached.body, cached.etag
-    return _etag_response(if_none_match, body, etag=etag)
+        body, tag = cached.body, cached.etag
+    return etag_response(if_none_match, body, tag=tag)
 
 
 @router.get("/products/{ref}", response_model=s.ProductRead, responses=conditional())
@@ -151,7 +130,7 @@ async def get_product(
     staff = principal is not None and principal.can("catalog:write")
     view = await catalog.get_product(session, ref=ref, include_unpublished=staff)
     body = catalog.render_product(view, include_inactive=staff).model_dump_json().encode()
-    return _etag_response(if_none_match, body)
+    return etag_response(if_none_match, body)
 
 
 @router.get("/categories", response_model=list[s.CategoryNode], dependencies=[Public])

@@ -1,21 +1,32 @@
 """HTTP routes of search: `GET /v1/search` (ranked products with facet counts),
 `GET /v1/search/suggest` (completions from the first character) and the staff synonym groups
 under `/v1/search/synonyms` (permission `search:synonyms`, every change audited).
+
+Search answers are public (no draft, nothing per user), so each process keeps them in a page
+cache by exact query string, as the catalog listing does (`catalog.listing_cache`, the search
+counterpart of Typesense's `use_cache`), but kept exact: PostgreSQL notifies every process when
+a committed change touches the catalog, the search documents (popularity included) or the
+synonym groups, and the cache empties itself (`catalog.invalidation`). `catalog.edge` answers
+hits before routing. Answers carry a strong ETag; If-None-Match gets 304.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from kirana.api import errors
 from kirana.api.access.deps import Public, Require
 from kirana.api.access.principal import Principal
 from kirana.api.audit.deps import AuditCtx
-from kirana.api.contract.document import raising
+from kirana.api.catalog.edge import cache_key
+from kirana.api.catalog.listing_cache import ListingCache
+from kirana.api.conditional import IfNoneMatch, etag, etag_response
+from kirana.api.contract.document import conditional, raising
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.search import query as sq
@@ -23,6 +34,17 @@ from kirana.api.search import schemas as s
 from kirana.api.search import service as search
 
 router = APIRouter(prefix="/v1/search", tags=["search"], responses=raising(errors.InvalidInput))
+PATH = "/v1/search"
+
+
+async def search_cache(request: Request) -> ListingCache:
+    """This process's search page cache (made by `create_app`, kept exact by
+    `catalog.invalidation`)."""
+    cache: ListingCache = request.app.state.search_cache
+    return cache
+
+
+SearchCacheDep = Annotated[ListingCache, Depends(search_cache)]
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _BAD_INPUT: dict[int | str, dict[str, Any]] = {
@@ -51,9 +73,11 @@ def _attributes(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((k, tuple(v)) for k, v in out.items())
 
 
-@router.get("", response_model=s.SearchPage, dependencies=[Public], responses=_BAD_INPUT)
+@router.get("", response_model=s.SearchPage, dependencies=[Public], responses=_BAD_INPUT | conditional())
 async def search_products(
+    request: Request,
     db: DatabaseDep,
+    cache: SearchCacheDep,
     q: Annotated[str, Query(max_length=sq.MAX_QUERY_CHARS)] = "",
     category: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies defaults
     brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
@@ -64,7 +88,8 @@ async def search_products(
     sort: s.Sort = s.Sort.relevance,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
-) -> s.SearchPage:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Published products matching `q` (typos, synonyms and Hinglish spellings forgiven), with
     facet counts; each facet is counted with the other facets' selections applied."""
     req = search.Request(
@@ -81,8 +106,15 @@ async def search_products(
         cursor=cursor,
         limit=limit,
     )
-    async with db.autocommit() as conn:
-        return await search.search(conn, req)
+
+    async def compute() -> tuple[bytes, str]:
+        async with db.autocommit() as conn:
+            page = await search.search(conn, req)
+        body = page.model_dump_json().encode()
+        return body, etag(body)
+
+    cached = await cache.get(cache_key(request.scope), compute)
+    return etag_response(if_none_match, cached.body, tag=cached.etag)
 
 
 @router.get("/suggest", response_model=s.SuggestPage, dependencies=[Public], responses=_BAD_INPUT)
@@ -99,6 +131,17 @@ async def suggest(
 Staff = Annotated[Principal, Require("search:synonyms")]
 
 
+async def _synonym_writer(principal: Staff, cache: SearchCacheDep) -> AsyncIterator[Principal]:
+    """A staff member with `search:synonyms`. Around the change, this process's search cache is
+    emptied before it and again after it (other processes hear of it from the table's trigger)."""
+    cache.invalidate()
+    yield principal
+    cache.invalidate()
+
+
+SynonymWrite = Annotated[Principal, Depends(_synonym_writer)]
+
+
 @router.get("/synonyms", response_model=list[s.SynonymRead], responses=_STAFF)
 async def list_synonyms(session: SessionDep, _: Staff) -> list[s.SynonymRead]:
     """Every synonym group."""
@@ -107,7 +150,7 @@ async def list_synonyms(session: SessionDep, _: Staff) -> list[s.SynonymRead]:
 
 @router.post("/synonyms", response_model=s.SynonymRead, status_code=201, responses=_STAFF | _BAD_INPUT)
 async def create_synonym(
-    body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff
+    body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: SynonymWrite
 ) -> s.SynonymRead:
     """A new group of equivalent terms; searches use it at once."""
     return await search.create_synonym(session, ctx.as_actor(me.user_id), data=body)
@@ -119,7 +162,7 @@ async def create_synonym(
     responses=_STAFF | _BAD_INPUT | _NOT_FOUND,
 )
 async def update_synonym(
-    synonym_id: uuid.UUID, body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: Staff
+    synonym_id: uuid.UUID, body: s.SynonymWrite, session: SessionDep, ctx: AuditCtx, me: SynonymWrite
 ) -> s.SynonymRead:
     """Replace a group's terms."""
     return await search.update_synonym(session, ctx.as_actor(me.user_id), synonym_id=synonym_id, data=body)
@@ -130,7 +173,9 @@ async def update_synonym(
     status_code=204,
     responses=_STAFF | _NOT_FOUND,
 )
-async def delete_synonym(synonym_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, me: Staff) -> Response:
+async def delete_synonym(
+    synonym_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, me: SynonymWrite
+) -> Response:
     """Remove a group."""
     await search.delete_synonym(session, ctx.as_actor(me.user_id), synonym_id=synonym_id)
     return Response(status_code=204)
