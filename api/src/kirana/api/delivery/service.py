@@ -9,6 +9,9 @@ emits an outbox event in the caller's transaction (`delivery.status_changed`,
 named in the reason. Positions are limited per delivery in Redis (one per
 `KIRANA_DELIVERY_POSITION_INTERVAL_S`), wrong codes lock the delivery's confirmation after five
 tries (`ratelimit.Lockout`). No HTTP, no commit.
+
+Just past 400 lines on purpose: assigning, starting, positions and finishing share the row lock
+(`_mine`), the state check (`_active`) and the event helpers, and read as one lifecycle.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Tuning:
 
 
 def channel(order_id: uuid.UUID | str) -> str:
+    """The real-time channel that carries one order's delivery (positions, status, ETA)."""
     return f"delivery:{order_id}"
 
 
@@ -84,6 +88,7 @@ def _status_event(session: AsyncSession, d: Delivery, **data: Any) -> None:
 
 
 def is_staff_for(principal: Principal, d: Delivery) -> bool:
+    """Whether the principal is staff who may see every delivery of the delivery's store."""
     return principal.can("deliveries:read_all") and principal.in_scope(orders.store_scope(d.store_code))
 
 
@@ -125,6 +130,7 @@ async def list_assigned(session: AsyncSession, *, principal: Principal) -> s.Del
 async def render(
     session: AsyncSession, *, d: Delivery, viewer: Principal, trail: bool = False
 ) -> s.DeliveryRead:
+    """The delivery as `viewer` may see it, with its latest positions when `trail` is set."""
     positions: list[s.PositionRead] = []
     if trail:
         stmt = select(DeliveryPosition).where(DeliveryPosition.delivery_id == d.id)

@@ -45,6 +45,7 @@ class PaymentDeclined(InvalidState):
 
 
 def unavailable(exc: GatewayUnavailable, *, retry_after_s: int, operation: str) -> Unavailable:
+    """The 503 (with Retry-After) for a gateway that did not answer, counted per operation."""
     metrics.GATEWAY_ERRORS.labels(operation).inc()
     return Unavailable(
         "the payment provider is not answering; nothing was charged twice, try again shortly",
@@ -68,6 +69,7 @@ class Totals:
 
 
 async def totals(session: AsyncSession, *, order_id: uuid.UUID) -> Totals:
+    """What the ledger holds for an order: captured, refunded and cash-on-delivery paise."""
     rows = dict(
         (
             await session.execute(

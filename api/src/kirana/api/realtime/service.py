@@ -16,6 +16,7 @@ PREFIX = "kirana:rt:ticket:"
 
 
 async def issue(redis: Redis, *, user_id: uuid.UUID, session_id: uuid.UUID, ttl_s: int) -> str:
+    """A one-use socket ticket for this user and session, valid for `ttl_s` seconds."""
     ticket = secrets.token_urlsafe(24)
     await redis.set(PREFIX + ticket, f"{user_id}:{session_id}", ex=ttl_s)
     return ticket

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kirana.api import cursors
@@ -394,18 +394,15 @@ async def _folded(session: AsyncSession, terms: list[str]) -> list[str]:
 
 
 async def list_synonyms(session: AsyncSession) -> list[s.SynonymRead]:
-    rows = (await session.execute(text("SELECT id FROM search_synonyms ORDER BY terms[1], id"))).scalars()
-    out = []
-    for sid in rows:
-        row = await session.get(Synonym, sid)
-        assert row is not None
-        out.append(_read(row))
-    return out
+    """Every synonym group, ordered by its first term."""
+    rows = await session.scalars(select(Synonym).order_by(Synonym.terms[1], Synonym.id))
+    return [_read(row) for row in rows]
 
 
 async def create_synonym(
     session: AsyncSession, ctx: audit.AuditContext, *, data: s.SynonymWrite
 ) -> s.SynonymRead:
+    """Add a group of equivalent terms (audited); searches use it once the caller commits."""
     row = Synonym(terms=data.terms, folded=await _folded(session, data.terms))
     session.add(row)
     await session.flush()
@@ -423,6 +420,7 @@ async def create_synonym(
 async def update_synonym(
     session: AsyncSession, ctx: audit.AuditContext, *, synonym_id: uuid.UUID, data: s.SynonymWrite
 ) -> s.SynonymRead:
+    """Replace a group's terms (audited with before and after); NotFound if there is none."""
     row = await session.get(Synonym, synonym_id, with_for_update=True)
     if row is None:
         raise NotFound("no such synonym group")
@@ -444,6 +442,7 @@ async def update_synonym(
 
 
 async def delete_synonym(session: AsyncSession, ctx: audit.AuditContext, *, synonym_id: uuid.UUID) -> None:
+    """Remove a group (audited with its terms); NotFound if there is none."""
     row = await session.get(Synonym, synonym_id, with_for_update=True)
     if row is None:
         raise NotFound("no such synonym group")
