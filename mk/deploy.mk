@@ -14,7 +14,18 @@ DEPLOY = $(RUN) python -m deploy
 
 ##@ Deploy (a real cluster, or the testbed)
 
-.PHONY: deploy-staging deploy-prod deploy-rollback health-check
+.PHONY: build deploy-staging deploy-prod deploy-rollback health-check
+
+# The images the charts run, as the delivery workflow builds them (context: the repository).
+IMAGES = kirana-api=docker/app.Dockerfile kirana-operator=docker/operator.Dockerfile kirana-load=docker/load.Dockerfile
+IMAGE_TAG = $(or $(VERSION),dev)
+
+build: ## Build the three images, tagged VERSION (default dev), with docker buildx (needs an engine)
+	@command -v docker >/dev/null 2>&1 || { echo "make build: no docker command here; the images are built by CI (.github/workflows/delivery.yml) or on a machine with an engine" >&2; exit 2; }
+	@docker info >/dev/null 2>&1 || { echo "make build: docker cannot reach an engine (docker info failed); start one or build in CI" >&2; exit 2; }
+	@set -e; for pair in $(IMAGES); do image=$${pair%%=*}; file=$${pair#*=}; \
+	  echo "building $$image:$(IMAGE_TAG) from $$file"; \
+	  docker buildx build --load --file "$$file" --tag "$$image:$(IMAGE_TAG)" .; done
 
 deploy-staging: install ## Deploy VERSION to staging (KUBECONFIG=... VERSION=1.2.3); rolls back and exits 1 on failure
 	$(DEPLOY) deploy staging $(DEPLOY_FLAGS)

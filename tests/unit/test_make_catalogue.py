@@ -4,6 +4,7 @@ dashes (test-e2e, db-migrate) shown."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from functools import cache
@@ -43,6 +44,7 @@ GROUPS = {
     "Docs": {"docs", "docs-errors"},
     "Kubernetes testbed and tools": {"testbed-build", "testbed-up", "testbed-down", "tools", "demo-release"},
     "Deploy (a real cluster, or the testbed)": {
+        "build",
         "deploy-staging",
         "deploy-prod",
         "deploy-rollback",
@@ -103,3 +105,33 @@ def test_each_listed_target_is_real(target: str) -> None:
     if target != "install":  # an up-to-date virtualenv has nothing to do
         assert "Nothing to be done" not in proc.stdout, f"{target} is a stub"
         assert proc.stdout.strip(), f"{target} plans no command"
+
+
+def test_build_plans_every_image_as_the_delivery_workflow_does() -> None:
+    plan = make("-n", "build", "VERSION=1.2.3")
+    assert plan.returncode == 0, plan.stderr
+    for image, dockerfile in [
+        ("kirana-api", "docker/app.Dockerfile"),
+        ("kirana-operator", "docker/operator.Dockerfile"),
+        ("kirana-load", "docker/load.Dockerfile"),
+    ]:
+        assert f"{image}={dockerfile}" in plan.stdout
+        assert (REPO / dockerfile).is_file()
+    assert '--tag "$image:1.2.3"' in plan.stdout
+
+
+def test_build_without_an_engine_says_so_in_one_line(tmp_path: Path) -> None:
+    # A docker command that cannot reach an engine, as on a machine with the CLI but no daemon.
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = os.environ | {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    r = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "build"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert r.returncode == 2
+    message = [line for line in r.stderr.splitlines() if line.startswith("make build:")]
+    assert message == [
+        "make build: docker cannot reach an engine (docker info failed); start one or build in CI"
+    ]
