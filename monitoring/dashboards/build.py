@@ -73,7 +73,8 @@ BUSINESS: list[Panel] = [
     ("Refunds by the shop", {"{{reason}}": f"sum by (reason) (increase(kirana_payment_auto_refunds_total{{{NS}}}[1h]))"}, "short"),
     ("Orders waiting for payment", {"waiting": f"max(kirana_orders_pending_payment{{{NS}}})", "oldest (s)": f"max(kirana_orders_pending_payment_oldest_age_seconds{{{NS}}})"}, "short"),
     ("Webhooks received and applied", {"received {{outcome}}": f"sum by (outcome) (rate(kirana_webhook_received_total{{{NS}}}[5m]))", "applied {{outcome}}": f"sum by (outcome) (rate(kirana_webhook_processed_total{{{NS}}}[5m]))"}, "ops"),
-    ("Catalog and search traffic", {"{{status}}": f'sum by (status) (rate(kirana_http_requests_total{{{NS}, route=~"/v1/products.*"}}[5m]))'}, "reqps"),
+    ("Catalog and search traffic", {"{{route}} {{status}}": f'sum by (route, status) (rate(kirana_http_requests_total{{{NS}, route=~"/v1/catalog/products.*|/v1/search.*"}}[5m]))'}, "reqps"),
+    ("Real-time sockets", {"open": f"sum(kirana_ws_connections{{{NS}}})", "accepted /s": f"sum(rate(kirana_ws_connections_accepted_total{{{NS}}}[5m]))", "refused {{reason}} /s": f"sum by (reason) (rate(kirana_ws_connections_refused_total{{{NS}}}[5m]))", "slow consumers /s": f"sum(rate(kirana_ws_slow_consumers_total{{{NS}}}[5m]))", "resyncs /s": f"sum(rate(kirana_ws_resyncs_total{{{NS}}}[5m]))"}, "short"),
 ]  # fmt: skip
 DATA: list[Panel] = [
     ("PostgreSQL connections", {"{{state}}": f"sum by (state) (pg_stat_activity_count{{{NS}}})", "max": f"max(pg_settings_max_connections{{{NS}}})"}, "short"),

@@ -93,7 +93,7 @@ def rows(run: Path = LOAD_RUN, results: Path = RESULTS) -> list[Row]:
             "the load run",
         )
     )
-    big = _bench("search", "search with facets p95, 100,000 products, 50 clients", results)
+    big = _bench("search", "search with facets p95, 100,000 products, 50 clients, page cache off", results)
     out.append(
         Row(
             "Search response",

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -71,6 +72,8 @@ def test_make_dev_then_the_db_targets_then_make_dev_stop() -> None:
         assert json.loads((data / "run.json").read_text())["pid"] == pid  # not a second shop
 
         head = kirana(env, "db", "current").strip()
+        check = make("db-check", env)  # models and migrations agree; every migration is rolling-safe
+        assert check.returncode == 0, check.stdout + check.stderr
         backup = make("db-backup", env)
         assert backup.returncode == 0, backup.stderr
         [archive] = (data / "backups").glob("*.dump")
@@ -106,3 +109,11 @@ def test_make_dev_then_the_db_targets_then_make_dev_stop() -> None:
         assert time.monotonic() < deadline, "embedded servers left running"
         time.sleep(0.2)
     shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def test_make_docs_regenerates_the_committed_error_catalogue(tmp_path: Path) -> None:
+    out = tmp_path / "errors.md"
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("MAKE", "MFLAGS"))}
+    made = make("docs", env, f"OUT={out}")  # docs runs docs-errors
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert out.read_text() == (REPO / "docs" / "errors.md").read_text()

@@ -2,7 +2,8 @@
 rules of monitoring/rules loaded; stopping Redis fires KiranaRedisDown; Alertmanager, fed by that
 Prometheus and routed by monitoring/alertmanager, pages the on-call webhook; a warning of the
 same alert is inhibited (shown with inhibitedBy, never delivered); two alerts of one group arrive
-in one notification; resuming Redis resolves the alert.
+in one notification; Redis down also suppresses pods failing readiness, PostgreSQL down the API's
+alerts (the cause still pages); a business warning is email; resuming Redis resolves the alert.
 """
 
 from __future__ import annotations
@@ -100,6 +101,36 @@ def test_redis_stopped_pages_on_call_with_inhibition_and_grouping_then_resolves(
         assert not any(
             lbl["alertname"] == "KiranaRedisDown" and lbl["severity"] == "warning" for lbl in delivered
         ), "the inhibited warning reached a receiver"
+
+        # The real KiranaRedisDown explains pods failing readiness: that warning is suppressed.
+        _post(servers, "KiranaPodNotReady", severity="warning", category="infrastructure", team="platform")
+        # PostgreSQL down explains the API's alerts: the API alert is suppressed, the cause pages.
+        _post(servers, "KiranaDatabaseDown", severity="critical", category="database", team="platform")
+        _post(servers, "KiranaApiErrorBudgetBurnFast", severity="critical", category="api", team="platform")
+        # A business warning is email to the shop's owners (shop hours left out here).
+        business = {"severity": "warning", "category": "business", "team": "business"}
+        _post(servers, "KiranaOrdersPlacedToPaidLow", **business)
+
+        def inhibited(alertname: str) -> list[str]:
+            for a in servers.am_alerts():
+                if a["labels"]["alertname"] == alertname and a["status"]["state"] == "suppressed":
+                    return list(a["status"]["inhibitedBy"])
+            return []
+
+        wait_for(lambda: inhibited("KiranaPodNotReady"), 30, "KiranaPodNotReady inhibited")
+        wait_for(lambda: inhibited("KiranaApiErrorBudgetBurnFast"), 30, "the API alert inhibited")
+        wait_for(lambda: hooks.to("email-business"), 30, "the business email")
+        email = hooks.to("email-business")[0]
+        assert [a["labels"]["alertname"] for a in email["alerts"]] == ["KiranaOrdersPlacedToPaidLow"]
+        assert email["groupLabels"] == {"category": "business", "namespace": "shop"}
+
+        def paged(alertname: str) -> bool:
+            pages = hooks.to("pagerduty-critical")
+            return any(a["labels"]["alertname"] == alertname for b in pages for a in b["alerts"])
+
+        wait_for(lambda: paged("KiranaDatabaseDown"), 30, "the database page")
+        every = [a["labels"]["alertname"] for _, body in hooks.received for a in body["alerts"]]
+        assert "KiranaApiErrorBudgetBurnFast" not in every and "KiranaPodNotReady" not in every
     finally:
         os.kill(redis_pid, signal.SIGCONT)
 
