@@ -9,6 +9,9 @@ ACCEPTED = Counter("kirana_ws_connections_accepted_total", "WebSocket connection
 REFUSED = Counter(
     "kirana_ws_connections_refused_total", "WebSocket connections refused, by reason.", ["reason"]
 )
+REFUSAL_REASONS = ("draining", "credentials", "per-user-cap", "other")  # see realtime.router
+for _reason in REFUSAL_REASONS:  # exported at 0 from the start, so rates and alerts see them
+    REFUSED.labels(_reason)
 SENT = Counter("kirana_ws_frames_sent_total", "Frames sent to WebSocket clients.")
 SLOW = Counter("kirana_ws_slow_consumers_total", "Sockets closed because their send queue was full.")
 REVOKED = Counter("kirana_ws_revoked_total", "Sockets closed because their session was signed out.")
