@@ -1,7 +1,8 @@
 # Tests, coverage, benchmarks and load. Included by the root Makefile.
 # COVERAGE_FLOOR: line + branch coverage of kirana.* and deploy, rounded down; `make coverage` and
 # `make test` fail below it. Set from the unit + integration + delivery run of `make test` on a
-# clean clone (77.78 % on 2026-12-02); raise it with that run's TOTAL as tests grow.
+# clean clone (77.78 % on 2026-12-02, 77.87 % on 2026-12-03); raise it with that run's TOTAL
+# as tests grow.
 COVERAGE_FLOOR := 77
 COVERAGE_FLAGS = --cov --cov-report=term --cov-report=xml:.local/coverage/coverage.xml \
 	--cov-report=html:.local/coverage/html --cov-fail-under=$(COVERAGE_FLOOR)
