@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg
 from fastapi import FastAPI
 
-from kirana.api.catalog.invalidation import CHANNEL, CatalogListener
+from kirana.api.catalog.invalidation import APPLICATION_NAME, CHANNEL, CatalogListener
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
 
@@ -37,3 +37,13 @@ async def settled(app: FastAPI, settings: Settings) -> None:
     with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, fence))
     await until(lambda: listener.last_payload == fence)
+
+
+def kill_listener(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Terminate this database's catalog listening connection (as a failover or a DBA would)."""
+    killed = conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = %s AND datname = current_database()",
+        (APPLICATION_NAME,),
+    ).fetchall()
+    assert killed == [(True,)]

@@ -11,14 +11,13 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from kirana.api.catalog.invalidation import APPLICATION_NAME
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.urls import libpq_url
 from kirana.api.settings import Settings
 from tests.integration.access.helpers import login as login_account
 from tests.integration.access.helpers import make_user
 from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
-from tests.integration.commerce.notified import settled, until
+from tests.integration.commerce.notified import kill_listener, settled, until
 
 TTL = 600.0  # freshness must come from notifications, never from waiting this out
 URL = "/v1/catalog/products?category=grocery&in_stock=true"
@@ -112,12 +111,7 @@ async def test_a_lost_listening_connection_bypasses_the_cache_until_it_is_back(
     assert cache.followed
     await client.get(URL)
     with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = %s AND datname = current_database()",
-            (APPLICATION_NAME,),
-        ).fetchall()
-        assert killed == [(True,)]
+        kill_listener(conn)
         await until(lambda: not cache.followed)
         # While nobody listens, a change is not heard of: every request must read the database.
         conn.execute("UPDATE catalog_products SET title = 'Toor Dal 5 kg (new)'")

@@ -10,14 +10,13 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
-from kirana.api.catalog.invalidation import APPLICATION_NAME
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.db.engine import Database
 from kirana.api.db.urls import libpq_url
 from kirana.api.search import scheduled as search_jobs
 from kirana.api.settings import Settings
 from tests.integration.commerce.conftest import Catalog, Login, customer, idem, staff
-from tests.integration.commerce.notified import settled, until
+from tests.integration.commerce.notified import kill_listener, settled, until
 
 TTL = 600.0  # freshness must come from notifications, never from waiting this out
 
@@ -150,12 +149,7 @@ async def test_a_lost_listening_connection_bypasses_it_until_it_is_back(
     cache = _cache(app)
     await _search(client, "toor")
     with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = %s AND datname = current_database()",
-            (APPLICATION_NAME,),
-        ).fetchall()
-        assert killed == [(True,)]
+        kill_listener(conn)
         await until(lambda: not cache.followed)
         conn.execute("UPDATE catalog_products SET title = 'Toor Dal 5 kg (new)'")
         hits = cache.hits
