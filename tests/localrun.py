@@ -5,6 +5,11 @@ Used by tests/integration (the run itself, the second terminal, `dev pay`), test
 `KIRANA_*` variable from the caller, only what the test passes. Data lives under the repository's
 `.local/tests/` by default: the embedded PostgreSQL runs as its own user when tests run as root,
 and that user cannot enter pytest's private temporary directories.
+
+The run's output (its own and, inherited, its API's and worker's logs) is read continuously by a
+thread: a pipe nobody reads holds 64 KiB, and once it is full every process writing a log line
+blocks in `write()`, so a burst of logged errors (a few 500s with their tracebacks) would stop
+the whole shop until the test read the output at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -43,11 +49,11 @@ def scratch_dir(name: str) -> Path:
 
 
 def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 300) -> None:
-    """Until `url` answers 200 (a first start seeds data: minutes on a busy machine); fails with
-    the process's output if it exits first."""
+    """Until `url` answers 200 (a first start seeds data: minutes on a busy machine); fails if
+    the process exits first (`running` adds its output to the failure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert proc.poll() is None, f"exited with {proc.returncode} before {url} answered"
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -66,6 +72,25 @@ class Run:
     data: Path
     cwd: Path
     output: str = field(default="", init=False)
+    _lines: list[str] = field(default_factory=list, init=False, repr=False)
+    _reader: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.proc.stdout is not None:
+            self._reader = threading.Thread(target=self._drain, name=f"kirana-run-{self.pid}", daemon=True)
+            self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    def _collected(self) -> str:
+        """Everything it printed, once it exited (the reader has seen the end of the pipe)."""
+        if self._reader is not None:
+            self._reader.join(timeout=5)  # orphans of a killed run may hold the pipe open
+        self.output = "".join(self._lines)
+        return self.output
 
     @property
     def base(self) -> str:
@@ -108,17 +133,15 @@ class Run:
 
     def wait(self, timeout: float = 60) -> str:
         """Until it exits by itself; its whole output."""
-        self.output, _ = self.proc.communicate(timeout=timeout)
-        return self.output
+        self.proc.wait(timeout=timeout)
+        return self._collected()
 
     def stop(self, timeout: float = 60) -> str:
         """Ctrl-C, as a developer stops it; its whole output."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        elif self.proc.stdout is None or self.proc.stdout.closed:
-            return self.output  # stopped and read before
-        self.output, _ = self.proc.communicate(timeout=timeout)
-        return self.output
+        self.proc.wait(timeout=timeout)
+        return self._collected()
 
 
 def start_run(

@@ -2,15 +2,17 @@
 rules of monitoring/rules loaded; stopping Redis fires KiranaRedisDown; Alertmanager, fed by that
 Prometheus and routed by monitoring/alertmanager, pages the on-call webhook; a warning of the
 same alert is inhibited (shown with inhibitedBy, never delivered); two alerts of one group arrive
-in one notification; Redis down also suppresses pods failing readiness, PostgreSQL down the API's
-alerts (the cause still pages); a business warning is email; resuming Redis resolves the alert.
+in one notification; sign-ins failing while Redis is stopped fire the API's error-budget alert,
+which pages; Redis down also suppresses pods failing readiness, PostgreSQL down the firing API
+alert (the cause still pages); a business warning is email; resuming Redis resolves the alert.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +52,29 @@ def _post(servers: Servers, alertname: str, **labels: str) -> None:
     httpx.post(servers.am + "/api/v2/alerts", json=[alert]).raise_for_status()
 
 
+def _fail_sign_ins(shop: Shop, *, until: Callable[[], bool], timeout: float) -> None:
+    """Sign-in attempts, 8 at a time, until `until()` holds; fails after `timeout` seconds."""
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def attempt() -> None:
+        with httpx.Client(base_url=shop.api, timeout=30) as client:
+            while not stop.is_set():
+                body = {"identifier": "nobody@example.com", "password": "wrong-password"}
+                answers.append(client.post("/v1/auth/login", json=body).status_code)
+
+    threads = [threading.Thread(target=attempt, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(until, timeout, f"the API alert firing (answers so far: {sorted(set(answers))})")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert answers and all(code >= 500 for code in answers), sorted(set(answers))
+
+
 @pytest.mark.xdist_group("run")
 def test_redis_stopped_pages_on_call_with_inhibition_and_grouping_then_resolves(
     shop: Shop, alerting: tuple[Servers, Webhooks]
@@ -82,6 +107,10 @@ def test_redis_stopped_pages_on_call_with_inhibition_and_grouping_then_resolves(
                 pod=pod,
             )
 
+        def paged(alertname: str) -> bool:
+            pages = hooks.to("pagerduty-critical")
+            return any(a["labels"]["alertname"] == alertname for b in pages for a in b["alerts"])
+
         def warning_inhibited() -> bool:
             for a in servers.am_alerts():
                 if a["labels"]["alertname"] == "KiranaRedisDown" and a["labels"]["severity"] == "warning":
@@ -104,9 +133,12 @@ def test_redis_stopped_pages_on_call_with_inhibition_and_grouping_then_resolves(
 
         # The real KiranaRedisDown explains pods failing readiness: that warning is suppressed.
         _post(servers, "KiranaPodNotReady", severity="warning", category="infrastructure", team="platform")
-        # PostgreSQL down explains the API's alerts: the API alert is suppressed, the cause pages.
+        # The API made to fail: sign-ins need Redis (their rate limits), so with Redis stopped
+        # each answers 500 after the client's 5 s timeout. The real error-budget alert fires.
+        _fail_sign_ins(shop, until=lambda: "KiranaApiErrorBudgetBurnFast" in servers.firing(), timeout=120)
+        wait_for(lambda: paged("KiranaApiErrorBudgetBurnFast"), 60, "the API page")
+        # PostgreSQL down explains the API's alerts: the firing API alert is now suppressed.
         _post(servers, "KiranaDatabaseDown", severity="critical", category="database", team="platform")
-        _post(servers, "KiranaApiErrorBudgetBurnFast", severity="critical", category="api", team="platform")
         # A business warning is email to the shop's owners (shop hours left out here).
         business = {"severity": "warning", "category": "business", "team": "business"}
         _post(servers, "KiranaOrdersPlacedToPaidLow", **business)
@@ -124,13 +156,9 @@ def test_redis_stopped_pages_on_call_with_inhibition_and_grouping_then_resolves(
         assert [a["labels"]["alertname"] for a in email["alerts"]] == ["KiranaOrdersPlacedToPaidLow"]
         assert email["groupLabels"] == {"category": "business", "namespace": "shop"}
 
-        def paged(alertname: str) -> bool:
-            pages = hooks.to("pagerduty-critical")
-            return any(a["labels"]["alertname"] == alertname for b in pages for a in b["alerts"])
-
         wait_for(lambda: paged("KiranaDatabaseDown"), 30, "the database page")
         every = [a["labels"]["alertname"] for _, body in hooks.received for a in body["alerts"]]
-        assert "KiranaApiErrorBudgetBurnFast" not in every and "KiranaPodNotReady" not in every
+        assert "KiranaPodNotReady" not in every  # inhibited from the start: never delivered
     finally:
         os.kill(redis_pid, signal.SIGCONT)
 
