@@ -397,12 +397,15 @@ class OperatorProcess:
             self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def exposition(self) -> str:
+        """This process' /metrics, as Prometheus scrapes it."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
     def metric(self, name: str) -> float:
         """The sum of every sample of one metric on this process' /metrics (0 if absent)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
         total = 0.0
-        for line in text.splitlines():
+        for line in self.exposition().splitlines():
             if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
                 total += float(line.rsplit(" ", 1)[1])
         return total

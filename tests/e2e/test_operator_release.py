@@ -124,6 +124,12 @@ def test_metrics_then_deleting_the_release_removes_everything_it_owns(shop: Shop
     op = shop.operator
     assert op.metric('kirana_operator_releases{phase="Ready"}') == 1
     assert op.metric("kirana_operator_reconcile_duration_seconds_count") > 0
+    # Every operator metric a rule or dashboard names is on this running operator's /metrics.
+    from tests.monitoring.test_metrics_exist import exported, named_metrics
+
+    wanted = {name for name in named_metrics() if name.startswith("kirana_operator_")}
+    assert len(wanted) >= 3
+    assert wanted - exported(op.exposition()) == set(), "named by monitoring/, not exported"
 
     apps, batch = client.AppsV1Api(shop.api), client.BatchV1Api(shop.api)
     assert len(apps.list_namespaced_deployment(shop.namespace).items) == 2

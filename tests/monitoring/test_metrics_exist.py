@@ -1,6 +1,8 @@
 """Every `kirana_` metric a rule (or dashboard) names is exported by a real process: the API and
 the worker of a real `kirana run` (embedded PostgreSQL and Redis), and the operator's metrics
-registry. A rule on a metric nobody exports never fires, so this fails instead.
+registry. A rule on a metric nobody exports never fires, so this fails instead. The e2e test
+`test_metrics_then_deleting_the_release_removes_everything_it_owns` checks the operator's names
+again on a running operator that has reconciled a release.
 """
 
 from __future__ import annotations
