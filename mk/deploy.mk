@@ -16,7 +16,8 @@ DEPLOY = $(RUN) python -m deploy
 
 .PHONY: build deploy-staging deploy-prod deploy-rollback health-check
 
-# The images the charts run, as the delivery workflow builds them (context: the repository).
+# The images the charts run (context: the repository); the delivery workflow builds and pushes
+# kirana-api and kirana-operator, kirana-load is built for load runs only.
 IMAGES = kirana-api=docker/app.Dockerfile kirana-operator=docker/operator.Dockerfile kirana-load=docker/load.Dockerfile
 IMAGE_TAG = $(or $(VERSION),dev)
 

@@ -7,5 +7,5 @@
 
 docs: docs-errors ## Regenerate every generated doc (docs/errors.md); unit tests fail when one is stale
 
-docs-errors: install ## Regenerate docs/errors.md from the error classes (a unit test checks it; OUT=file writes elsewhere)
-	$(RUN) python -m kirana.api.contract $(or $(OUT),docs/errors.md)
+docs-errors: install ## Regenerate docs/errors.md from the error classes (a unit test checks it; ERRORS_OUT=file writes elsewhere)
+	$(RUN) python -m kirana.api.contract $(or $(ERRORS_OUT),docs/errors.md)

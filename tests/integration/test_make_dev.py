@@ -114,6 +114,6 @@ def test_make_dev_then_the_db_targets_then_make_dev_stop() -> None:
 def test_make_docs_regenerates_the_committed_error_catalogue(tmp_path: Path) -> None:
     out = tmp_path / "errors.md"
     env = {k: v for k, v in clean_env().items() if not k.startswith(("MAKE", "MFLAGS"))}
-    made = make("docs", env, f"OUT={out}")  # docs runs docs-errors
+    made = make("docs", env, f"ERRORS_OUT={out}")  # docs runs docs-errors
     assert made.returncode == 0, made.stdout + made.stderr
     assert out.read_text() == (REPO / "docs" / "errors.md").read_text()

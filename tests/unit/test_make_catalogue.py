@@ -107,7 +107,7 @@ def test_each_listed_target_is_real(target: str) -> None:
         assert proc.stdout.strip(), f"{target} plans no command"
 
 
-def test_build_plans_every_image_as_the_delivery_workflow_does() -> None:
+def test_build_plans_every_image_the_charts_run() -> None:
     plan = make("-n", "build", "VERSION=1.2.3")
     assert plan.returncode == 0, plan.stderr
     for image, dockerfile in [

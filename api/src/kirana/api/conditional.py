@@ -19,7 +19,7 @@ IfNoneMatch = Annotated[
     Header(
         alias="If-None-Match",
         max_length=1_000,
-        description="ETags from earlier answers (comma-separated, `*` not taken): 304 when one "
+        description="ETags from earlier answers (comma-separated; `*` matches any): 304 when one "
         "is the current one",
     ),
 ]

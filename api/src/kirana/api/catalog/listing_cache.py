@@ -1,6 +1,8 @@
-"""A per-process cache of public catalog listing pages (body + ETag), kept exact by PostgreSQL.
+"""A per-process cache of public pages (body + ETag), kept exact by PostgreSQL: one for the
+catalog listing, one for search answers.
 
-Used by the catalog router (misses) and `catalog.edge` (hits, answered before the framework).
+Used by the catalog and search routers (misses) and `catalog.edge` (hits, answered before the
+framework).
 Staff views of drafts are never cached.
 
 Freshness does not rest on the TTL. Triggers on the catalog tables (migration c0ffee000002)
