@@ -166,6 +166,8 @@ def start_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        encoding="utf-8",
+        errors="replace",  # one odd byte must not stop the reader (the pipe would fill again)
     )
     return Run(proc, port, (data or workdir / ".local").resolve(), workdir)
 

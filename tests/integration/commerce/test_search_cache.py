@@ -94,6 +94,9 @@ async def test_catalog_and_stock_changes_from_elsewhere_empty_it_at_once(
     sold_out = await _search(client, "basmati")
     assert sold_out.json()["facets"]["in_stock"] == [{"in_stock": False, "count": 1}]
     assert (await _search(client, "basmati", **{"If-None-Match": first.headers["etag"]})).status_code == 200
+    # A new SKU changes no listing, only the search document: the document itself notifies.
+    await _changed(app, settings, "UPDATE catalog_variants SET sku = 'RICE-PREMIUM-1' WHERE sku = 'RICE-1'")
+    assert _titles(await _search(client, "RICE-PREMIUM-1"))[0] == "Basmati Rice Premium"
     await _changed(app, settings, "UPDATE catalog_products SET is_published = false")
     assert _titles(await _search(client, "basmati")) == []
 
