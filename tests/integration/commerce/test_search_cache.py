@@ -1,7 +1,9 @@
-"""The search page cache: repeated searches are answered from it with the route's own answer,
-and every committed change to what a search shows empties it at once (a product, its stock, the
-popularity the search job writes, a synonym group, from this process or any other); while
-changes cannot be followed it is bypassed."""
+"""The search and suggestion page caches: repeated searches and suggestions are answered from them
+with the route's own answer, and every committed change to what a search shows empties them at
+once (a product, its stock, the popularity the search job writes, a synonym group, from this
+process or any other); a suggestion weight empties only the suggestion cache, and a weight
+rebuild that moves nothing empties nothing; while changes cannot be followed they are
+bypassed."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"search_cache_s": TTL})
 
 
-def _cache(app: FastAPI) -> ListingCache:
-    cache: ListingCache = app.state.search_cache
+def _cache(app: FastAPI, name: str = "search_cache") -> ListingCache:
+    cache: ListingCache = getattr(app.state, name)
     return cache
 
 
@@ -46,11 +48,20 @@ def _sql(settings: Settings, statement: str) -> None:
         conn.execute(statement)
 
 
-async def _changed(app: FastAPI, settings: Settings, statement: str) -> float:
-    """Run `statement` elsewhere; seconds until this process's search cache was emptied."""
-    seen = _cache(app).invalidations
+async def _changed(app: FastAPI, settings: Settings, statement: str, cache: str = "search_cache") -> float:
+    """Run `statement` elsewhere; seconds until this process's `cache` was emptied."""
+    seen = _cache(app, cache).invalidations
     _sql(settings, statement)
-    return await until(lambda: _cache(app).invalidations > seen)
+    return await until(lambda: _cache(app, cache).invalidations > seen)
+
+
+async def _suggest(client: AsyncClient, q: str, **headers: str) -> Response:
+    return await client.get("/v1/search/suggest", params={"q": q}, headers=headers)
+
+
+def _texts(r: Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [x["text"] for x in r.json()["items"] if x["kind"] == "product"]
 
 
 async def test_a_repeated_search_is_answered_from_the_cache_like_the_route(
@@ -168,3 +179,63 @@ async def test_a_lost_listening_connection_bypasses_it_until_it_is_back(
     hits = cache.hits
     assert _titles(await _search(client, "toor")) == ["Toor Dal 5 kg (new)"]
     assert cache.hits == hits + 1
+
+
+async def test_suggestions_are_answered_from_their_cache_and_emptied_by_catalog_changes(
+    app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
+) -> None:
+    await shop.product(title="Chakki Fresh Atta", sku="ATTA-1")
+    await settled(app, settings)
+    cache = _cache(app, "suggest_cache")
+    miss = await _suggest(client, "chak")
+    hits = cache.hits
+    hit = await _suggest(client, "chak", **{"X-Request-ID": "hit-2"})
+    assert cache.hits == hits + 1 and hit.content == miss.content
+    assert _texts(hit) == ["Chakki Fresh Atta"]
+    for name in ("etag", "cache-control", "content-type", "content-length"):
+        assert hit.headers[name] == miss.headers[name], name
+    assert hit.headers["x-request-id"] == "hit-2"
+    not_modified = await _suggest(client, "chak", **{"If-None-Match": hit.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    bad = await client.get("/v1/search/suggest", params={"q": "chak", "limit": 0})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    # A product published from elsewhere (its title's keys written by the catalog's triggers).
+    await _changed(
+        app,
+        settings,
+        "UPDATE catalog_products SET title = 'Chakki Gold Atta', is_published = true",
+        "suggest_cache",
+    )
+    assert "Chakki Gold Atta" in _texts(await _suggest(client, "chak"))
+
+
+async def test_suggestion_weights_empty_only_the_suggestion_cache(
+    app: FastAPI, client: AsyncClient, shop: Catalog, settings: Settings
+) -> None:
+    for title, sku in (("Chakki Atta Daily", "ATTA-A"), ("Chakki Atta Select", "ATTA-B")):
+        await shop.product(title=title, sku=sku)
+    await settled(app, settings)
+    first = _texts(await _suggest(client, "chakki"))
+    assert sorted(first) == ["Chakki Atta Daily", "Chakki Atta Select"]
+    await _search(client, "chakki")
+    assert (await client.get("/v1/catalog/products")).status_code == 200
+    listing, found = _cache(app, "catalog_listing_cache"), _cache(app)
+    unmoved = (listing.invalidations, found.invalidations)
+    # A weight moved from elsewhere (as the search job writes them): the suggestion cache only.
+    await _changed(
+        app,
+        settings,
+        f"UPDATE search_terms SET weight = weight + 100 WHERE term = '{first[-1]}'",
+        "suggest_cache",
+    )
+    assert (listing.invalidations, found.invalidations) == unmoved
+    assert _texts(await _suggest(client, "chakki")) == [first[-1], first[0]]
+    # The job's rebuild puts the weights back (what sold decides), and says so.
+    await _changed(app, settings, "SELECT search_rebuild_terms()", "suggest_cache")
+    assert (listing.invalidations, found.invalidations) == unmoved
+    assert _texts(await _suggest(client, "chakki")) == first
+    # A rebuild that moves no weight writes no row, so nothing is emptied: only the fence arrives.
+    seen = _cache(app, "suggest_cache").invalidations
+    _sql(settings, "SELECT search_rebuild_terms()")
+    await settled(app, settings)
+    assert _cache(app, "suggest_cache").invalidations == seen + 1

@@ -43,6 +43,7 @@ from kirana.api.realtime import router as realtime
 from kirana.api.realtime.lifecycle import RealtimeRuntime
 from kirana.api.search import router as search
 from kirana.api.search.router import PATH as SEARCH_PATH
+from kirana.api.search.router import SUGGEST_PATH
 from kirana.api.settings import Settings
 from kirana.api.sync import router as sync
 from kirana.api.twofactor import router as twofactor
@@ -102,7 +103,11 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
         authorizers = {"delivery": delivery_flows.channel_authorizer(app.state.db)}
         app.state.realtime_runtime = RealtimeRuntime(settings, app.state, authorizers=authorizers)
         await app.state.realtime_runtime.start()
-        listener = CatalogListener(libpq_url(settings.database_url), *app.state.page_caches)
+        listener = CatalogListener(
+            libpq_url(settings.database_url),
+            *app.state.page_caches,
+            only={"search_terms": (app.state.suggest_cache,)},  # the weight rebuild's table
+        )
         app.state.catalog_listener = listener
         if listener.wanted:
             await listener.start()
@@ -139,7 +144,9 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.catalog_listing_cache = listing_cache
     search_cache = ListingCache(settings.search_cache_s, followed=False)
     app.state.search_cache = search_cache
-    app.state.page_caches = (listing_cache, search_cache)  # what a catalog write empties
+    suggest_cache = ListingCache(settings.search_cache_s, followed=False)
+    app.state.suggest_cache = suggest_cache
+    app.state.page_caches = (listing_cache, search_cache, suggest_cache)  # what a catalog write empties
     problems.install_handlers(app)
     contract.install(app)
     app.include_router(health.router)
@@ -155,7 +162,7 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.include_router(realtime.docs)
 
     app.add_middleware(BatchedOrderMiddleware, policy=placement.policy_from(settings))
-    edge_caches = {LISTING_PATH: listing_cache, SEARCH_PATH: search_cache}
+    edge_caches = {LISTING_PATH: listing_cache, SEARCH_PATH: search_cache, SUGGEST_PATH: suggest_cache}
     app.add_middleware(CachedListingMiddleware, caches=edge_caches)  # inside CORS and context
     if settings.cors_origins:
         app.add_middleware(

@@ -1,5 +1,5 @@
 """A per-process cache of public pages (body + ETag), kept exact by PostgreSQL: one for the
-catalog listing, one for search answers.
+catalog listing, one for search answers, one for suggestions.
 
 Used by the catalog and search routers (misses) and `catalog.edge` (hits, answered before the
 framework).

@@ -2,21 +2,24 @@
 `GET /v1/search/suggest` (completions from the first character) and the staff synonym groups
 under `/v1/search/synonyms` (permission `search:synonyms`, every change audited).
 
-Search answers are public (no draft, nothing per user), so each process keeps them in a page
-cache by exact query string, as the catalog listing does (`catalog.listing_cache`, the search
-counterpart of Typesense's `use_cache`), but kept exact: PostgreSQL notifies every process when
-a committed change touches the catalog, the search documents (popularity included) or the
-synonym groups, and the cache empties itself (`catalog.invalidation`). `catalog.edge` answers
-hits before routing. Answers carry a strong ETag; If-None-Match gets 304.
+Search answers and suggestions are public (no draft, nothing per user), so each process keeps
+them in page caches (one each) by exact query string, as the catalog listing does
+(`catalog.listing_cache`, the search counterpart of Typesense's `use_cache`), but kept exact:
+PostgreSQL notifies every process when a committed change touches the catalog, the search
+documents (popularity included), the synonym groups or the suggestion keys, and the caches
+empty themselves (`catalog.invalidation`). `catalog.edge` answers hits before routing. Answers
+carry a strong ETag; If-None-Match gets 304.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from kirana.api import errors
@@ -27,6 +30,7 @@ from kirana.api.catalog.edge import cache_key
 from kirana.api.catalog.listing_cache import ListingCache
 from kirana.api.conditional import IfNoneMatch, etag, etag_response
 from kirana.api.contract.document import conditional, raising
+from kirana.api.db.engine import Database
 from kirana.api.deps import DatabaseDep, SessionDep
 from kirana.api.errors import InvalidInput
 from kirana.api.search import query as sq
@@ -35,6 +39,7 @@ from kirana.api.search import service as search
 
 router = APIRouter(prefix="/v1/search", tags=["search"], responses=raising(errors.InvalidInput))
 PATH = "/v1/search"
+SUGGEST_PATH = "/v1/search/suggest"
 
 
 async def search_cache(request: Request) -> ListingCache:
@@ -46,6 +51,16 @@ async def search_cache(request: Request) -> ListingCache:
 
 SearchCacheDep = Annotated[ListingCache, Depends(search_cache)]
 
+
+async def suggest_cache(request: Request) -> ListingCache:
+    """This process's suggestion page cache (made by `create_app`; the search job's weight
+    rebuild empties only this one)."""
+    cache: ListingCache = request.app.state.suggest_cache
+    return cache
+
+
+SuggestCacheDep = Annotated[ListingCache, Depends(suggest_cache)]
+
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _BAD_INPUT: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid query, filter or cursor", **_PROBLEM}
@@ -56,6 +71,25 @@ _STAFF: dict[int | str, dict[str, Any]] = {
 }
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such group", **_PROBLEM}}
+
+
+async def _cached(
+    request: Request,
+    db: Database,
+    cache: ListingCache,
+    if_none_match: str | None,
+    read: Callable[[AsyncConnection], Awaitable[BaseModel]],
+) -> Response:
+    """The page `read` gives, from `cache` by exact query string (computed once per change)."""
+
+    async def compute() -> tuple[bytes, str]:
+        async with db.autocommit() as conn:
+            page = await read(conn)
+        body = page.model_dump_json().encode()
+        return body, etag(body)
+
+    cached = await cache.get(cache_key(request.scope), compute)
+    return etag_response(if_none_match, cached.body, tag=cached.etag)
 
 
 def _no_nul(values: list[str]) -> tuple[str, ...]:
@@ -106,26 +140,22 @@ async def search_products(
         cursor=cursor,
         limit=limit,
     )
-
-    async def compute() -> tuple[bytes, str]:
-        async with db.autocommit() as conn:
-            page = await search.search(conn, req)
-        body = page.model_dump_json().encode()
-        return body, etag(body)
-
-    cached = await cache.get(cache_key(request.scope), compute)
-    return etag_response(if_none_match, cached.body, tag=cached.etag)
+    return await _cached(request, db, cache, if_none_match, lambda conn: search.search(conn, req))
 
 
-@router.get("/suggest", response_model=s.SuggestPage, dependencies=[Public], responses=_BAD_INPUT)
+@router.get(
+    "/suggest", response_model=s.SuggestPage, dependencies=[Public], responses=_BAD_INPUT | conditional()
+)
 async def suggest(
+    request: Request,
     db: DatabaseDep,
+    cache: SuggestCacheDep,
     q: Annotated[str, Query(max_length=sq.MAX_QUERY_CHARS)] = "",
     limit: Annotated[int, Query(ge=1, le=20)] = 8,
-) -> s.SuggestPage:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Product titles, brands and categories with a word starting with `q`, most popular first."""
-    async with db.autocommit() as conn:
-        return await search.suggest(conn, q, limit=limit)
+    return await _cached(request, db, cache, if_none_match, lambda conn: search.suggest(conn, q, limit=limit))
 
 
 Staff = Annotated[Principal, Require("search:synonyms")]
