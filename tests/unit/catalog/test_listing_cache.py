@@ -97,3 +97,27 @@ async def test_a_page_finished_after_following_stopped_is_not_stored() -> None:
     await slow
     cache.followed = True
     assert cache.lookup("k") is None
+
+
+async def test_lookups_and_invalidations_are_counted_per_cache_for_prometheus() -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def lookups(result: str) -> float:
+        return sample("kirana_page_cache_lookups_total", cache="unit", result=result)
+
+    before = {r: lookups(r) for r in ("hit", "miss", "bypassed")}
+    emptied = sample("kirana_page_cache_invalidations_total", cache="unit")
+    cache = ListingCache(ttl_s=10, name="unit")
+    calls: list[str] = []
+    await cache.get("k", _computer(calls, b"page"))  # miss
+    await cache.get("k", _computer(calls, b"page"))  # hit
+    cache.lookup("k")  # the edge's hit
+    cache.invalidate()
+    cache.followed = False
+    await cache.get("k", _computer(calls, b"page"))  # bypassed: changes are not followed
+    after = {r: lookups(r) - before[r] for r in before}
+    assert after == {"hit": 2, "miss": 1, "bypassed": 1}
+    assert sample("kirana_page_cache_invalidations_total", cache="unit") - emptied == 1

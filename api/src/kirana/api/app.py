@@ -142,9 +142,9 @@ def create_app(settings: Settings, *, handle_signals: bool = True) -> FastAPI:
     app.state.payments_gateway = payments_gateway.Gateway(payments_gateway.config_from(settings))
     listing_cache = ListingCache(settings.catalog_listing_cache_s, followed=False)
     app.state.catalog_listing_cache = listing_cache
-    search_cache = ListingCache(settings.search_cache_s, followed=False)
+    search_cache = ListingCache(settings.search_cache_s, name="search", followed=False)
     app.state.search_cache = search_cache
-    suggest_cache = ListingCache(settings.search_cache_s, followed=False)
+    suggest_cache = ListingCache(settings.search_cache_s, name="suggest", followed=False)
     app.state.suggest_cache = suggest_cache
     app.state.page_caches = (listing_cache, search_cache, suggest_cache)  # what a catalog write empties
     problems.install_handlers(app)

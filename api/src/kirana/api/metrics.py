@@ -54,6 +54,19 @@ DB_POOL_LIMIT = Gauge(
     "Most connections the pools may open (pool size plus overflow), summed over processes.",
     multiprocess_mode="livesum",
 )
+PAGE_CACHE_LOOKUPS = Counter(
+    "kirana_page_cache_lookups_total",
+    "Public page requests (listing, search, suggest) asked of this process's page cache, by cache "
+    "and result: hit (answered from it, or joined a computation in flight), miss (computed), "
+    "bypassed (cache off, or changes not followed).",
+    ["cache", "result"],
+)
+PAGE_CACHE_INVALIDATIONS = Counter(
+    "kirana_page_cache_invalidations_total",
+    "Times a page cache was emptied (a committed change notified, a write on this process, or "
+    "following resumed).",
+    ["cache"],
+)
 ORDER_BATCH_SIZE = Histogram(
     "kirana_order_batch_orders",
     "Orders placed per shared transaction (group commit of concurrent POST /v1/orders).",

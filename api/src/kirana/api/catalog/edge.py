@@ -3,9 +3,10 @@ framework.
 
 The public listing, search and suggestions (one request per keystroke) are the shop's hottest
 reads. A request that FastAPI routes pays for query parsing and validation of a dozen
-parameters, the dependency graph and the principal before the cache is even asked; here a cached page costs a dictionary lookup. The middleware sits
-inside the request-context and CORS middleware (request id, access log, metrics and CORS
-headers apply as to any route) and answers only when the result cannot differ from the route's:
+parameters, the dependency graph and the principal before the cache is even asked; here a
+cached page costs a dictionary lookup. The middleware sits inside the request-context and CORS
+middleware (request id, access log, metrics and CORS headers apply as to any route) and answers
+only when the result cannot differ from the route's:
 
 - a `GET` of one of the paths it is given (`/v1/catalog/products`, `/v1/search` and
   `/v1/search/suggest`, each with its own cache) without `include_unpublished` (staff views of

@@ -33,6 +33,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kirana.api import metrics
+
 
 @dataclass(frozen=True)
 class Page:
@@ -42,7 +44,10 @@ class Page:
 
 
 class ListingCache:
-    def __init__(self, ttl_s: float, *, max_entries: int = 2048, followed: bool = True) -> None:
+    def __init__(
+        self, ttl_s: float, *, name: str = "listing", max_entries: int = 2048, followed: bool = True
+    ) -> None:
+        self.name = name  # the `cache` label of its metrics
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         # True while every catalog change reaches `invalidate` (set by catalog.invalidation).
@@ -53,6 +58,10 @@ class ListingCache:
         self.hits = 0
         self.misses = 0
         self.invalidations = 0
+        lookups = metrics.PAGE_CACHE_LOOKUPS
+        self._hit, self._miss = lookups.labels(name, "hit"), lookups.labels(name, "miss")
+        self._bypassed = lookups.labels(name, "bypassed")
+        self._invalidated = metrics.PAGE_CACHE_INVALIDATIONS.labels(name)
 
     @property
     def enabled(self) -> bool:
@@ -67,6 +76,7 @@ class ListingCache:
         """Forget every page, and refuse to store pages computed before this call."""
         self._generation += 1
         self.invalidations += 1
+        self._invalidated.inc()
         self._pages.clear()
         self._inflight.clear()  # later requests must not join a query that began before
 
@@ -77,12 +87,14 @@ class ListingCache:
         page = self._pages.get(key)
         if page is not None and page.expires > time.monotonic():
             self.hits += 1
+            self._hit.inc()
             return page
         return None
 
     async def get(self, key: str, compute: Callable[[], Awaitable[tuple[bytes, str]]]) -> Page:
         """The cached page for `key`, or `compute()`'s result (stored unless invalidated meanwhile)."""
         if not self.active:
+            self._bypassed.inc()
             body, etag = await compute()
             return Page(body, etag, 0.0)
         page = self.lookup(key)
@@ -91,8 +103,10 @@ class ListingCache:
         pending = self._inflight.get(key)
         if pending is not None:
             self.hits += 1
+            self._hit.inc()
             return await asyncio.shield(pending)
         self.misses += 1
+        self._miss.inc()
         future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         generation = self._generation
