@@ -12,7 +12,8 @@ per run would empty every suggestion cache whether or not a weight moved, so:
 
 - `search_rebuild_terms()` now writes the difference in one statement: it deletes the keys no
   title, brand or category has any more, inserts new ones, and updates a weight only where it
-  moved. A run over an unchanged shop writes no row;
+  moved (a plain UPDATE and an INSERT of absent keys, not `ON CONFLICT DO UPDATE`, which would
+  lock every existing row). A run over an unchanged shop writes and locks no row;
 - row triggers notify `kirana_catalog` with the table's name (`kirana_notify_catalog()` of
   c0ffee000002) for each inserted or deleted row and each update whose values changed (checked
   in C by `WHEN`), and a statement trigger on TRUNCATE. PostgreSQL folds a transaction's
@@ -67,11 +68,15 @@ LANGUAGE sql AS $$
   ), gone AS (
     DELETE FROM search_terms s
      WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.key = s.key AND f.term = s.term AND f.kind = s.kind)
+  ), moved AS (
+    UPDATE search_terms s SET weight = f.weight
+      FROM fresh f
+     WHERE f.key = s.key AND f.term = s.term AND f.kind = s.kind AND s.weight IS DISTINCT FROM f.weight
   )
-  INSERT INTO search_terms AS s (key, term, kind, weight)
-  SELECT key, term, kind, weight FROM fresh
-  ON CONFLICT (key, term, kind) DO UPDATE SET weight = EXCLUDED.weight
-   WHERE s.weight IS DISTINCT FROM EXCLUDED.weight;
+  INSERT INTO search_terms (key, term, kind, weight)
+  SELECT f.key, f.term, f.kind, f.weight FROM fresh f
+   WHERE NOT EXISTS (SELECT 1 FROM search_terms s WHERE s.key = f.key AND s.term = f.term AND s.kind = f.kind)
+  ON CONFLICT DO NOTHING;  -- a key a catalog write added meanwhile
 $$;
 """
 

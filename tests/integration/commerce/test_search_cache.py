@@ -88,8 +88,10 @@ async def test_a_repeated_search_is_answered_from_the_cache_like_the_route(
     assert bad_again.status_code == 422
     # Search is public and ignores credentials: a token the edge cannot accept goes to the
     # route, which answers the same page.
+    hits = _cache(app).hits
     routed = await _search(client, "atta", Authorization="Bearer not-a-token")
     assert routed.status_code == 200 and routed.content == miss.content
+    assert _cache(app).hits == hits + 1  # the route's own hit; the edge refused it and counted none
 
 
 async def test_catalog_and_stock_changes_from_elsewhere_empty_it_at_once(

@@ -121,3 +121,22 @@ async def test_lookups_and_invalidations_are_counted_per_cache_for_prometheus() 
     after = {r: lookups(r) - before[r] for r in before}
     assert after == {"hit": 2, "miss": 1, "bypassed": 1}
     assert sample("kirana_page_cache_invalidations_total", cache="unit") - emptied == 1
+
+
+def test_a_table_given_in_only_empties_only_its_caches_and_any_other_payload_empties_all() -> None:
+    from kirana.api.catalog.invalidation import CatalogListener
+
+    listing, found, suggest = (ListingCache(ttl_s=10, name=n) for n in ("listing", "search", "suggest"))
+    listener = CatalogListener(
+        "postgresql://unused", listing, found, suggest, only={"search_terms": (suggest,)}
+    )
+
+    def emptied() -> list[int]:
+        return [c.invalidations for c in (listing, found, suggest)]
+
+    listener.notified("search_terms")
+    assert emptied() == [0, 0, 1]
+    listener.notified("search_documents")
+    assert emptied() == [1, 1, 2]
+    listener.notified("fence-1")
+    assert emptied() == [2, 2, 3] and listener.last_payload == "fence-1"

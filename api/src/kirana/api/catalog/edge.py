@@ -50,12 +50,13 @@ class CachedListingMiddleware:
             cache, route = self.caches[scope["path"]]
             query: bytes = scope["query_string"]
             if b"include_unpublished" not in query:
-                page = cache.lookup(cache_key(scope))
+                page = cache.lookup(cache_key(scope), count=False)
                 if page is not None:
                     headers = Headers(scope=scope)
                     authorization = headers.get("authorization")
                     inm = headers.get("if-none-match")
                     if authorization is None or await authenticated(scope, authorization):
+                        cache.served()
                         scope["route"] = route
                         await self._answer(send, page.body, page.etag, inm)
                         return

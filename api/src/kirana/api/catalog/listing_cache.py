@@ -80,16 +80,22 @@ class ListingCache:
         self._pages.clear()
         self._inflight.clear()  # later requests must not join a query that began before
 
-    def lookup(self, key: str) -> Page | None:
-        """The fresh cached page for `key`, if any (no waiting, no computing)."""
+    def lookup(self, key: str, *, count: bool = True) -> Page | None:
+        """The fresh cached page for `key`, if any (no waiting, no computing); `count=False` when
+        the caller may still refuse to serve it (then `served()` once it does)."""
         if not self.active:
             return None
         page = self._pages.get(key)
         if page is not None and page.expires > time.monotonic():
-            self.hits += 1
-            self._hit.inc()
+            if count:
+                self.served()
             return page
         return None
+
+    def served(self) -> None:
+        """Count a hit."""
+        self.hits += 1
+        self._hit.inc()
 
     async def get(self, key: str, compute: Callable[[], Awaitable[tuple[bytes, str]]]) -> Page:
         """The cached page for `key`, or `compute()`'s result (stored unless invalidated meanwhile)."""
@@ -102,8 +108,7 @@ class ListingCache:
             return page
         pending = self._inflight.get(key)
         if pending is not None:
-            self.hits += 1
-            self._hit.inc()
+            self.served()
             return await asyncio.shield(pending)
         self.misses += 1
         self._miss.inc()
