@@ -123,6 +123,15 @@ class Database:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a READ ONLY transaction (committed on exit): for reads of several
+        statements that set planner settings with `SET LOCAL` for themselves alone."""
+        async with self.engine.connect() as conn:
+            ro = await conn.execution_options(postgresql_readonly=True)
+            async with ro.begin():
+                yield ro
+
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
         async with self.sessions() as session, session.begin():

@@ -79,11 +79,14 @@ async def _cached(
     cache: ListingCache,
     if_none_match: str | None,
     read: Callable[[AsyncConnection], Awaitable[BaseModel]],
+    *,
+    transaction: bool = False,
 ) -> Response:
-    """The page `read` gives, from `cache` by exact query string (computed once per change)."""
+    """The page `read` gives, from `cache` by exact query string (computed once per change);
+    `read` runs in a read-only transaction when it asks for one (`transaction`)."""
 
     async def compute() -> tuple[bytes, str]:
-        async with db.autocommit() as conn:
+        async with db.read_only() if transaction else db.autocommit() as conn:
             page = await read(conn)
         body = page.model_dump_json().encode()
         return body, etag(body)
@@ -140,7 +143,9 @@ async def search_products(
         cursor=cursor,
         limit=limit,
     )
-    return await _cached(request, db, cache, if_none_match, lambda conn: search.search(conn, req))
+    return await _cached(
+        request, db, cache, if_none_match, lambda conn: search.search(conn, req), transaction=True
+    )
 
 
 @router.get(

@@ -118,28 +118,36 @@ _SORT_KEY = {
 
 @functools.lru_cache(maxsize=256)
 def _statement(shape: _Shape) -> Any:
-    """The one statement of a search shape: `m` holds the matches with a flag per filter; the
-    page and each facet read `m` with the flags they need."""
-    flags = {
-        "f_cat": "d.categories && CAST(:categories AS text[])" if shape.categories else "true",
-        "f_brand": "d.brand_slug = ANY(CAST(:brands AS text[]))" if shape.brands else "true",
-        "f_price": " AND ".join(
-            [
-                c
-                for c, on in (
-                    ("d.price_paise >= :min_price", shape.min_price),
-                    ("d.price_paise <= :max_price", shape.max_price),
-                )
-                if on
-            ]
-            or ["true"]
-        ),
-        "f_stock": "true"
-        if shape.in_stock is None
-        else ("d.in_stock" if shape.in_stock else "NOT d.in_stock"),
-    }
-    for i in range(shape.attributes):
-        flags[f"f_attr{i}"] = f"d.attrs && CAST(:attr_values_{i} AS text[])"
+    """The one statement of a search shape. `m` holds the matches, narrow; the page reads `m`
+    with every filter applied. Every facet and the total read `g`: the matches grouped by what
+    the facets look at (categories, attributes, brand, price bucket, stock), a few thousand rows
+    at most whatever the number of matches, each group carrying its filter flags. So the matches
+    are aggregated once instead of once per facet, and the counts stay exact."""
+
+    def flags_of(t: str) -> dict[str, str]:
+        out = {
+            "f_cat": f"{t}.categories && CAST(:categories AS text[])" if shape.categories else "true",
+            "f_brand": f"{t}.brand_slug = ANY(CAST(:brands AS text[]))" if shape.brands else "true",
+            "f_price": f"{t}.f_price",
+            "f_stock": "true"
+            if shape.in_stock is None
+            else (f"{t}.in_stock" if shape.in_stock else f"NOT {t}.in_stock"),
+        }
+        for i in range(shape.attributes):
+            out[f"f_attr{i}"] = f"{t}.attrs && CAST(:attr_values_{i} AS text[])"
+        return out
+
+    price = " AND ".join(
+        [
+            c
+            for c, on in (
+                ("d.price_paise >= :min_price", shape.min_price),
+                ("d.price_paise <= :max_price", shape.max_price),
+            )
+            if on
+        ]
+        or ["true"]
+    )
     attr_flags = [f"f_attr{i}" for i in range(shape.attributes)]
     if shape.q:
         score = (
@@ -161,13 +169,17 @@ def _statement(shape: _Shape) -> Any:
         where = "true"
         q_cte = ""
         from_ = "search_documents d"
-    flag_cols = ", ".join(f"{expr} AS {name}" for name, expr in flags.items())
-    all_flags = " AND ".join(flags)
+    key, desc = _SORT_KEY[shape.sort]
+    # Only the sort key the page orders by travels in `m`.
+    sort_col = "" if key == "price_paise" else f"{score} AS score" if key == "score" else f"d.{key}"
+    page_flags = " AND ".join(flags_of("m").values())
+    group_flags = flags_of("g")
+    flag_cols = ", ".join(f"{expr} AS {name}" for name, expr in group_flags.items() if name != "f_price")
+    all_flags = " AND ".join(group_flags)
 
     def others(*drop: str) -> str:
-        return " AND ".join([f for f in flags if f not in drop] or ["true"])
+        return " AND ".join([f for f in group_flags if f not in drop] or ["true"])
 
-    key, desc = _SORT_KEY[shape.sort]
     op = "<" if desc else ">"
     direction = "DESC" if desc else "ASC"
     keyset = f"AND (m.{key}, m.product_id) {op} (:cursor_key, :cursor_id)" if shape.cursor else ""
@@ -180,45 +192,55 @@ def _statement(shape: _Shape) -> Any:
     WITH {q_cte}
     m AS MATERIALIZED (
       SELECT d.product_id, d.brand_slug, d.brand_name, d.categories, d.attrs, d.in_stock,
-             d.price_paise, d.discount_pct, d.published_at, {score} AS score, {flag_cols}
+             d.price_paise, {price} AS f_price{", " + sort_col if sort_col else ""}
         FROM {from_} WHERE {where}
     ),
     page AS (
-      SELECT m.* FROM m WHERE {all_flags} {keyset}
+      SELECT m.* FROM m WHERE {page_flags} {keyset}
        ORDER BY m.{key} {direction}, m.product_id {direction} LIMIT :limit_plus_one
+    ),
+    g AS MATERIALIZED (
+      SELECT g.*, {flag_cols} FROM (
+        SELECT categories, attrs, brand_slug, max(brand_name) AS brand_name, in_stock, f_price,
+               width_bucket(price_paise, ARRAY[{buckets}]::bigint[]) AS bucket, count(*) AS n
+          FROM m GROUP BY categories, attrs, brand_slug, in_stock, f_price, bucket) g
     )
     SELECT
-      (SELECT count(*) FROM m WHERE {all_flags}) AS total,
+      (SELECT coalesce(sum(n), 0)::bigint FROM g WHERE {all_flags}) AS total,
+      (SELECT coalesce(sum(n), 0)::bigint FROM g) AS matched,
       (SELECT coalesce(json_agg(json_build_object(
                 'id', p.id, 'slug', p.slug, 'title', p.title, 'brand', page.brand_name,
                 'category', page.categories[cardinality(page.categories)],
                 'image_url', p.image_urls[1], 'price_paise', page.price_paise,
-                'mrp_paise', p.min_price_mrp_paise, 'discount_pct', page.discount_pct,
-                'in_stock', page.in_stock, 'published_at', page.published_at,
+                'mrp_paise', p.min_price_mrp_paise, 'discount_pct', d.discount_pct,
+                'in_stock', page.in_stock, 'published_at', d.published_at,
                 'sort_key', page.{key})
               ORDER BY page.{key} {direction}, page.product_id {direction}), '[]')
-         FROM page JOIN catalog_products p ON p.id = page.product_id) AS hits,
+         FROM page JOIN catalog_products p ON p.id = page.product_id
+              JOIN search_documents d ON d.product_id = page.product_id) AS hits,
       (SELECT coalesce(json_agg(json_build_object('slug', c.slug, 'name', c.name,
                 'parent', pc.slug, 'count', x.n) ORDER BY c.path), '[]')
-         FROM (SELECT cat, count(*) AS n FROM m, unnest(m.categories) cat
+         FROM (SELECT cat, sum(n)::bigint AS n FROM g, unnest(g.categories) cat
                 WHERE {others("f_cat")} GROUP BY cat) x
          JOIN catalog_categories c ON c.slug = x.cat
          LEFT JOIN catalog_categories pc ON pc.id = c.parent_id) AS categories,
       (SELECT coalesce(json_agg(json_build_object('value', x.brand_slug, 'label', x.brand_name,
                 'count', x.n) ORDER BY x.n DESC, x.brand_slug), '[]')
-         FROM (SELECT brand_slug, max(brand_name) AS brand_name, count(*) AS n FROM m
+         FROM (SELECT brand_slug, max(brand_name) AS brand_name, sum(n)::bigint AS n FROM g
                 WHERE brand_slug IS NOT NULL AND {others("f_brand")}
                 GROUP BY brand_slug ORDER BY n DESC, brand_slug LIMIT 30) x) AS brands,
-      (SELECT coalesce(json_agg(json_build_object('bucket', x.b, 'count', x.n) ORDER BY x.b), '[]')
-         FROM (SELECT width_bucket(price_paise, ARRAY[{buckets}]::bigint[]) AS b, count(*) AS n
-                 FROM m WHERE {others("f_price")} GROUP BY 1) x) AS prices,
+      (SELECT coalesce(json_agg(json_build_object('bucket', x.bucket, 'count', x.n)
+                ORDER BY x.bucket), '[]')
+         FROM (SELECT bucket, sum(n)::bigint AS n FROM g WHERE {others("f_price")}
+                GROUP BY bucket) x) AS prices,
       (SELECT coalesce(json_agg(json_build_object('value', x.a, 'count', x.n)
                 ORDER BY x.n DESC, x.a), '[]')
-         FROM (SELECT a, count(*) AS n FROM m, unnest(m.attrs) a WHERE {attr_exclusion}
+         FROM (SELECT a, sum(n)::bigint AS n FROM g, unnest(g.attrs) a WHERE {attr_exclusion}
                 GROUP BY a ORDER BY n DESC, a LIMIT 50) x) AS attributes,
       (SELECT coalesce(json_agg(json_build_object('in_stock', x.in_stock, 'count', x.n)
                 ORDER BY x.in_stock DESC), '[]')
-         FROM (SELECT in_stock, count(*) AS n FROM m WHERE {others("f_stock")} GROUP BY 1) x) AS stock
+         FROM (SELECT in_stock, sum(n)::bigint AS n FROM g WHERE {others("f_stock")}
+                GROUP BY 1) x) AS stock
     """
     return text(sql)
 
@@ -242,30 +264,44 @@ def _price_buckets(rows: list[dict[str, Any]]) -> list[s.PriceBucket]:
     return out
 
 
+# For the rest of the caller's transaction: plan every search statement for its own values (a
+# generic plan cached by the driver's prepared statement cannot know the tsquery and the filters,
+# and chose sorts and scans that cost up to twice the time), and give the facet grouping room
+# to hash rather than sort.
+_PLANNER = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('work_mem', '32MB', true)"
+)
+
+
 async def search(conn: AsyncConnection | AsyncSession, req: Request) -> s.SearchPage:
     """One page of ranked matches with facet counts; InvalidInput for a query of no words with no
-    category or brand to browse, or a bad cursor."""
+    category or brand to browse, or a bad cursor. Run it in a transaction (`Database.read_only`)
+    so that the planner settings it makes hold for its statements and end with them."""
     if len(req.q) > sq.MAX_QUERY_CHARS:
         raise InvalidInput(f"q is at most {sq.MAX_QUERY_CHARS} characters")
     words = sq.words(req.q)
     f = req.filters
     if not words and not (f.categories or f.brands):
         raise InvalidInput("q needs at least one letter or digit (or choose a category or brand)")
+    await conn.execute(_PLANNER)
     plan = await expand(conn, words, prefix_last=True)
     full_q = plan.tsquery()
     if words and not full_q:
         raise InvalidInput("q needs at least one letter or digit")
-    page = await _run(conn, req, plan, full_q)
-    if words and page.total == 0 and len(plan.concepts) > 1:
-        page = await _run(conn, req, plan, plan.tsquery(any_word=True))
-    if words and page.total == 0:
+    page, matched = await _run(conn, req, plan, full_q)
+    if words and matched == 0 and len(plan.concepts) > 1:
+        # No product has every word (whatever the filters): products with any of them. When
+        # the words match but the filters leave nothing, the facets say where the matches are.
+        page, matched = await _run(conn, req, plan, plan.tsquery(any_word=True))
+    if words and matched == 0:
         page.did_you_mean = await did_you_mean(conn, words)
     return page
 
 
 async def _run(
     conn: AsyncConnection | AsyncSession, req: Request, plan: sq.Plan, full_q: str
-) -> s.SearchPage:
+) -> tuple[s.SearchPage, int]:
+    """The page, and how many products the words match before any filter."""
     f = req.filters
     shape = _Shape(
         q=bool(full_q),
@@ -307,7 +343,7 @@ async def _run(
     if len(row.hits) > req.limit:
         last = hits[-1]
         next_cursor = cursors.encode_keyset(req.sort.value, last["sort_key"], last["id"])
-    return s.SearchPage(
+    page = s.SearchPage(
         items=[s.Hit.model_validate({k: v for k, v in h.items() if k != "sort_key"}) for h in hits],
         total=row.total,
         next_cursor=next_cursor,
@@ -322,6 +358,7 @@ async def _run(
             in_stock=[s.StockCount.model_validate(x) for x in row.stock],
         ),
     )
+    return page, row.matched
 
 
 _DID_YOU_MEAN = text(
